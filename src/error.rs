@@ -1,0 +1,61 @@
+//! The library's one error type. Each variant says what went wrong and where (file, line,
+//! field, limit) so that the CLI and the gRPC service can pass it on to users unchanged;
+//! the mapping to `tonic::Status` happens only at the service boundary.
+
+use std::path::PathBuf;
+
+/// Errors from any part of the library.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file could not be opened, read or written.
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A line of a JSONL or CSV input is not valid for its purpose.
+    #[error("{path}:{line}: {message}")]
+    InvalidRecord {
+        path: String,
+        line: usize,
+        message: String,
+    },
+    /// A model file is truncated, corrupt or written by an incompatible version.
+    #[error("model file {path}: {message}")]
+    BadModel { path: PathBuf, message: String },
+    /// No model of that name is loaded or present in the models directory.
+    #[error("unknown model {name:?} (looked in {dir})")]
+    UnknownModel { name: String, dir: String },
+    /// A parameter was outside its valid range (caught before any work is done).
+    #[error("invalid parameter {name}: {message}")]
+    InvalidParam { name: &'static str, message: String },
+    /// A request field is missing or invalid.
+    #[error("invalid field {field}: {message}")]
+    InvalidInput { field: String, message: String },
+    /// A request went past a configured limit.
+    #[error("limit {limit} exceeded: {message}")]
+    LimitExceeded {
+        limit: &'static str,
+        message: String,
+    },
+    /// Training data cannot train a model (e.g. one class only).
+    #[error("training data: {0}")]
+    Data(String),
+    /// An error reported by linfa.
+    #[error("linfa: {0}")]
+    Linfa(#[from] linfa::Error),
+}
+
+/// Shorthand used across the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// Builds an [`Error::Io`] for `path`.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}

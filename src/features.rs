@@ -1,0 +1,718 @@
+//! Hashing featurizer: tokens (+ target, + target mention spans) -> sparse vector.
+//!
+//! The hashing trick means there is no vocabulary to store, refit or keep in sync between
+//! training and serving: a feature's column is a stable hash of its name. The whole
+//! configuration, and the lexicon when one is used, is stored in the model file, so a
+//! served model featurizes exactly as it was trained.
+//!
+//! Features come in groups (word n-grams, char n-grams, lexicon, target, window); each group
+//! is scaled to unit norm times its weight, so the many char n-grams of a long sentence do
+//! not drown its few word features.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::text::{Token, TokenKind, tokenize};
+
+/// How text becomes features. Stored in every model file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeaturizerConfig {
+    /// log2 of the number of hash buckets.
+    pub hash_bits: u32,
+    /// Word n-gram orders, inclusive (`[1, 3]`: unigrams to trigrams); `[0, 0]` disables.
+    pub word_ngrams: [usize; 2],
+    /// Character n-gram orders within words, inclusive; `[0, 0]` disables.
+    pub char_ngrams: [usize; 2],
+    /// Group weights: scale of each feature group after unit-normalisation.
+    pub word_weight: f32,
+    pub char_weight: f32,
+    pub lexicon_weight: f32,
+    pub target_weight: f32,
+    pub window_weight: f32,
+    /// Tokens on each side of a target mention that get window features; 0 disables.
+    pub window: usize,
+    /// Whether target-conditioned features (target words present in the text) are made.
+    pub target_features: bool,
+}
+
+impl Default for FeaturizerConfig {
+    fn default() -> Self {
+        FeaturizerConfig {
+            hash_bits: 20,
+            word_ngrams: [1, 3],
+            char_ngrams: [2, 5],
+            word_weight: 1.0,
+            char_weight: 1.0,
+            lexicon_weight: 0.5,
+            target_weight: 0.5,
+            window_weight: 1.0,
+            window: 4,
+            target_features: true,
+        }
+    }
+}
+
+impl FeaturizerConfig {
+    /// Checks ranges before any work is done.
+    pub fn check(&self) -> Result<()> {
+        let bad = |name, message: String| Err(Error::InvalidParam { name, message });
+        if !(10..=26).contains(&self.hash_bits) {
+            return bad(
+                "hash_bits",
+                format!("{} is outside 10..=26", self.hash_bits),
+            );
+        }
+        for (name, [a, b]) in [
+            ("word_ngrams", self.word_ngrams),
+            ("char_ngrams", self.char_ngrams),
+        ] {
+            if a > b || b > 8 || (a == 0 && b != 0) {
+                return bad(
+                    name,
+                    format!("[{a}, {b}] must be [0, 0] or 1 <= min <= max <= 8"),
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Word polarity scores from the public lexicons, one column per source.
+///
+/// Why stored in the model: the lexicon is part of what was learned (its features have
+/// weights), so serving must see the same entries even where the lexicon files are absent.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Lexicon {
+    /// Source names, in column order (e.g. `["vader", "afinn", "bingliu"]`).
+    pub sources: Vec<String>,
+    /// Word -> score per source in [-1, 1] (0 where the source has no entry). Written
+    /// sorted so that the same lexicon always gives the same model bytes.
+    #[serde(serialize_with = "sorted")]
+    pub entries: HashMap<String, Vec<f32>>,
+}
+
+impl Lexicon {
+    /// Reads VADER, AFINN and Bing Liu from a directory laid out like
+    /// `../shared/data/lexicons` (`vader/vader_lexicon.txt`, `afinn/AFINN-en-165.txt`,
+    /// `bingliu/{positive,negative}-words.txt`). Missing sources are an error naming the file.
+    pub fn load_dir(dir: &Path) -> Result<Lexicon> {
+        let read = |rel: &str| -> Result<(std::path::PathBuf, String)> {
+            let p = dir.join(rel);
+            let bytes = std::fs::read(&p).map_err(|e| Error::io(&p, e))?;
+            // Bing Liu's lists are Latin-1 in places; a lossy read keeps every ASCII entry.
+            Ok((p, String::from_utf8_lossy(&bytes).into_owned()))
+        };
+        let mut lex = Lexicon {
+            sources: vec!["vader".into(), "afinn".into(), "bingliu".into()],
+            entries: HashMap::new(),
+        };
+        let mut set = |w: &str, col: usize, v: f32| {
+            let e = lex
+                .entries
+                .entry(w.to_lowercase())
+                .or_insert_with(|| vec![0.0; 3]);
+            e[col] = v.clamp(-1.0, 1.0);
+        };
+        let (p, vader) = read("vader/vader_lexicon.txt")?;
+        for (i, line) in vader.lines().enumerate() {
+            let mut f = line.split('\t');
+            let (Some(w), Some(v)) = (f.next(), f.next()) else {
+                continue;
+            };
+            let v: f32 = v.trim().parse().map_err(|_| Error::InvalidRecord {
+                path: p.display().to_string(),
+                line: i + 1,
+                message: format!("score {v:?} is not a number"),
+            })?;
+            set(w, 0, v / 4.0);
+        }
+        let (p, afinn) = read("afinn/AFINN-en-165.txt")?;
+        for (i, line) in afinn.lines().enumerate() {
+            let Some((w, v)) = line.rsplit_once('\t') else {
+                continue;
+            };
+            let v: f32 = v.trim().parse().map_err(|_| Error::InvalidRecord {
+                path: p.display().to_string(),
+                line: i + 1,
+                message: format!("score {v:?} is not a number"),
+            })?;
+            set(w, 1, v / 5.0);
+        }
+        for (file, v) in [
+            ("bingliu/positive-words.txt", 1.0),
+            ("bingliu/negative-words.txt", -1.0),
+        ] {
+            let (_, text) = read(file)?;
+            for line in text.lines() {
+                let w = line.trim();
+                if w.is_empty() || w.starts_with(';') {
+                    continue;
+                }
+                set(w, 2, v);
+            }
+        }
+        Ok(lex)
+    }
+}
+
+fn sorted<S: serde::Serializer>(
+    m: &HashMap<String, Vec<f32>>,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    s.collect_map(m.iter().collect::<std::collections::BTreeMap<_, _>>())
+}
+
+/// What to featurize: a text, optionally a target and the target's mention spans.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Input<'a> {
+    pub text: &'a str,
+    /// Stance target ("Hillary Clinton") or the person a sentiment is about.
+    pub target: Option<&'a str>,
+    /// Code-point spans `[start, end)` of the target's mentions in `text`.
+    pub target_spans: &'a [[usize; 2]],
+}
+
+/// Receives features as they are made. The fast path only keeps indices; the explain path
+/// also keeps a readable name for each.
+pub trait Sink {
+    /// Whether the sink wants names (so the featurizer can skip building them).
+    const NAMED: bool;
+    fn push(&mut self, index: u32, value: f32, name: impl FnOnce() -> String);
+    /// Number of features pushed so far.
+    fn len(&self) -> usize;
+    /// Multiplies the values of features `from..` by `factor`.
+    fn scale_from(&mut self, from: usize, factor: f32);
+}
+
+/// A sparse feature vector (indices may repeat; repeated indices add up).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SparseVec {
+    pub indices: Vec<u32>,
+    pub values: Vec<f32>,
+}
+
+impl SparseVec {
+    pub fn clear(&mut self) {
+        self.indices.clear();
+        self.values.clear();
+    }
+}
+
+impl Sink for SparseVec {
+    const NAMED: bool = false;
+    #[inline]
+    fn push(&mut self, index: u32, value: f32, _name: impl FnOnce() -> String) {
+        self.indices.push(index);
+        self.values.push(value);
+    }
+    fn len(&self) -> usize {
+        self.indices.len()
+    }
+    fn scale_from(&mut self, from: usize, factor: f32) {
+        for v in &mut self.values[from..] {
+            *v *= factor;
+        }
+    }
+}
+
+/// Features with their names, for explanations.
+#[derive(Debug, Clone, Default)]
+pub struct NamedVec {
+    pub features: Vec<(u32, f32, String)>,
+}
+
+impl Sink for NamedVec {
+    const NAMED: bool = true;
+    fn push(&mut self, index: u32, value: f32, name: impl FnOnce() -> String) {
+        self.features.push((index, value, name()));
+    }
+    fn len(&self) -> usize {
+        self.features.len()
+    }
+    fn scale_from(&mut self, from: usize, factor: f32) {
+        for f in &mut self.features[from..] {
+            f.1 *= factor;
+        }
+    }
+}
+
+// Stable 64-bit hashing (FNV-1a + a murmur3 finaliser). Must never change: model files
+// store weights by these bucket numbers.
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+
+#[inline]
+fn fnv(seed: u64, bytes: &[u8]) -> u64 {
+    let mut h = FNV_OFFSET ^ seed;
+    for &b in bytes {
+        h ^= b as u64;
+        h = h.wrapping_mul(FNV_PRIME);
+    }
+    h
+}
+
+#[inline]
+fn mix(a: u64, b: u64) -> u64 {
+    fmix(a ^ b.wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(31))
+}
+
+#[inline]
+fn fmix(mut h: u64) -> u64 {
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^= h >> 33;
+    h
+}
+
+// Namespaces keep groups apart: the word "no" and the char bigram "no" are different columns.
+const NS_WORD: u64 = 1;
+const NS_CHAR: u64 = 2;
+const NS_LEX: u64 = 3;
+const NS_TARGET: u64 = 4;
+const NS_WINDOW: u64 = 5;
+const NEG_MARK: u64 = 0x5bd1_e995_1234_5678;
+
+/// Words too common to say whether a text mentions its target.
+const STOPWORDS: &[&str] = &[
+    "the",
+    "a",
+    "an",
+    "of",
+    "is",
+    "are",
+    "be",
+    "to",
+    "in",
+    "on",
+    "and",
+    "or",
+    "for",
+    "real",
+    "concern",
+    "movement",
+    "legalization",
+    "change",
+];
+
+/// Turns inputs into hashed sparse features according to a [`FeaturizerConfig`].
+#[derive(Debug, Clone)]
+pub struct Featurizer {
+    config: FeaturizerConfig,
+    lexicon: Option<Lexicon>,
+    mask: u64,
+}
+
+impl Featurizer {
+    pub fn new(config: FeaturizerConfig, lexicon: Option<Lexicon>) -> Result<Self> {
+        config.check()?;
+        let mask = (1u64 << config.hash_bits) - 1;
+        Ok(Featurizer {
+            config,
+            lexicon,
+            mask,
+        })
+    }
+
+    pub fn config(&self) -> &FeaturizerConfig {
+        &self.config
+    }
+
+    pub fn lexicon(&self) -> Option<&Lexicon> {
+        self.lexicon.as_ref()
+    }
+
+    /// Number of hash buckets (columns).
+    pub fn dim(&self) -> usize {
+        1usize << self.config.hash_bits
+    }
+
+    #[inline]
+    fn bucket(&self, h: u64) -> u32 {
+        (fmix(h) & self.mask) as u32
+    }
+
+    /// Featurizes `input` into `out` (cleared first).
+    pub fn featurize(&self, input: &Input<'_>, out: &mut SparseVec) {
+        out.clear();
+        let tokens = tokenize(input.text);
+        self.featurize_tokens(&tokens, input, out);
+    }
+
+    /// Featurizes with feature names, for explanations.
+    pub fn featurize_named(&self, input: &Input<'_>) -> NamedVec {
+        let mut out = NamedVec::default();
+        let tokens = tokenize(input.text);
+        self.featurize_tokens(&tokens, input, &mut out);
+        out
+    }
+
+    /// Featurizes already tokenized text.
+    pub fn featurize_tokens<S: Sink>(&self, tokens: &[Token], input: &Input<'_>, out: &mut S) {
+        let c = &self.config;
+        // Per-token hashes, reused by every word n-gram order.
+        let mut th: Vec<u64> = Vec::with_capacity(tokens.len());
+        let mut seq: Vec<usize> = Vec::with_capacity(tokens.len());
+        for (i, t) in tokens.iter().enumerate() {
+            if t.kind == TokenKind::HashtagPart {
+                // Extra tokens: unigrams only, so they do not break the tweet's n-grams.
+                continue;
+            }
+            let key: &str = if t.kind == TokenKind::Url {
+                "<url>"
+            } else {
+                &t.text
+            };
+            th.push(fnv(NS_WORD, key.as_bytes()));
+            seq.push(i);
+        }
+
+        // Word n-grams.
+        let start = out.len();
+        if c.word_ngrams[1] > 0 {
+            for n in c.word_ngrams[0]..=c.word_ngrams[1] {
+                if n == 1 {
+                    for t in tokens {
+                        let key: &str = if t.kind == TokenKind::Url {
+                            "<url>"
+                        } else {
+                            &t.text
+                        };
+                        let mut h = fnv(NS_WORD, key.as_bytes());
+                        if t.negated {
+                            h ^= NEG_MARK;
+                        }
+                        let idx = self.bucket(h);
+                        out.push(idx, 1.0, || {
+                            if t.negated {
+                                format!("w:{key}_NEG")
+                            } else {
+                                format!("w:{key}")
+                            }
+                        });
+                    }
+                    continue;
+                }
+                if seq.len() < n {
+                    continue;
+                }
+                for s in 0..=seq.len() - n {
+                    let mut h = th[s];
+                    for k in 1..n {
+                        h = mix(h, th[s + k]);
+                    }
+                    h = mix(h, n as u64);
+                    let idx = self.bucket(h);
+                    out.push(idx, 1.0, || {
+                        let words: Vec<&str> = seq[s..s + n]
+                            .iter()
+                            .map(|&i| tokens[i].text.as_str())
+                            .collect();
+                        format!("w:{}", words.join(" "))
+                    });
+                }
+            }
+        }
+        normalize_group(out, start, c.word_weight);
+
+        // Char n-grams within word-like tokens, with fastText-style boundary marks.
+        let start = out.len();
+        if c.char_ngrams[1] > 0 {
+            let mut buf: Vec<u8> = Vec::with_capacity(64);
+            let mut bounds: Vec<usize> = Vec::with_capacity(64);
+            for t in tokens {
+                if !matches!(
+                    t.kind,
+                    TokenKind::Word
+                        | TokenKind::Hashtag
+                        | TokenKind::Mention
+                        | TokenKind::HashtagPart
+                ) || t.text.len() > 40
+                {
+                    continue;
+                }
+                buf.clear();
+                bounds.clear();
+                buf.push(b'<');
+                bounds.push(0);
+                for (b, _) in t.text.char_indices() {
+                    bounds.push(1 + b);
+                }
+                buf.extend_from_slice(t.text.as_bytes());
+                bounds.push(buf.len());
+                buf.push(b'>');
+                bounds.push(buf.len());
+                let nchars = bounds.len() - 1;
+                for n in c.char_ngrams[0]..=c.char_ngrams[1] {
+                    if n > nchars {
+                        break;
+                    }
+                    for s in 0..=nchars - n {
+                        let piece = &buf[bounds[s]..bounds[s + n]];
+                        let idx = self.bucket(fnv(NS_CHAR, piece));
+                        out.push(idx, 1.0, || format!("c:{}", String::from_utf8_lossy(piece)));
+                    }
+                }
+            }
+        }
+        normalize_group(out, start, c.char_weight);
+
+        // Lexicon polarity: sums per source and sign, flipped inside negation scope.
+        if let Some(lex) = &self.lexicon {
+            let start = out.len();
+            let mut sums = vec![[0f32; 2]; lex.sources.len()];
+            for t in tokens
+                .iter()
+                .filter(|t| t.kind == TokenKind::Word || t.kind == TokenKind::HashtagPart)
+            {
+                if let Some(scores) = lex.entries.get(&t.text) {
+                    for (k, &v) in scores.iter().enumerate() {
+                        let v = if t.negated { -v } else { v };
+                        if v > 0.0 {
+                            sums[k][0] += v;
+                        } else if v < 0.0 {
+                            sums[k][1] -= v;
+                        }
+                    }
+                }
+            }
+            for (k, src) in lex.sources.iter().enumerate() {
+                for (side, name) in [(0, "pos"), (1, "neg")] {
+                    let v = sums[k][side];
+                    if v > 0.0 {
+                        let idx = self.bucket(mix(fnv(NS_LEX, src.as_bytes()), side as u64));
+                        out.push(idx, (1.0 + v).ln(), || format!("lex:{src}:{name}"));
+                    }
+                }
+            }
+            // Unit norm would erase the strength of the evidence; only the weight applies.
+            out.scale_from(start, c.lexicon_weight);
+        }
+
+        // Target-conditioned: does the text name its target, and is that mention negated?
+        if c.target_features
+            && let Some(target) = input.target
+        {
+            let start = out.len();
+            let words: Vec<String> = tokenize(target)
+                .into_iter()
+                .filter(|t| {
+                    t.kind == TokenKind::Word
+                        && t.text.len() > 2
+                        && !STOPWORDS.contains(&t.text.as_str())
+                })
+                .map(|t| t.text)
+                .collect();
+            let mut hit = false;
+            let mut neg = false;
+            for t in tokens {
+                let body = t.text.trim_start_matches(['#', '@']);
+                if words.iter().any(|w| body.contains(w.as_str())) {
+                    hit = true;
+                    neg |= t.negated;
+                }
+            }
+            let flag = |name: &str| fnv(NS_TARGET, name.as_bytes());
+            let (h, name) = if hit {
+                (flag("mentioned"), "t:mentioned")
+            } else {
+                (flag("absent"), "t:absent")
+            };
+            out.push(self.bucket(h), 1.0, || name.to_string());
+            if neg {
+                out.push(self.bucket(flag("negated")), 1.0, || {
+                    "t:negated".to_string()
+                });
+            }
+            out.scale_from(start, c.target_weight);
+        }
+
+        // Window around the target mention: side-aware words near it, and its lexicon polarity.
+        if c.window > 0 && !input.target_spans.is_empty() {
+            let start = out.len();
+            let in_target = |t: &Token| {
+                input
+                    .target_spans
+                    .iter()
+                    .any(|s| t.start < s[1] && s[0] < t.end)
+            };
+            let positions: Vec<usize> = (0..tokens.len())
+                .filter(|&i| in_target(&tokens[i]))
+                .collect();
+            if let (Some(&first), Some(&last)) = (positions.first(), positions.last()) {
+                let lo = first.saturating_sub(c.window);
+                let hi = (last + c.window + 1).min(tokens.len());
+                for (i, t) in tokens.iter().enumerate().take(hi).skip(lo) {
+                    if positions.contains(&i) || t.kind == TokenKind::HashtagPart {
+                        continue;
+                    }
+                    let side: u64 = if i < first { 1 } else { 2 };
+                    let mut h = mix(fnv(NS_WINDOW, t.text.as_bytes()), side);
+                    if t.negated {
+                        h ^= NEG_MARK;
+                    }
+                    out.push(self.bucket(h), 1.0, || {
+                        format!("win:{}:{}", if side == 1 { "L" } else { "R" }, t.text)
+                    });
+                }
+                // The token right after the mention is usually its verb ("X blamed", "X praised").
+                if let Some(t) = tokens.get(last + 1) {
+                    out.push(
+                        self.bucket(mix(fnv(NS_WINDOW, t.text.as_bytes()), 3)),
+                        1.0,
+                        || format!("win:next:{}", t.text),
+                    );
+                }
+                if let Some(t) = first.checked_sub(1).and_then(|i| tokens.get(i)) {
+                    out.push(
+                        self.bucket(mix(fnv(NS_WINDOW, t.text.as_bytes()), 4)),
+                        1.0,
+                        || format!("win:prev:{}", t.text),
+                    );
+                }
+            }
+            normalize_group(out, start, c.window_weight);
+        }
+    }
+}
+
+/// Scales features `start..` to unit L2 norm (counting each entry once) times `weight`.
+fn normalize_group<S: Sink>(out: &mut S, start: usize, weight: f32) {
+    let n = out.len() - start;
+    if n > 0 {
+        out.scale_from(start, weight / (n as f32).sqrt());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fz(config: FeaturizerConfig) -> Featurizer {
+        Featurizer::new(config, None).unwrap()
+    }
+
+    #[test]
+    fn same_input_same_features_and_in_range() {
+        let f = fz(FeaturizerConfig::default());
+        let input = Input {
+            text: "Hillary is not good for #America!",
+            target: Some("Hillary Clinton"),
+            target_spans: &[],
+        };
+        let (mut a, mut b) = (SparseVec::default(), SparseVec::default());
+        f.featurize(&input, &mut a);
+        f.featurize(&input, &mut b);
+        assert_eq!(a, b);
+        assert!(a.indices.iter().all(|&i| (i as usize) < f.dim()));
+    }
+
+    #[test]
+    fn named_and_fast_paths_agree() {
+        let f = fz(FeaturizerConfig::default());
+        let spans = [[0usize, 5usize]];
+        let input = Input {
+            text: "Trump blamed the press.",
+            target: Some("Trump"),
+            target_spans: &spans,
+        };
+        let mut fast = SparseVec::default();
+        f.featurize(&input, &mut fast);
+        let named = f.featurize_named(&input);
+        let idx: Vec<u32> = named.features.iter().map(|x| x.0).collect();
+        assert_eq!(idx, fast.indices);
+        assert!(named.features.iter().any(|x| x.2 == "win:next:blamed"));
+        assert!(named.features.iter().any(|x| x.2 == "w:the press"));
+        assert!(named.features.iter().any(|x| x.2 == "c:<the>"));
+    }
+
+    #[test]
+    fn groups_are_unit_normalised() {
+        let cfg = FeaturizerConfig {
+            char_ngrams: [0, 0],
+            target_features: false,
+            window: 0,
+            ..Default::default()
+        };
+        let f = fz(cfg);
+        let mut v = SparseVec::default();
+        f.featurize(
+            &Input {
+                text: "a b c",
+                ..Default::default()
+            },
+            &mut v,
+        );
+        // 3 unigrams + 2 bigrams + 1 trigram, each 1/sqrt(6).
+        assert_eq!(v.values.len(), 6);
+        let norm: f32 = v.values.iter().map(|x| x * x).sum();
+        assert!((norm - 1.0).abs() < 1e-5);
+    }
+
+    #[test]
+    fn negation_changes_unigram_column() {
+        let cfg = FeaturizerConfig {
+            word_ngrams: [1, 1],
+            char_ngrams: [0, 0],
+            ..Default::default()
+        };
+        let f = fz(cfg);
+        let named = f.featurize_named(&Input {
+            text: "not good",
+            ..Default::default()
+        });
+        let names: Vec<&str> = named.features.iter().map(|x| x.2.as_str()).collect();
+        assert_eq!(names, ["w:not", "w:good_NEG"]);
+    }
+
+    #[test]
+    fn bad_config_is_refused() {
+        let cfg = FeaturizerConfig {
+            hash_bits: 40,
+            ..Default::default()
+        };
+        assert!(matches!(
+            Featurizer::new(cfg, None),
+            Err(Error::InvalidParam {
+                name: "hash_bits",
+                ..
+            })
+        ));
+        let cfg = FeaturizerConfig {
+            word_ngrams: [3, 1],
+            ..Default::default()
+        };
+        assert!(Featurizer::new(cfg, None).is_err());
+    }
+
+    #[test]
+    fn lexicon_features_flip_under_negation() {
+        let mut lex = Lexicon {
+            sources: vec!["t".into()],
+            entries: HashMap::new(),
+        };
+        lex.entries.insert("good".into(), vec![1.0]);
+        let cfg = FeaturizerConfig {
+            word_ngrams: [0, 0],
+            char_ngrams: [0, 0],
+            target_features: false,
+            ..Default::default()
+        };
+        let f = Featurizer::new(cfg, Some(lex)).unwrap();
+        let pos = f.featurize_named(&Input {
+            text: "good",
+            ..Default::default()
+        });
+        let neg = f.featurize_named(&Input {
+            text: "not good",
+            ..Default::default()
+        });
+        assert_eq!(pos.features[0].2, "lex:t:pos");
+        assert_eq!(neg.features[0].2, "lex:t:neg");
+    }
+}

@@ -1,0 +1,31 @@
+//! # stancer
+//!
+//! Reads news text and quotations, works out who said what, and tells where each speaker
+//! stands: stance toward a target (favor / against / none) and sentiment (positive /
+//! neutral / negative), each with probabilities, the head that answered and, on request,
+//! the features that decided it.
+//!
+//! ## Layout
+//!
+//! Data flows top to bottom:
+//!
+//! - [`text`]: Unicode normalisation (quotes, dashes, spaces, ellipses) and a tokenizer
+//!   with code-point spans, URLs, mentions, hashtags, contractions and negation scope.
+//! - [`features`]: the hashing featurizer (word and char n-grams, lexicon, target and
+//!   target-window features) whose configuration travels inside each model file.
+//! - [`train`]: labelled-data reading, the sparse multinomial logistic learner (linfa
+//!   `Fit`), stratified cross-validation, and assembly of per-target heads into a model.
+//! - [`metrics`]: accuracy, per-class P/R/F1, macro-F1, SemEval F_avg, confusion matrix.
+//! - [`model`]: [`model::LinearModel`] (predict, explain) and its safetensors file format.
+//! - [`error`]: the library's one error type.
+//!
+//! The binary (`src/main.rs`) is a thin clap CLI over these: `train`, `eval`, `score`.
+
+pub mod error;
+pub mod features;
+pub mod metrics;
+pub mod model;
+pub mod text;
+pub mod train;
+
+pub use error::{Error, Result};

@@ -1,0 +1,318 @@
+//! Trained linear models: labels, one weight table per head, prediction and explanation.
+//!
+//! A stance model has one head per target seen in training and a pooled head trained on all
+//! targets, which answers for targets it has never seen; every prediction says which head
+//! answered, so a caller can tell a confident per-target answer from a fallback. A sentiment
+//! model has only the pooled head.
+
+mod io;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+pub use io::{FORMAT_VERSION, file_digest, load, save};
+
+use crate::error::{Error, Result};
+use crate::features::{Featurizer, FeaturizerConfig, Input, Lexicon, SparseVec};
+use crate::metrics::Metrics;
+use crate::train::FitReport;
+
+/// Name of the head trained on all rows, used when no per-target head matches.
+pub const POOLED_HEAD: &str = "(pooled)";
+
+/// What a model predicts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Task {
+    /// Favor / against / none toward a target.
+    Stance,
+    /// Positive / neutral / negative (toward a target person, or of the whole text).
+    Sentiment,
+}
+
+impl Task {
+    /// The labels of the task, in the order models store them.
+    pub fn labels(self) -> &'static [&'static str] {
+        match self {
+            Task::Stance => &["favor", "against", "none"],
+            Task::Sentiment => &["positive", "neutral", "negative"],
+        }
+    }
+
+    /// The canonical label for `raw`, accepting the spellings of the public data sets
+    /// (Emergent's for / observing, abbreviations). `None` if it is not a label of the task.
+    pub fn canonical_label(self, raw: &str) -> Option<&'static str> {
+        let l = raw.trim().to_ascii_lowercase();
+        let canon = match (self, l.as_str()) {
+            (Task::Stance, "favor" | "favour" | "for" | "pro") => "favor",
+            (Task::Stance, "against" | "con") => "against",
+            (Task::Stance, "none" | "neither" | "observing" | "neutral") => "none",
+            (Task::Sentiment, "positive" | "pos") => "positive",
+            (Task::Sentiment, "neutral" | "neu") => "neutral",
+            (Task::Sentiment, "negative" | "neg") => "negative",
+            _ => return None,
+        };
+        Some(canon)
+    }
+
+    /// The metric model selection and `--promote` look at first.
+    pub fn primary_metric(self) -> &'static str {
+        match self {
+            Task::Stance => "f_avg",
+            Task::Sentiment => "macro_f1",
+        }
+    }
+}
+
+impl std::fmt::Display for Task {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Task::Stance => "stance",
+            Task::Sentiment => "sentiment",
+        })
+    }
+}
+
+impl std::str::FromStr for Task {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "stance" => Ok(Task::Stance),
+            "sentiment" => Ok(Task::Sentiment),
+            _ => Err(format!("unknown task {s:?} (expected stance or sentiment)")),
+        }
+    }
+}
+
+/// Everything about a model except its weights; stored as JSON in the file's metadata.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelMeta {
+    pub format_version: u32,
+    pub name: String,
+    pub task: Task,
+    pub labels: Vec<String>,
+    pub featurizer: FeaturizerConfig,
+    /// Head names in file order; [`POOLED_HEAD`] is always present.
+    pub heads: Vec<String>,
+    pub training: TrainingInfo,
+    /// Cross-validated metrics, if cross-validation was run.
+    pub metrics: Option<Metrics>,
+    /// RFC 3339 time of training.
+    pub created_at: String,
+    /// Version of stancer that trained the model.
+    pub stancer_version: String,
+}
+
+/// Provenance of a model: which data, which parameters, how the optimiser ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainingInfo {
+    /// SHA-256 over the training files' bytes, in the order given.
+    pub data_digest: String,
+    pub files: Vec<String>,
+    pub rows: usize,
+    pub l2: f64,
+    pub seed: u64,
+    pub folds: usize,
+    /// Final state of the optimiser for each head, in head order.
+    pub fit: Vec<FitReport>,
+}
+
+/// One weight table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Head {
+    pub name: String,
+    /// Dense `buckets x labels`, row-major: scoring is one cache line per feature.
+    pub weights: Vec<f32>,
+    pub bias: Vec<f32>,
+}
+
+/// One feature's part in a decision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Contribution {
+    /// Readable feature name (`w:not good`, `c:<hil`, `lex:vader:neg`, `win:L:blamed`).
+    pub feature: String,
+    /// Feature value times its weight for the predicted label: positive pushes toward it.
+    pub weight: f32,
+}
+
+/// A model's answer for one input.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Prediction {
+    pub label: String,
+    /// Probability of every label, in the model's label order.
+    pub probabilities: Vec<(String, f32)>,
+    /// Which head answered.
+    pub head: String,
+    /// True when the pooled head answered because no head matched the target.
+    pub pooled: bool,
+    /// Top contributing features, when an explanation was asked for.
+    pub top_features: Vec<Contribution>,
+}
+
+/// A trained model ready to predict.
+#[derive(Debug, Clone)]
+pub struct LinearModel {
+    meta: ModelMeta,
+    featurizer: Featurizer,
+    heads: Vec<Head>,
+    /// Lower-cased target name -> head index.
+    head_index: HashMap<String, usize>,
+    pooled: usize,
+}
+
+thread_local! {
+    static BUF: RefCell<SparseVec> = RefCell::new(SparseVec::default());
+}
+
+impl LinearModel {
+    /// Assembles a model, checking that heads, labels and featurizer agree.
+    pub fn new(meta: ModelMeta, lexicon: Option<Lexicon>, heads: Vec<Head>) -> Result<Self> {
+        let featurizer = Featurizer::new(meta.featurizer.clone(), lexicon)?;
+        let k = meta.labels.len();
+        let dim = featurizer.dim();
+        for h in &heads {
+            if h.weights.len() != dim * k || h.bias.len() != k {
+                return Err(Error::Data(format!(
+                    "head {:?} has the wrong shape for {} labels",
+                    h.name, k
+                )));
+            }
+        }
+        let head_index: HashMap<String, usize> = heads
+            .iter()
+            .enumerate()
+            .map(|(i, h)| (h.name.trim().to_lowercase(), i))
+            .collect();
+        let pooled = *head_index
+            .get(&POOLED_HEAD.to_lowercase())
+            .ok_or_else(|| Error::Data(format!("model has no {POOLED_HEAD} head")))?;
+        Ok(LinearModel {
+            meta,
+            featurizer,
+            heads,
+            head_index,
+            pooled,
+        })
+    }
+
+    pub fn meta(&self) -> &ModelMeta {
+        &self.meta
+    }
+    pub fn name(&self) -> &str {
+        &self.meta.name
+    }
+    pub fn task(&self) -> Task {
+        self.meta.task
+    }
+    pub fn labels(&self) -> &[String] {
+        &self.meta.labels
+    }
+    pub fn heads(&self) -> &[Head] {
+        &self.heads
+    }
+    pub fn featurizer(&self) -> &Featurizer {
+        &self.featurizer
+    }
+
+    /// The head that answers for `target`: its own if one was trained, else the pooled one.
+    pub fn head_for(&self, target: Option<&str>) -> usize {
+        target
+            .and_then(|t| self.head_index.get(&t.trim().to_lowercase()).copied())
+            .unwrap_or(self.pooled)
+    }
+
+    /// Label probabilities of `input` under head `h`, written into `z`.
+    fn probabilities(&self, h: usize, input: &Input<'_>, z: &mut [f32]) {
+        BUF.with(|b| {
+            let mut v = b.borrow_mut();
+            self.featurizer.featurize(input, &mut v);
+            self.scores(h, &v.indices, &v.values, z);
+        });
+        crate::train::softmax_in_place(z);
+    }
+
+    /// Raw label scores of an already featurized row under head `h`.
+    fn scores(&self, h: usize, indices: &[u32], values: &[f32], z: &mut [f32]) {
+        let head = &self.heads[h];
+        let k = z.len();
+        z.copy_from_slice(&head.bias);
+        for (&i, &x) in indices.iter().zip(values) {
+            let row = &head.weights[i as usize * k..(i as usize + 1) * k];
+            for (zc, w) in z.iter_mut().zip(row) {
+                *zc += x * w;
+            }
+        }
+    }
+
+    /// Most probable label index of an already featurized row under head `h` (used by
+    /// cross-validation, which featurizes once).
+    pub fn predict_features(&self, h: usize, indices: &[u32], values: &[f32]) -> usize {
+        let mut z = vec![0f32; self.meta.labels.len()];
+        self.scores(h, indices, values, &mut z);
+        argmax(&z)
+    }
+
+    /// Index of the most probable label of `input` (the fast path for batch scoring).
+    pub fn predict_index(&self, input: &Input<'_>) -> usize {
+        let mut z = [0f32; 8];
+        let k = self.meta.labels.len().min(8);
+        self.probabilities(self.head_for(input.target), input, &mut z[..k]);
+        argmax(&z[..k])
+    }
+
+    /// Predicts `input`; with `explain > 0`, also returns that many top features.
+    pub fn predict(&self, input: &Input<'_>, explain: usize) -> Prediction {
+        let h = self.head_for(input.target);
+        let k = self.meta.labels.len();
+        let mut z = vec![0f32; k];
+        self.probabilities(h, input, &mut z);
+        let best = argmax(&z);
+        let top_features = if explain > 0 {
+            self.explain(h, input, best, explain)
+        } else {
+            Vec::new()
+        };
+        Prediction {
+            label: self.meta.labels[best].clone(),
+            probabilities: self.meta.labels.iter().cloned().zip(z).collect(),
+            head: self.heads[h].name.clone(),
+            pooled: h == self.pooled && self.meta.task == Task::Stance,
+            top_features,
+        }
+    }
+
+    /// The features that pushed hardest toward or away from label `class`.
+    fn explain(&self, h: usize, input: &Input<'_>, class: usize, n: usize) -> Vec<Contribution> {
+        let head = &self.heads[h];
+        let k = self.meta.labels.len();
+        let mut by_name: HashMap<String, f32> = HashMap::new();
+        for (i, x, name) in self.featurizer.featurize_named(input).features {
+            *by_name.entry(name).or_insert(0.0) += x * head.weights[i as usize * k + class];
+        }
+        let mut all: Vec<Contribution> = by_name
+            .into_iter()
+            .filter(|(_, w)| *w != 0.0)
+            .map(|(feature, weight)| Contribution { feature, weight })
+            .collect();
+        all.sort_by(|a, b| {
+            b.weight
+                .abs()
+                .total_cmp(&a.weight.abs())
+                .then_with(|| a.feature.cmp(&b.feature))
+        });
+        all.truncate(n);
+        all
+    }
+}
+
+fn argmax(z: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, v) in z.iter().enumerate() {
+        if *v > z[best] {
+            best = i;
+        }
+    }
+    best
+}

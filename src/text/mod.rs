@@ -1,0 +1,11 @@
+//! Text in, tokens out: normalisation and tokenization with code-point spans.
+//!
+//! Everything downstream (features, quotation extraction) sees the same tokens, so a
+//! quotation scored through the gRPC API and the same quotation found in an article give
+//! the same features.
+
+mod normalize;
+mod tokenize;
+
+pub use normalize::{Normalized, fold_char, normalize, normalize_str};
+pub use tokenize::{Token, TokenKind, tokenize, tokenize_normalized};

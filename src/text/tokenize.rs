@@ -1,0 +1,414 @@
+//! Tokenizer for tweets and news sentences, with code-point spans into the input.
+
+use super::normalize::{Normalized, normalize};
+
+/// What a token is; features treat kinds differently (a URL is one feature, not n-grams).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenKind {
+    Word,
+    Number,
+    Url,
+    Mention,
+    Hashtag,
+    /// A word split out of a camel-case hashtag (`#StopHillary` -> `stop`, `hillary`); it
+    /// shares the hashtag's span and is an extra token, so n-grams over the tweet still see
+    /// the hashtag itself.
+    HashtagPart,
+    Punct,
+    /// Any other single non-space character (emoji, symbols).
+    Symbol,
+}
+
+/// One token: lower-cased text, kind, span and whether it lies in a negation scope.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Token {
+    /// Lower-cased, normalised text.
+    pub text: String,
+    pub kind: TokenKind,
+    /// Code-point offset of the first character in the input.
+    pub start: usize,
+    /// Code-point offset one past the last character in the input.
+    pub end: usize,
+    /// True for tokens after a negator ("not", "never", "no", "n't", ...) up to the next
+    /// clause punctuation: "not good" must not look like "good".
+    pub negated: bool,
+}
+
+const NEGATORS: &[&str] = &[
+    "not", "no", "never", "n't", "cannot", "nobody", "nothing", "none", "neither", "nor",
+    "nowhere", "without", "noone",
+];
+
+fn is_negator(t: &str) -> bool {
+    NEGATORS.contains(&t)
+}
+
+fn ends_negation(t: &Token) -> bool {
+    t.kind == TokenKind::Punct
+        && matches!(
+            t.text.as_bytes().first(),
+            Some(b'.' | b',' | b';' | b':' | b'!' | b'?' | b'"' | b'(' | b')')
+        )
+}
+
+/// Suffixes split off as their own tokens, Penn-Treebank style ("don't" -> "do" "n't").
+const CLITICS: &[&str] = &["'s", "'re", "'ve", "'ll", "'d", "'m"];
+
+/// Tokenizes `text`. Never panics; every span slices the input (in code points).
+pub fn tokenize(text: &str) -> Vec<Token> {
+    let norm = normalize(text);
+    tokenize_normalized(&norm)
+}
+
+fn is_word_char(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
+}
+
+/// Tokenizes text that has already been normalised (lets callers that need the normalised
+/// form too, such as quotation extraction, normalise once).
+pub fn tokenize_normalized(norm: &Normalized) -> Vec<Token> {
+    let chars = &norm.chars;
+    let n = chars.len();
+    let mut toks: Vec<Token> = Vec::with_capacity(n / 4 + 1);
+    let span = |a: usize, b: usize| -> (usize, usize) {
+        // `b` is exclusive in normalised chars; map back to input code points.
+        let start = norm.origin[a];
+        let end = if b < n {
+            norm.origin[b].max(start + 1)
+        } else {
+            norm.input_len
+        };
+        (start, end.max(start + 1).min(norm.input_len.max(start + 1)))
+    };
+    let push = |toks: &mut Vec<Token>, a: usize, b: usize, kind: TokenKind, text: String| {
+        let (start, end) = span(a, b);
+        toks.push(Token {
+            text,
+            kind,
+            start,
+            end,
+            negated: false,
+        });
+    };
+    let lower = |a: usize, b: usize| -> String {
+        chars[a..b].iter().flat_map(|c| c.to_lowercase()).collect()
+    };
+
+    let mut i = 0;
+    while i < n {
+        let c = chars[i];
+        if c.is_whitespace() {
+            i += 1;
+            continue;
+        }
+        // URLs: scheme or www. up to whitespace, minus trailing punctuation.
+        if starts_with_ci(chars, i, "http://")
+            || starts_with_ci(chars, i, "https://")
+            || starts_with_ci(chars, i, "www.")
+        {
+            let mut j = i;
+            while j < n && !chars[j].is_whitespace() {
+                j += 1;
+            }
+            while j > i + 4
+                && matches!(
+                    chars[j - 1],
+                    '.' | ',' | ')' | '!' | '?' | '"' | '\'' | ';' | ':'
+                )
+            {
+                j -= 1;
+            }
+            push(&mut toks, i, j, TokenKind::Url, lower(i, j));
+            i = j;
+            continue;
+        }
+        // @mentions and #hashtags.
+        if (c == '@' || c == '#') && i + 1 < n && is_word_char(chars[i + 1]) {
+            let mut j = i + 1;
+            while j < n && is_word_char(chars[j]) {
+                j += 1;
+            }
+            if c == '@' {
+                push(&mut toks, i, j, TokenKind::Mention, lower(i, j));
+            } else {
+                push(&mut toks, i, j, TokenKind::Hashtag, lower(i, j));
+                let parts = camel_parts(&chars[i + 1..j]);
+                if parts.len() > 1 {
+                    for (a, b) in parts {
+                        push(
+                            &mut toks,
+                            i,
+                            j,
+                            TokenKind::HashtagPart,
+                            lower(i + 1 + a, i + 1 + b),
+                        );
+                    }
+                }
+            }
+            i = j;
+            continue;
+        }
+        // Numbers: digits with inner . , : separators (10,000  3.5  5:9).
+        if c.is_ascii_digit() {
+            let mut j = i + 1;
+            while j < n
+                && (chars[j].is_ascii_digit()
+                    || (matches!(chars[j], '.' | ',' | ':')
+                        && j + 1 < n
+                        && chars[j + 1].is_ascii_digit()))
+            {
+                j += 1;
+            }
+            if j < n && chars[j].is_alphabetic() {
+                // "2016th", "3rd", "b2b": a word that starts with digits.
+                while j < n && is_word_char(chars[j]) {
+                    j += 1;
+                }
+                push(&mut toks, i, j, TokenKind::Word, lower(i, j));
+            } else {
+                push(&mut toks, i, j, TokenKind::Number, lower(i, j));
+            }
+            i = j;
+            continue;
+        }
+        if is_word_char(c) {
+            // A word, with inner hyphens and apostrophes ("co-belligerents", "don't").
+            let mut j = i + 1;
+            while j < n {
+                if is_word_char(chars[j]) {
+                    j += 1;
+                } else if matches!(chars[j], '-' | '\'' | '.')
+                    && j + 1 < n
+                    && chars[j + 1].is_alphabetic()
+                {
+                    // Inner '.' only for abbreviations like "u.s": a single letter before it.
+                    if chars[j] == '.' && !(j >= 1 && j - i == 1 || (j >= 2 && chars[j - 2] == '.'))
+                    {
+                        break;
+                    }
+                    j += 1;
+                } else {
+                    break;
+                }
+            }
+            let word = lower(i, j);
+            split_clitics(&mut toks, &word, i, j, &span);
+            i = j;
+            continue;
+        }
+        // Punctuation: runs of the same character are one token ("!!!", "...").
+        if c.is_ascii_punctuation() || is_general_punct(c) {
+            let mut j = i + 1;
+            while j < n && chars[j] == c {
+                j += 1;
+            }
+            push(
+                &mut toks,
+                i,
+                j,
+                TokenKind::Punct,
+                chars[i..j].iter().collect(),
+            );
+            i = j;
+            continue;
+        }
+        push(&mut toks, i, i + 1, TokenKind::Symbol, c.to_string());
+        i += 1;
+    }
+    mark_negation(&mut toks);
+    toks
+}
+
+fn is_general_punct(c: char) -> bool {
+    matches!(c, '¡' | '¿' | '§' | '¶' | '•' | '·' | '†' | '‡' | '※')
+}
+
+fn starts_with_ci(chars: &[char], i: usize, pat: &str) -> bool {
+    let mut k = i;
+    for p in pat.chars() {
+        match chars.get(k) {
+            Some(c) if c.to_ascii_lowercase() == p => k += 1,
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// Splits a hashtag body at lower->upper and letter<->digit boundaries
+/// (`StopHillary2016` -> Stop, Hillary, 2016; `NRA` stays whole). Returns char ranges.
+fn camel_parts(body: &[char]) -> Vec<(usize, usize)> {
+    let mut parts = Vec::new();
+    let mut start = 0;
+    for k in 1..body.len() {
+        let (p, c) = (body[k - 1], body[k]);
+        let next_lower = body.get(k + 1).is_some_and(|x| x.is_lowercase());
+        let boundary = (p.is_lowercase() && c.is_uppercase())
+            || (p.is_alphabetic() && c.is_ascii_digit())
+            || (p.is_ascii_digit() && c.is_alphabetic())
+            || (p.is_uppercase() && c.is_uppercase() && next_lower)
+            || c == '_'
+            || p == '_';
+        if boundary {
+            if k > start && body[start] != '_' {
+                parts.push((start, k));
+            }
+            start = k;
+        }
+    }
+    if start < body.len() && body[start] != '_' {
+        parts.push((start, body.len()));
+    }
+    parts.retain(|&(a, b)| !(b - a == 1 && body[a] == '_'));
+    parts
+}
+
+/// Pushes `word` (chars `i..j` of the normalised text), splitting "n't" and clitics off.
+fn split_clitics(
+    toks: &mut Vec<Token>,
+    word: &str,
+    i: usize,
+    j: usize,
+    span: &dyn Fn(usize, usize) -> (usize, usize),
+) {
+    let n_chars = j - i;
+    let mut cut = None;
+    if word.ends_with("n't") && n_chars > 3 {
+        cut = Some(n_chars - 3);
+    } else {
+        for cl in CLITICS {
+            if word.ends_with(cl) && n_chars > cl.len() {
+                cut = Some(n_chars - cl.chars().count());
+                break;
+            }
+        }
+    }
+    // Lower-casing can change the char count (rare: 'İ'); only split when counts agree.
+    if let Some(k) = cut.filter(|_| word.chars().count() == n_chars) {
+        let split_byte = word.char_indices().nth(k).map_or(word.len(), |(b, _)| b);
+        let (head, tail) = word.split_at(split_byte);
+        let head = if head == "ca" && tail == "n't" {
+            "can"
+        } else if head == "wo" && tail == "n't" {
+            "will"
+        } else {
+            head
+        };
+        let (s1, e1) = span(i, i + k);
+        let (s2, e2) = span(i + k, j);
+        toks.push(Token {
+            text: head.to_string(),
+            kind: TokenKind::Word,
+            start: s1,
+            end: e1,
+            negated: false,
+        });
+        toks.push(Token {
+            text: tail.to_string(),
+            kind: TokenKind::Word,
+            start: s2,
+            end: e2,
+            negated: false,
+        });
+    } else {
+        let (s, e) = span(i, j);
+        toks.push(Token {
+            text: word.to_string(),
+            kind: TokenKind::Word,
+            start: s,
+            end: e,
+            negated: false,
+        });
+    }
+}
+
+fn mark_negation(toks: &mut [Token]) {
+    let mut in_scope = false;
+    for t in toks.iter_mut() {
+        if ends_negation(t) {
+            in_scope = false;
+            continue;
+        }
+        if in_scope {
+            t.negated = true;
+        }
+        if t.kind == TokenKind::Word && is_negator(&t.text) {
+            in_scope = true;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn texts(s: &str) -> Vec<String> {
+        tokenize(s).into_iter().map(|t| t.text).collect()
+    }
+
+    #[test]
+    fn words_contractions_and_numbers() {
+        assert_eq!(
+            texts("I don't think 10,000 troops can't win."),
+            [
+                "i", "do", "n't", "think", "10,000", "troops", "can", "n't", "win", "."
+            ]
+        );
+        assert_eq!(
+            texts("It's the U.S. co-belligerents"),
+            ["it", "'s", "the", "u.s", ".", "co-belligerents"]
+        );
+    }
+
+    #[test]
+    fn urls_mentions_hashtags() {
+        let t = tokenize("Read https://example.com/a?b=1. @HillaryClinton #StopHillary2016 #NRA");
+        let kinds: Vec<_> = t.iter().map(|t| (t.text.as_str(), t.kind)).collect();
+        assert_eq!(
+            kinds,
+            [
+                ("read", TokenKind::Word),
+                ("https://example.com/a?b=1", TokenKind::Url),
+                (".", TokenKind::Punct),
+                ("@hillaryclinton", TokenKind::Mention),
+                ("#stophillary2016", TokenKind::Hashtag),
+                ("stop", TokenKind::HashtagPart),
+                ("hillary", TokenKind::HashtagPart),
+                ("2016", TokenKind::HashtagPart),
+                ("#nra", TokenKind::Hashtag),
+            ]
+        );
+    }
+
+    #[test]
+    fn negation_scope_runs_to_punctuation() {
+        let t = tokenize("This is not good at all, but fine");
+        let neg: Vec<_> = t
+            .iter()
+            .filter(|t| t.negated)
+            .map(|t| t.text.as_str())
+            .collect();
+        assert_eq!(neg, ["good", "at", "all"]);
+        let t = tokenize("I didn't like it.");
+        assert!(t.iter().find(|t| t.text == "like").unwrap().negated);
+    }
+
+    #[test]
+    fn curly_and_straight_quotes_tokenize_alike() {
+        assert_eq!(texts("“very dangerous,”"), texts("\"very dangerous,\""));
+    }
+
+    #[test]
+    fn spans_are_code_points_into_input() {
+        let s = "Café… “déjà vu” 🎉!";
+        let chars: Vec<char> = s.chars().collect();
+        for t in tokenize(s) {
+            let piece: String = chars[t.start..t.end].iter().collect();
+            assert!(!piece.is_empty(), "{t:?}");
+        }
+        let t = tokenize(s);
+        assert_eq!((t[0].start, t[0].end), (0, 4));
+        assert_eq!(t[0].text, "café");
+        assert_eq!(t[1].text, "...");
+        assert_eq!((t[1].start, t[1].end), (4, 5));
+    }
+}

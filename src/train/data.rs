@@ -1,0 +1,206 @@
+//! Reading labelled and unlabelled JSONL rows, with errors that name file, line and field.
+
+use std::collections::HashSet;
+use std::io::BufRead;
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+use crate::model::Task;
+
+/// One input row as written in the JSONL files of `../shared/data` and of `stancer score`:
+/// `{"id", "text", "target"?, "target_spans"?, "label"?}`; other fields are ignored.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Record {
+    #[serde(default)]
+    pub id: Option<serde_json::Value>,
+    #[serde(default)]
+    pub text: Option<String>,
+    #[serde(default)]
+    pub target: Option<String>,
+    #[serde(default)]
+    pub target_spans: Option<Vec<[usize; 2]>>,
+    #[serde(default)]
+    pub label: Option<String>,
+}
+
+/// A row checked for use: text present and non-empty, spans inside the text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Example {
+    pub id: String,
+    pub text: String,
+    pub target: Option<String>,
+    pub target_spans: Vec<[usize; 2]>,
+    /// Index into the task's labels; `None` for unlabelled input.
+    pub label: Option<usize>,
+}
+
+impl Record {
+    /// Parses one JSONL line; the error says what is wrong without the location.
+    pub fn parse(line: &str) -> std::result::Result<Record, String> {
+        serde_json::from_str(line).map_err(|e| format!("invalid JSON: {e}"))
+    }
+
+    /// The id as a string (numbers are accepted), or `fallback` (the line number) when absent.
+    pub fn id_or(&self, fallback: usize) -> String {
+        match &self.id {
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(v @ serde_json::Value::Number(_)) => v.to_string(),
+            _ => fallback.to_string(),
+        }
+    }
+
+    /// Checks the row; with `task`, a label is required and must belong to the task.
+    pub fn into_example(
+        self,
+        line: usize,
+        task: Option<Task>,
+        max_text_chars: usize,
+    ) -> std::result::Result<Example, String> {
+        let id = self.id_or(line);
+        let text = self.text.ok_or("missing field \"text\"")?;
+        if text.trim().is_empty() {
+            return Err("field \"text\" is empty".into());
+        }
+        let n_chars = text.chars().count();
+        if n_chars > max_text_chars {
+            return Err(format!(
+                "field \"text\" has {n_chars} characters, over the limit of {max_text_chars}"
+            ));
+        }
+        let spans = self.target_spans.unwrap_or_default();
+        for s in &spans {
+            if s[0] >= s[1] || s[1] > n_chars {
+                return Err(format!(
+                    "field \"target_spans\": [{}, {}] is not a non-empty span inside the text's {n_chars} code points",
+                    s[0], s[1]
+                ));
+            }
+        }
+        let label = match task {
+            None => None,
+            Some(task) => {
+                let raw = self.label.ok_or("missing field \"label\"")?;
+                let canon = task.canonical_label(&raw).ok_or_else(|| {
+                    format!(
+                        "unknown label {raw:?} for task {task} (expected one of {})",
+                        task.labels().join(", ")
+                    )
+                })?;
+                Some(
+                    task.labels()
+                        .iter()
+                        .position(|l| *l == canon)
+                        .expect("canonical label"),
+                )
+            }
+        };
+        let target = self.target.filter(|t| !t.trim().is_empty());
+        Ok(Example {
+            id,
+            text,
+            target,
+            target_spans: spans,
+            label,
+        })
+    }
+}
+
+/// What reading a labelled file found besides the rows.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReadReport {
+    /// Invalid lines skipped with `skip_invalid`: (file, line, reason).
+    pub skipped: Vec<(String, usize, String)>,
+    /// Ids seen more than once (across all files read into the same report).
+    pub duplicate_ids: Vec<String>,
+}
+
+/// Longest text accepted when no other limit is given, in code points.
+pub const DEFAULT_MAX_TEXT_CHARS: usize = 100_000;
+
+/// Reads labelled rows of `task` from a JSONL file. An invalid line is an error naming the
+/// file and line, unless `skip_invalid`, in which case it is recorded in `report`.
+pub fn read_labelled(
+    path: &str,
+    task: Task,
+    skip_invalid: bool,
+    out: &mut Vec<Example>,
+    report: &mut ReadReport,
+    seen_ids: &mut HashSet<String>,
+) -> Result<()> {
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let reader = std::io::BufReader::new(file);
+    for (i, line) in reader.lines().enumerate() {
+        let lineno = i + 1;
+        let line = line.map_err(|e| Error::InvalidRecord {
+            path: path.into(),
+            line: lineno,
+            message: format!("unreadable line: {e}"),
+        })?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let row = Record::parse(&line)
+            .and_then(|r| r.into_example(lineno, Some(task), DEFAULT_MAX_TEXT_CHARS));
+        match row {
+            Ok(ex) => {
+                if !seen_ids.insert(ex.id.clone()) {
+                    report.duplicate_ids.push(ex.id.clone());
+                }
+                out.push(ex);
+            }
+            Err(message) if skip_invalid => report.skipped.push((path.into(), lineno, message)),
+            Err(message) => {
+                return Err(Error::InvalidRecord {
+                    path: path.into(),
+                    line: lineno,
+                    message,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ex(line: &str) -> std::result::Result<Example, String> {
+        Record::parse(line).and_then(|r| r.into_example(7, Some(Task::Stance), 1000))
+    }
+
+    #[test]
+    fn accepts_aliases_and_ignores_extra_fields() {
+        let e = ex(r#"{"id": 5, "text": "hi", "label": "observing", "extra": [1]}"#).unwrap();
+        assert_eq!(e.id, "5");
+        assert_eq!(e.label, Some(2));
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        assert_eq!(
+            ex(r#"{"label": "favor"}"#).unwrap_err(),
+            "missing field \"text\""
+        );
+        assert_eq!(
+            ex(r#"{"text": "  ", "label": "favor"}"#).unwrap_err(),
+            "field \"text\" is empty"
+        );
+        assert!(
+            ex(r#"{"text": "a", "label": "maybe"}"#)
+                .unwrap_err()
+                .contains("unknown label \"maybe\"")
+        );
+        assert!(
+            ex(r#"{"text": "abc", "label": "favor", "target_spans": [[2, 9]]}"#)
+                .unwrap_err()
+                .contains("target_spans")
+        );
+        assert!(ex("{not json").unwrap_err().starts_with("invalid JSON"));
+        assert_eq!(
+            ex(r#"{"text": "a"}"#).unwrap_err(),
+            "missing field \"label\""
+        );
+    }
+}

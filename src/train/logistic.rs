@@ -1,0 +1,475 @@
+//! Multinomial logistic regression over sparse rows, fitted to convergence by L-BFGS.
+//!
+//! Why our own learner: linfa's learners take dense matrices, and a hashed n-gram matrix
+//! densified is rows x 2^20 floats. This one follows linfa's shape instead (`Params ->
+//! check() -> fit(&Dataset)`, sample weights from the dataset) and works only on the
+//! columns the data uses: those are remapped to a compact range before optimising, so the
+//! optimiser's vectors are as long as the vocabulary actually seen, not the hash space.
+//!
+//! Objective (mean over weighted rows):
+//! `L(W, b) = sum_i s_i * CE(softmax(W x_i + b), y_i) / sum_i s_i + l2 / 2 * ||W||^2`,
+//! with `s_i` the dataset weight of row `i` times its class weight. The bias is not
+//! regularised.
+
+use linfa::dataset::{AsSingleTargets, DatasetBase};
+use linfa::prelude::*;
+use ndarray::Array1;
+
+use super::sparse::CsrMatrix;
+use crate::error::{Error, Result};
+
+/// How rows of each class are weighted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClassWeight {
+    /// Every row counts once.
+    None,
+    /// Rows weighted by `n / (k * n_class)`, so rare classes count as much as common ones.
+    #[default]
+    Balanced,
+}
+
+/// Unchecked hyperparameters; `check()` turns them into [`ValidLogisticParams`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogisticParams(ValidLogisticParams);
+
+/// Checked hyperparameters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidLogisticParams {
+    n_classes: usize,
+    l2: f64,
+    class_weight: ClassWeight,
+    max_iter: usize,
+    tolerance: f64,
+    memory: usize,
+}
+
+impl LogisticParams {
+    /// Defaults for `n_classes` labels (targets are `0..n_classes`).
+    pub fn new(n_classes: usize) -> Self {
+        LogisticParams(ValidLogisticParams {
+            n_classes,
+            l2: 1e-4,
+            class_weight: ClassWeight::Balanced,
+            max_iter: 500,
+            tolerance: 1e-6,
+            memory: 8,
+        })
+    }
+    /// L2 penalty on the weights (not the bias).
+    pub fn l2(mut self, l2: f64) -> Self {
+        self.0.l2 = l2;
+        self
+    }
+    pub fn class_weight(mut self, w: ClassWeight) -> Self {
+        self.0.class_weight = w;
+        self
+    }
+    /// Iteration cap; reaching it is reported as not converged.
+    pub fn max_iter(mut self, n: usize) -> Self {
+        self.0.max_iter = n;
+        self
+    }
+    /// Stop when the largest gradient entry falls below this.
+    pub fn tolerance(mut self, t: f64) -> Self {
+        self.0.tolerance = t;
+        self
+    }
+}
+
+impl ParamGuard for LogisticParams {
+    type Checked = ValidLogisticParams;
+    type Error = Error;
+
+    fn check_ref(&self) -> Result<&ValidLogisticParams> {
+        let p = &self.0;
+        let bad = |name, message: String| Err(Error::InvalidParam { name, message });
+        if p.n_classes < 2 {
+            return bad(
+                "n_classes",
+                format!("{} (need at least 2 labels)", p.n_classes),
+            );
+        }
+        if !(p.l2.is_finite() && p.l2 > 0.0) {
+            return bad("l2", format!("{} (must be finite and > 0)", p.l2));
+        }
+        if p.max_iter == 0 {
+            return bad("max_iter", "0 (must be at least 1)".into());
+        }
+        if !(p.tolerance.is_finite() && p.tolerance > 0.0) {
+            return bad(
+                "tolerance",
+                format!("{} (must be finite and > 0)", p.tolerance),
+            );
+        }
+        Ok(p)
+    }
+
+    fn check(self) -> Result<ValidLogisticParams> {
+        self.check_ref()?;
+        Ok(self.0)
+    }
+}
+
+/// How the optimisation ended.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct FitReport {
+    pub iterations: usize,
+    /// Final value of the objective.
+    pub loss: f64,
+    /// Largest absolute gradient entry at the end.
+    pub grad_max: f64,
+    pub converged: bool,
+}
+
+/// A fitted model over the columns the training data used.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FittedLogistic {
+    pub n_classes: usize,
+    /// Global column (hash bucket) of each compact column, ascending.
+    pub columns: Vec<u32>,
+    /// `columns.len() x n_classes`, row-major.
+    pub weights: Vec<f32>,
+    pub bias: Vec<f32>,
+    pub report: FitReport,
+}
+
+impl FittedLogistic {
+    /// Class probabilities of one sparse row given in global columns.
+    pub fn predict_proba(&self, indices: &[u32], values: &[f32]) -> Vec<f32> {
+        let k = self.n_classes;
+        let mut z: Vec<f32> = self.bias.clone();
+        for (&c, &v) in indices.iter().zip(values) {
+            if let Ok(j) = self.columns.binary_search(&c) {
+                for (zc, w) in z.iter_mut().zip(&self.weights[j * k..(j + 1) * k]) {
+                    *zc += v * w;
+                }
+            }
+        }
+        softmax_in_place(&mut z);
+        z
+    }
+}
+
+/// Numerically stable softmax.
+pub fn softmax_in_place(z: &mut [f32]) {
+    let m = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut s = 0.0;
+    for v in z.iter_mut() {
+        *v = (*v - m).exp();
+        s += *v;
+    }
+    for v in z.iter_mut() {
+        *v /= s;
+    }
+}
+
+impl<T: AsSingleTargets<Elem = usize>> Fit<CsrMatrix, T, Error> for ValidLogisticParams {
+    type Object = FittedLogistic;
+
+    fn fit(&self, dataset: &DatasetBase<CsrMatrix, T>) -> Result<FittedLogistic> {
+        let x = &dataset.records;
+        let y = dataset.as_single_targets();
+        let n = x.nrows();
+        let k = self.n_classes;
+        if n == 0 {
+            return Err(Error::Data("no training rows".into()));
+        }
+        if y.len() != n {
+            return Err(Error::Data(format!("{} rows but {} labels", n, y.len())));
+        }
+        if let Some(bad) = y.iter().find(|&&c| c >= k) {
+            return Err(Error::Data(format!(
+                "label index {bad} out of range for {k} classes"
+            )));
+        }
+        // Sample weights: dataset weight times class weight.
+        let mut counts = vec![0usize; k];
+        for &c in y.iter() {
+            counts[c] += 1;
+        }
+        let s: Vec<f64> = (0..n)
+            .map(|i| {
+                let cw = match self.class_weight {
+                    ClassWeight::None => 1.0,
+                    ClassWeight::Balanced => n as f64 / (k as f64 * counts[y[i]] as f64),
+                };
+                cw * dataset.weight_for(i) as f64
+            })
+            .collect();
+        let s_total: f64 = s.iter().sum();
+        if s_total <= 0.0 || !s_total.is_finite() {
+            return Err(Error::Data("sample weights sum to zero".into()));
+        }
+
+        // Compact the columns the data uses.
+        let mut columns: Vec<u32> = x.indices.clone();
+        columns.sort_unstable();
+        columns.dedup();
+        let compact: Vec<u32> = x
+            .indices
+            .iter()
+            .map(|c| columns.binary_search(c).expect("column present") as u32)
+            .collect();
+        let d = columns.len();
+        let problem = Problem {
+            x,
+            compact: &compact,
+            y: y.as_slice().expect("contiguous targets"),
+            s: &s,
+            s_total,
+            k,
+            d,
+            l2: self.l2,
+        };
+        let mut w = vec![0.0f64; d * k + k];
+        let report = lbfgs(&problem, &mut w, self.max_iter, self.tolerance, self.memory);
+        Ok(FittedLogistic {
+            n_classes: k,
+            columns,
+            weights: w[..d * k].iter().map(|&v| v as f32).collect(),
+            bias: w[d * k..].iter().map(|&v| v as f32).collect(),
+            report,
+        })
+    }
+}
+
+/// Builds the linfa dataset the learner fits on.
+pub fn dataset(x: CsrMatrix, y: Vec<usize>) -> DatasetBase<CsrMatrix, Array1<usize>> {
+    DatasetBase::new(x, Array1::from(y))
+}
+
+struct Problem<'a> {
+    x: &'a CsrMatrix,
+    compact: &'a [u32],
+    y: &'a [usize],
+    s: &'a [f64],
+    s_total: f64,
+    k: usize,
+    d: usize,
+    l2: f64,
+}
+
+impl Problem<'_> {
+    /// Objective at `w`; writes the gradient into `g`.
+    fn loss_grad(&self, w: &[f64], g: &mut [f64]) -> f64 {
+        let (k, d) = (self.k, self.d);
+        g.iter_mut().for_each(|v| *v = 0.0);
+        let (wm, b) = w.split_at(d * k);
+        let mut z = vec![0.0f64; k];
+        let mut loss = 0.0;
+        for i in 0..self.x.nrows() {
+            let (a, e) = (self.x.indptr[i], self.x.indptr[i + 1]);
+            z.copy_from_slice(b);
+            for p in a..e {
+                let col = self.compact[p] as usize * k;
+                let v = self.x.values[p] as f64;
+                for c in 0..k {
+                    z[c] += v * wm[col + c];
+                }
+            }
+            let m = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let lse = m + z.iter().map(|&v| (v - m).exp()).sum::<f64>().ln();
+            let si = self.s[i] / self.s_total;
+            loss += si * (lse - z[self.y[i]]);
+            for c in 0..k {
+                z[c] = si * ((z[c] - lse).exp() - if c == self.y[i] { 1.0 } else { 0.0 });
+            }
+            for p in a..e {
+                let col = self.compact[p] as usize * k;
+                let v = self.x.values[p] as f64;
+                for c in 0..k {
+                    g[col + c] += z[c] * v;
+                }
+            }
+            for c in 0..k {
+                g[d * k + c] += z[c];
+            }
+        }
+        let mut reg = 0.0;
+        for (gj, &wj) in g[..d * k].iter_mut().zip(wm) {
+            reg += wj * wj;
+            *gj += self.l2 * wj;
+        }
+        loss + 0.5 * self.l2 * reg
+    }
+}
+
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+fn max_abs(a: &[f64]) -> f64 {
+    a.iter().fold(0.0f64, |m, v| m.max(v.abs()))
+}
+
+/// Limited-memory BFGS with a backtracking (Armijo) line search.
+fn lbfgs(p: &Problem<'_>, w: &mut [f64], max_iter: usize, tol: f64, memory: usize) -> FitReport {
+    let dim = w.len();
+    let mut g = vec![0.0; dim];
+    let mut f = p.loss_grad(w, &mut g);
+    let mut s_hist: Vec<Vec<f64>> = Vec::new();
+    let mut y_hist: Vec<Vec<f64>> = Vec::new();
+    let mut rho: Vec<f64> = Vec::new();
+    let mut dir = vec![0.0; dim];
+    let mut w_new = vec![0.0; dim];
+    let mut g_new = vec![0.0; dim];
+    let mut alpha = vec![0.0; memory];
+    let mut iterations = 0;
+    let mut converged = max_abs(&g) < tol;
+    let mut flat = 0;
+    while !converged && iterations < max_iter {
+        iterations += 1;
+        // Two-loop recursion: dir = -H g.
+        dir.copy_from_slice(&g);
+        for j in (0..s_hist.len()).rev() {
+            alpha[j] = rho[j] * dot(&s_hist[j], &dir);
+            for (d, y) in dir.iter_mut().zip(&y_hist[j]) {
+                *d -= alpha[j] * y;
+            }
+        }
+        let gamma = match s_hist.last() {
+            Some(s) => {
+                dot(s, y_hist.last().unwrap()) / dot(y_hist.last().unwrap(), y_hist.last().unwrap())
+            }
+            None => 1.0 / max_abs(&g).max(1e-12),
+        };
+        dir.iter_mut().for_each(|d| *d *= gamma);
+        for j in 0..s_hist.len() {
+            let beta = rho[j] * dot(&y_hist[j], &dir);
+            for (d, s) in dir.iter_mut().zip(&s_hist[j]) {
+                *d += (alpha[j] - beta) * s;
+            }
+        }
+        dir.iter_mut().for_each(|d| *d = -*d);
+        let mut slope = dot(&g, &dir);
+        if slope >= 0.0 {
+            // Not a descent direction (curvature pairs went stale): restart from -g.
+            s_hist.clear();
+            y_hist.clear();
+            rho.clear();
+            let scale = 1.0 / max_abs(&g).max(1e-12);
+            for (d, gv) in dir.iter_mut().zip(&g) {
+                *d = -gv * scale;
+            }
+            slope = dot(&g, &dir);
+        }
+        let mut step = 1.0;
+        let mut f_new;
+        loop {
+            for ((wn, wv), dv) in w_new.iter_mut().zip(w.iter()).zip(&dir) {
+                *wn = wv + step * dv;
+            }
+            f_new = p.loss_grad(&w_new, &mut g_new);
+            if f_new <= f + 1e-4 * step * slope || step < 1e-10 {
+                break;
+            }
+            step *= 0.5;
+        }
+        if step < 1e-10 && f_new > f {
+            // No progress possible along any direction we can find: we are at the optimum
+            // to within floating-point precision.
+            converged = max_abs(&g) < tol.sqrt();
+            break;
+        }
+        let mut s_vec = if s_hist.len() == memory {
+            s_hist.remove(0)
+        } else {
+            vec![0.0; dim]
+        };
+        let mut y_vec = if y_hist.len() == memory {
+            y_hist.remove(0)
+        } else {
+            vec![0.0; dim]
+        };
+        if rho.len() == memory {
+            rho.remove(0);
+        }
+        for j in 0..dim {
+            s_vec[j] = w_new[j] - w[j];
+            y_vec[j] = g_new[j] - g[j];
+        }
+        let sy = dot(&s_vec, &y_vec);
+        w.copy_from_slice(&w_new);
+        std::mem::swap(&mut g, &mut g_new);
+        let rel = (f - f_new).abs() / f.abs().max(1e-12);
+        f = f_new;
+        if sy > 1e-12 {
+            rho.push(1.0 / sy);
+            s_hist.push(s_vec);
+            y_hist.push(y_vec);
+        }
+        flat = if rel < 1e-12 { flat + 1 } else { 0 };
+        converged = max_abs(&g) < tol || flat >= 5;
+    }
+    FitReport {
+        iterations,
+        loss: f,
+        grad_max: max_abs(&g),
+        converged,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn toy() -> (CsrMatrix, Vec<usize>) {
+        // Class 0 has feature 10, class 1 feature 20, class 2 feature 30; feature 5 is noise.
+        let mut x = CsrMatrix::new(1 << 10);
+        let mut y = Vec::new();
+        for i in 0..60 {
+            let c = i % 3;
+            x.push_row(&[5, 10 * (c as u32 + 1)], &[1.0, 1.0]);
+            y.push(c);
+        }
+        (x, y)
+    }
+
+    #[test]
+    fn separates_toy_classes_and_converges() {
+        let (x, y) = toy();
+        let m = LogisticParams::new(3)
+            .l2(1e-3)
+            .fit(&dataset(x.clone(), y.clone()))
+            .unwrap();
+        assert!(m.report.converged, "{:?}", m.report);
+        assert_eq!(m.columns, vec![5, 10, 20, 30]);
+        for i in 0..3 {
+            let (idx, val) = x.row(i);
+            let p = m.predict_proba(idx, val);
+            let best = (0..3).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap();
+            assert_eq!(best, y[i]);
+            assert!(p[y[i]] > 0.9);
+        }
+    }
+
+    #[test]
+    fn gradient_is_zero_at_optimum() {
+        let (x, y) = toy();
+        let m = LogisticParams::new(3)
+            .l2(1e-2)
+            .tolerance(1e-8)
+            .fit(&dataset(x, y))
+            .unwrap();
+        assert!(m.report.grad_max < 1e-7, "{:?}", m.report);
+    }
+
+    #[test]
+    fn bad_params_are_refused_before_work() {
+        assert!(matches!(
+            LogisticParams::new(1).check(),
+            Err(Error::InvalidParam {
+                name: "n_classes",
+                ..
+            })
+        ));
+        assert!(matches!(
+            LogisticParams::new(3).l2(-1.0).check(),
+            Err(Error::InvalidParam { name: "l2", .. })
+        ));
+        let (x, _) = toy();
+        let r = LogisticParams::new(2).fit(&dataset(x, vec![0; 59]));
+        assert!(matches!(r, Err(Error::Data(_))));
+    }
+}

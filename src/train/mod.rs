@@ -1,0 +1,495 @@
+//! Training: labelled rows -> features -> one logistic head per target (+ pooled) ->
+//! a [`LinearModel`], with stratified k-fold cross-validation.
+//!
+//! Rows are featurized once; folds and heads select rows of that one sparse matrix.
+//! Folds are stratified by (target, label) and dealt from a seeded shuffle, so the same data
+//! and seed give the same folds, the same weights and the same file bytes. (linfa's own
+//! fold iterator needs dense records and does not stratify, so the folds are made here and
+//! each fold is fitted through linfa's `Fit` on a linfa `Dataset`.)
+
+pub mod data;
+mod logistic;
+mod sparse;
+
+use std::collections::BTreeMap;
+
+use half::f16;
+use linfa::prelude::*;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+pub use data::{Example, ReadReport, Record};
+pub use logistic::{
+    ClassWeight, FitReport, FittedLogistic, LogisticParams, ValidLogisticParams, dataset,
+    softmax_in_place,
+};
+pub use sparse::CsrMatrix;
+
+use crate::error::{Error, Result};
+use crate::features::{Featurizer, FeaturizerConfig, Input, Lexicon, SparseVec};
+use crate::metrics::Metrics;
+use crate::model::{FORMAT_VERSION, Head, LinearModel, ModelMeta, POOLED_HEAD, Task, TrainingInfo};
+
+/// Everything that decides a trained model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    pub task: Task,
+    pub name: String,
+    pub featurizer: FeaturizerConfig,
+    /// L2 penalty (see [`LogisticParams::l2`]).
+    pub l2: f64,
+    pub class_weight: ClassWeight,
+    /// Cross-validation folds; 0 or 1 skips cross-validation.
+    pub folds: usize,
+    pub seed: u64,
+    /// Weights below this magnitude (for every label) are dropped from the file.
+    pub prune: f32,
+    pub max_iter: usize,
+}
+
+impl TrainConfig {
+    /// The defaults for a task, as tuned on folds of the shipped training sets.
+    pub fn for_task(task: Task, name: &str) -> TrainConfig {
+        let featurizer = match task {
+            Task::Stance => FeaturizerConfig {
+                window: 0,
+                ..FeaturizerConfig::default()
+            },
+            Task::Sentiment => FeaturizerConfig {
+                target_features: false,
+                ..FeaturizerConfig::default()
+            },
+        };
+        TrainConfig {
+            task,
+            name: name.to_string(),
+            featurizer,
+            l2: match task {
+                Task::Stance => 1e-4,
+                Task::Sentiment => 1e-4,
+            },
+            class_weight: ClassWeight::Balanced,
+            folds: 5,
+            seed: 42,
+            prune: 1e-3,
+            max_iter: 500,
+        }
+    }
+}
+
+/// Provenance of the training data, recorded in the model.
+#[derive(Debug, Clone, Default)]
+pub struct DataInfo {
+    pub files: Vec<String>,
+    pub digest: String,
+}
+
+/// Where training is; passed to a progress callback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Featurize,
+    /// Fitting cross-validation folds and final heads: `done` of `total` fits.
+    Fit,
+}
+
+/// What training produced.
+#[derive(Debug, Clone)]
+pub struct Trained {
+    pub model: LinearModel,
+    /// Cross-validated metrics (predictions of every row by a model that did not see it).
+    pub cv: Option<Metrics>,
+    /// Cross-validated predictions (label indices) of every row, in input order.
+    pub cv_predictions: Vec<usize>,
+}
+
+/// Featurizes every example into one sparse matrix (in parallel, in order).
+pub fn featurize_all(f: &Featurizer, examples: &[Example]) -> CsrMatrix {
+    let rows: Vec<SparseVec> = examples
+        .par_iter()
+        .map(|e| {
+            let mut v = SparseVec::default();
+            f.featurize(
+                &Input {
+                    text: &e.text,
+                    target: e.target.as_deref(),
+                    target_spans: &e.target_spans,
+                },
+                &mut v,
+            );
+            v
+        })
+        .collect();
+    let mut x = CsrMatrix::new(f.dim());
+    for r in &rows {
+        x.push_row(&r.indices, &r.values);
+    }
+    x
+}
+
+/// Which head names train on which rows: per target (stance) plus the pooled head on all.
+fn head_rows(task: Task, examples: &[Example], rows: &[usize]) -> Vec<(String, Vec<usize>)> {
+    let mut heads: BTreeMap<String, (String, Vec<usize>)> = BTreeMap::new();
+    if task == Task::Stance {
+        for &r in rows {
+            if let Some(t) = &examples[r].target {
+                heads
+                    .entry(t.trim().to_lowercase())
+                    .or_insert_with(|| (t.trim().to_string(), Vec::new()))
+                    .1
+                    .push(r);
+            }
+        }
+    }
+    let mut out: Vec<(String, Vec<usize>)> = heads.into_values().collect();
+    out.push((POOLED_HEAD.to_string(), rows.to_vec()));
+    out
+}
+
+/// Stratified folds: row indices of each fold, dealt from a seeded shuffle within each
+/// (target, label) group.
+pub fn stratified_folds(examples: &[Example], k: usize, seed: u64) -> Vec<Vec<usize>> {
+    let mut groups: BTreeMap<(String, Option<usize>), Vec<usize>> = BTreeMap::new();
+    for (i, e) in examples.iter().enumerate() {
+        groups
+            .entry((e.target.clone().unwrap_or_default().to_lowercase(), e.label))
+            .or_default()
+            .push(i);
+    }
+    let mut rng = SplitMix64(seed);
+    let mut folds = vec![Vec::new(); k];
+    let mut next = 0;
+    for (_, mut rows) in groups {
+        for i in (1..rows.len()).rev() {
+            let j = (rng.next() % (i as u64 + 1)) as usize;
+            rows.swap(i, j);
+        }
+        for r in rows {
+            folds[next % k].push(r);
+            next += 1;
+        }
+    }
+    for f in &mut folds {
+        f.sort_unstable();
+    }
+    folds
+}
+
+/// A small, stable PRNG: the folds of a seed must not change with a dependency's version.
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
+
+/// Fits one head on `rows` and returns it as a dense, pruned, f16-rounded weight table.
+fn fit_head(
+    cfg: &TrainConfig,
+    x: &CsrMatrix,
+    y: &[usize],
+    rows: &[usize],
+    name: &str,
+) -> Result<(Head, FitReport)> {
+    let k = cfg.task.labels().len();
+    let sub_x = x.select(rows);
+    let sub_y: Vec<usize> = rows.iter().map(|&r| y[r]).collect();
+    let fitted = LogisticParams::new(k)
+        .l2(cfg.l2)
+        .class_weight(cfg.class_weight)
+        .max_iter(cfg.max_iter)
+        .fit(&dataset(sub_x, sub_y))?;
+    let mut weights = vec![0f32; x.ncols * k];
+    for (j, &c) in fitted.columns.iter().enumerate() {
+        let row = &fitted.weights[j * k..(j + 1) * k];
+        if row.iter().any(|w| w.abs() >= cfg.prune) {
+            for (c2, &w) in row.iter().enumerate() {
+                weights[c as usize * k + c2] = f16::from_f32(w).to_f32();
+            }
+        }
+    }
+    Ok((
+        Head {
+            name: name.to_string(),
+            weights,
+            bias: fitted.bias.clone(),
+        },
+        fitted.report,
+    ))
+}
+
+/// Fits every head on `rows`.
+fn fit_heads(
+    cfg: &TrainConfig,
+    examples: &[Example],
+    x: &CsrMatrix,
+    y: &[usize],
+    rows: &[usize],
+    tick: &(dyn Fn() + Sync),
+) -> Result<Vec<(Head, FitReport)>> {
+    head_rows(cfg.task, examples, rows)
+        .into_par_iter()
+        .map(|(name, rows)| {
+            let classes: std::collections::HashSet<usize> = rows.iter().map(|&r| y[r]).collect();
+            if classes.len() < 2 {
+                return Err(Error::Data(format!(
+                    "head {name:?}: all {} rows have the same label; need at least 2 labels",
+                    rows.len()
+                )));
+            }
+            let r = fit_head(cfg, x, y, &rows, &name);
+            tick();
+            r
+        })
+        .collect()
+}
+
+fn assemble(
+    cfg: &TrainConfig,
+    lexicon: Option<Lexicon>,
+    heads: Vec<(Head, FitReport)>,
+    info: TrainingInfo,
+    metrics: Option<Metrics>,
+    created_at: &str,
+) -> Result<LinearModel> {
+    let (heads, fits): (Vec<Head>, Vec<FitReport>) = heads.into_iter().unzip();
+    let meta = ModelMeta {
+        format_version: FORMAT_VERSION,
+        name: cfg.name.clone(),
+        task: cfg.task,
+        labels: cfg.task.labels().iter().map(|s| s.to_string()).collect(),
+        featurizer: cfg.featurizer.clone(),
+        heads: heads.iter().map(|h| h.name.clone()).collect(),
+        training: TrainingInfo { fit: fits, ..info },
+        metrics,
+        created_at: created_at.to_string(),
+        stancer_version: env!("CARGO_PKG_VERSION").to_string(),
+    };
+    LinearModel::new(meta, lexicon, heads)
+}
+
+/// Trains a model on `examples` (all labelled), cross-validating first when
+/// `cfg.folds >= 2`. `created_at` is recorded as given, so a caller that fixes it gets
+/// byte-identical files from identical data and seed.
+pub fn train(
+    cfg: &TrainConfig,
+    examples: &[Example],
+    lexicon: Option<Lexicon>,
+    data: &DataInfo,
+    created_at: &str,
+    progress: &(dyn Fn(Stage, usize, usize) + Sync),
+) -> Result<Trained> {
+    if cfg.folds == 1 || cfg.folds > 50 {
+        return Err(Error::InvalidParam {
+            name: "folds",
+            message: format!("{} (use 0 to skip, or 2..=50)", cfg.folds),
+        });
+    }
+    let y: Vec<usize> = examples
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            e.label
+                .ok_or_else(|| Error::Data(format!("row {} ({}) has no label", i + 1, e.id)))
+        })
+        .collect::<Result<_>>()?;
+    if examples.is_empty() {
+        return Err(Error::Data("no training rows".into()));
+    }
+    let featurizer = Featurizer::new(cfg.featurizer.clone(), lexicon.clone())?;
+    progress(Stage::Featurize, 0, examples.len());
+    let x = featurize_all(&featurizer, examples);
+    progress(Stage::Featurize, examples.len(), examples.len());
+
+    let all: Vec<usize> = (0..examples.len()).collect();
+    let n_heads = head_rows(cfg.task, examples, &all).len();
+    let folds = if cfg.folds >= 2 {
+        stratified_folds(examples, cfg.folds, cfg.seed)
+    } else {
+        Vec::new()
+    };
+    let total = n_heads * (folds.len() + 1);
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let tick = || {
+        let d = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        progress(Stage::Fit, d, total);
+    };
+    let info = TrainingInfo {
+        data_digest: data.digest.clone(),
+        files: data.files.clone(),
+        rows: examples.len(),
+        l2: cfg.l2,
+        seed: cfg.seed,
+        folds: cfg.folds,
+        fit: Vec::new(),
+    };
+
+    // Cross-validation: each fold's model predicts the rows it did not see.
+    let mut cv_predictions = vec![0usize; examples.len()];
+    let cv = if folds.is_empty() {
+        None
+    } else {
+        let per_fold: Vec<Vec<(usize, usize)>> = folds
+            .par_iter()
+            .map(|held| {
+                let held_set: std::collections::HashSet<usize> = held.iter().copied().collect();
+                let train_rows: Vec<usize> = all
+                    .iter()
+                    .copied()
+                    .filter(|r| !held_set.contains(r))
+                    .collect();
+                let heads = fit_heads(cfg, examples, &x, &y, &train_rows, &tick)?;
+                let model = assemble(cfg, lexicon.clone(), heads, info.clone(), None, created_at)?;
+                Ok(held
+                    .iter()
+                    .map(|&r| {
+                        let (idx, val) = x.row(r);
+                        (
+                            r,
+                            model.predict_features(
+                                model.head_for(examples[r].target.as_deref()),
+                                idx,
+                                val,
+                            ),
+                        )
+                    })
+                    .collect())
+            })
+            .collect::<Result<_>>()?;
+        for (r, p) in per_fold.into_iter().flatten() {
+            cv_predictions[r] = p;
+        }
+        Some(Metrics::compute(
+            &featurizer_labels(cfg.task),
+            &y,
+            &cv_predictions,
+        ))
+    };
+
+    let heads = fit_heads(cfg, examples, &x, &y, &all, &tick)?;
+    let model = assemble(cfg, lexicon, heads, info, cv.clone(), created_at)?;
+    Ok(Trained {
+        model,
+        cv,
+        cv_predictions,
+    })
+}
+
+fn featurizer_labels(task: Task) -> Vec<String> {
+    task.labels().iter().map(|s| s.to_string()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn examples() -> Vec<Example> {
+        let mut v = Vec::new();
+        for i in 0..30 {
+            let (text, label) = match i % 3 {
+                0 => (format!("I love this {i}"), 0),
+                1 => (format!("I hate this {i}"), 1),
+                _ => (format!("the weather is {i}"), 2),
+            };
+            let target = if i % 2 == 0 { "A" } else { "B" };
+            v.push(Example {
+                id: i.to_string(),
+                text,
+                target: Some(target.into()),
+                target_spans: vec![],
+                label: Some(label),
+            });
+        }
+        v
+    }
+
+    #[test]
+    fn folds_partition_rows_and_are_stratified() {
+        let ex = examples();
+        let folds = stratified_folds(&ex, 3, 7);
+        let mut all: Vec<usize> = folds.concat();
+        all.sort();
+        assert_eq!(all, (0..30).collect::<Vec<_>>());
+        for f in &folds {
+            assert_eq!(f.len(), 10);
+            // Each (target, label) group of 5 rows spreads over the 3 folds as 2/2/1.
+            for t in ["A", "B"] {
+                for c in 0..3 {
+                    let n = f
+                        .iter()
+                        .filter(|&&r| ex[r].label == Some(c) && ex[r].target.as_deref() == Some(t))
+                        .count();
+                    assert!((1..=2).contains(&n), "fold {f:?} has {n} of ({t}, {c})");
+                }
+            }
+        }
+        assert_eq!(folds, stratified_folds(&ex, 3, 7));
+        assert_ne!(folds, stratified_folds(&ex, 3, 8));
+    }
+
+    #[test]
+    fn trains_per_target_heads_and_cross_validates() {
+        let cfg = TrainConfig {
+            folds: 3,
+            ..TrainConfig::for_task(Task::Stance, "t")
+        };
+        let t = train(
+            &cfg,
+            &examples(),
+            None,
+            &DataInfo::default(),
+            "2026-01-01T00:00:00Z",
+            &|_, _, _| {},
+        )
+        .unwrap();
+        let heads: Vec<&str> = t.model.heads().iter().map(|h| h.name.as_str()).collect();
+        assert_eq!(heads, ["A", "B", POOLED_HEAD]);
+        let cv = t.cv.unwrap();
+        assert!(cv.accuracy > 0.9, "{}", cv.summary());
+        let p = t.model.predict(
+            &Input {
+                text: "I love it",
+                target: Some("a"),
+                target_spans: &[],
+            },
+            3,
+        );
+        assert_eq!(
+            (p.label.as_str(), p.head.as_str(), p.pooled),
+            ("favor", "A", false)
+        );
+        assert_eq!(p.top_features.len(), 3);
+        let p = t.model.predict(
+            &Input {
+                text: "I hate it",
+                target: Some("never seen"),
+                target_spans: &[],
+            },
+            0,
+        );
+        assert_eq!(
+            (p.label.as_str(), p.head.as_str(), p.pooled),
+            ("against", POOLED_HEAD, true)
+        );
+    }
+
+    #[test]
+    fn one_label_head_is_an_error_naming_it() {
+        let mut ex = examples();
+        for e in &mut ex {
+            if e.target.as_deref() == Some("B") {
+                e.label = Some(0);
+            }
+        }
+        let cfg = TrainConfig {
+            folds: 0,
+            ..TrainConfig::for_task(Task::Stance, "t")
+        };
+        let err = train(&cfg, &ex, None, &DataInfo::default(), "x", &|_, _, _| {}).unwrap_err();
+        assert!(err.to_string().contains("head \"B\""), "{err}");
+    }
+}
