@@ -16,11 +16,7 @@ pub enum Error {
     },
     /// A line of a JSONL or CSV input is not valid for its purpose.
     #[error("{path}:{line}: {message}")]
-    InvalidRecord {
-        path: String,
-        line: usize,
-        message: String,
-    },
+    InvalidRecord { path: String, line: usize, message: String },
     /// A model file is truncated, corrupt or written by an incompatible version.
     #[error("model file {path}: {message}")]
     BadModel { path: PathBuf, message: String },
@@ -35,10 +31,7 @@ pub enum Error {
     InvalidInput { field: String, message: String },
     /// A request went past a configured limit.
     #[error("limit {limit} exceeded: {message}")]
-    LimitExceeded {
-        limit: &'static str,
-        message: String,
-    },
+    LimitExceeded { limit: &'static str, message: String },
     /// Training data cannot train a model (e.g. one class only).
     #[error("training data: {0}")]
     Data(String),
@@ -53,9 +46,6 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     /// Builds an [`Error::Io`] for `path`.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io {
-            path: path.into(),
-            source,
-        }
+        Error::Io { path: path.into(), source }
     }
 }

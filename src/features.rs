@@ -61,20 +61,11 @@ impl FeaturizerConfig {
     pub fn check(&self) -> Result<()> {
         let bad = |name, message: String| Err(Error::InvalidParam { name, message });
         if !(10..=26).contains(&self.hash_bits) {
-            return bad(
-                "hash_bits",
-                format!("{} is outside 10..=26", self.hash_bits),
-            );
+            return bad("hash_bits", format!("{} is outside 10..=26", self.hash_bits));
         }
-        for (name, [a, b]) in [
-            ("word_ngrams", self.word_ngrams),
-            ("char_ngrams", self.char_ngrams),
-        ] {
+        for (name, [a, b]) in [("word_ngrams", self.word_ngrams), ("char_ngrams", self.char_ngrams)] {
             if a > b || b > 8 || (a == 0 && b != 0) {
-                return bad(
-                    name,
-                    format!("[{a}, {b}] must be [0, 0] or 1 <= min <= max <= 8"),
-                );
+                return bad(name, format!("[{a}, {b}] must be [0, 0] or 1 <= min <= max <= 8"));
             }
         }
         Ok(())
@@ -106,15 +97,10 @@ impl Lexicon {
             // Bing Liu's lists are Latin-1 in places; a lossy read keeps every ASCII entry.
             Ok((p, String::from_utf8_lossy(&bytes).into_owned()))
         };
-        let mut lex = Lexicon {
-            sources: vec!["vader".into(), "afinn".into(), "bingliu".into()],
-            entries: HashMap::new(),
-        };
+        let mut lex =
+            Lexicon { sources: vec!["vader".into(), "afinn".into(), "bingliu".into()], entries: HashMap::new() };
         let mut set = |w: &str, col: usize, v: f32| {
-            let e = lex
-                .entries
-                .entry(w.to_lowercase())
-                .or_insert_with(|| vec![0.0; 3]);
+            let e = lex.entries.entry(w.to_lowercase()).or_insert_with(|| vec![0.0; 3]);
             e[col] = v.clamp(-1.0, 1.0);
         };
         let (p, vader) = read("vader/vader_lexicon.txt")?;
@@ -142,10 +128,7 @@ impl Lexicon {
             })?;
             set(w, 1, v / 5.0);
         }
-        for (file, v) in [
-            ("bingliu/positive-words.txt", 1.0),
-            ("bingliu/negative-words.txt", -1.0),
-        ] {
+        for (file, v) in [("bingliu/positive-words.txt", 1.0), ("bingliu/negative-words.txt", -1.0)] {
             let (_, text) = read(file)?;
             for line in text.lines() {
                 let w = line.trim();
@@ -159,10 +142,7 @@ impl Lexicon {
     }
 }
 
-fn sorted<S: serde::Serializer>(
-    m: &HashMap<String, Vec<f32>>,
-    s: S,
-) -> std::result::Result<S::Ok, S::Error> {
+fn sorted<S: serde::Serializer>(m: &HashMap<String, Vec<f32>>, s: S) -> std::result::Result<S::Ok, S::Error> {
     s.collect_map(m.iter().collect::<std::collections::BTreeMap<_, _>>())
 }
 
@@ -183,7 +163,7 @@ pub trait Sink {
     const NAMED: bool;
     fn push(&mut self, index: u32, value: f32, name: impl FnOnce() -> String);
     /// Number of features pushed so far.
-    fn len(&self) -> usize;
+    fn count(&self) -> usize;
     /// Multiplies the values of features `from..` by `factor`.
     fn scale_from(&mut self, from: usize, factor: f32);
 }
@@ -209,7 +189,7 @@ impl Sink for SparseVec {
         self.indices.push(index);
         self.values.push(value);
     }
-    fn len(&self) -> usize {
+    fn count(&self) -> usize {
         self.indices.len()
     }
     fn scale_from(&mut self, from: usize, factor: f32) {
@@ -230,7 +210,7 @@ impl Sink for NamedVec {
     fn push(&mut self, index: u32, value: f32, name: impl FnOnce() -> String) {
         self.features.push((index, value, name()));
     }
-    fn len(&self) -> usize {
+    fn count(&self) -> usize {
         self.features.len()
     }
     fn scale_from(&mut self, from: usize, factor: f32) {
@@ -312,11 +292,7 @@ impl Featurizer {
     pub fn new(config: FeaturizerConfig, lexicon: Option<Lexicon>) -> Result<Self> {
         config.check()?;
         let mask = (1u64 << config.hash_bits) - 1;
-        Ok(Featurizer {
-            config,
-            lexicon,
-            mask,
-        })
+        Ok(Featurizer { config, lexicon, mask })
     }
 
     pub fn config(&self) -> &FeaturizerConfig {
@@ -363,38 +339,24 @@ impl Featurizer {
                 // Extra tokens: unigrams only, so they do not break the tweet's n-grams.
                 continue;
             }
-            let key: &str = if t.kind == TokenKind::Url {
-                "<url>"
-            } else {
-                &t.text
-            };
+            let key: &str = if t.kind == TokenKind::Url { "<url>" } else { &t.text };
             th.push(fnv(NS_WORD, key.as_bytes()));
             seq.push(i);
         }
 
         // Word n-grams.
-        let start = out.len();
+        let start = out.count();
         if c.word_ngrams[1] > 0 {
             for n in c.word_ngrams[0]..=c.word_ngrams[1] {
                 if n == 1 {
                     for t in tokens {
-                        let key: &str = if t.kind == TokenKind::Url {
-                            "<url>"
-                        } else {
-                            &t.text
-                        };
+                        let key: &str = if t.kind == TokenKind::Url { "<url>" } else { &t.text };
                         let mut h = fnv(NS_WORD, key.as_bytes());
                         if t.negated {
                             h ^= NEG_MARK;
                         }
                         let idx = self.bucket(h);
-                        out.push(idx, 1.0, || {
-                            if t.negated {
-                                format!("w:{key}_NEG")
-                            } else {
-                                format!("w:{key}")
-                            }
-                        });
+                        out.push(idx, 1.0, || if t.negated { format!("w:{key}_NEG") } else { format!("w:{key}") });
                     }
                     continue;
                 }
@@ -409,10 +371,7 @@ impl Featurizer {
                     h = mix(h, n as u64);
                     let idx = self.bucket(h);
                     out.push(idx, 1.0, || {
-                        let words: Vec<&str> = seq[s..s + n]
-                            .iter()
-                            .map(|&i| tokens[i].text.as_str())
-                            .collect();
+                        let words: Vec<&str> = seq[s..s + n].iter().map(|&i| tokens[i].text.as_str()).collect();
                         format!("w:{}", words.join(" "))
                     });
                 }
@@ -421,18 +380,13 @@ impl Featurizer {
         normalize_group(out, start, c.word_weight);
 
         // Char n-grams within word-like tokens, with fastText-style boundary marks.
-        let start = out.len();
+        let start = out.count();
         if c.char_ngrams[1] > 0 {
             let mut buf: Vec<u8> = Vec::with_capacity(64);
             let mut bounds: Vec<usize> = Vec::with_capacity(64);
             for t in tokens {
-                if !matches!(
-                    t.kind,
-                    TokenKind::Word
-                        | TokenKind::Hashtag
-                        | TokenKind::Mention
-                        | TokenKind::HashtagPart
-                ) || t.text.len() > 40
+                if !matches!(t.kind, TokenKind::Word | TokenKind::Hashtag | TokenKind::Mention | TokenKind::HashtagPart)
+                    || t.text.len() > 40
                 {
                     continue;
                 }
@@ -464,12 +418,9 @@ impl Featurizer {
 
         // Lexicon polarity: sums per source and sign, flipped inside negation scope.
         if let Some(lex) = &self.lexicon {
-            let start = out.len();
+            let start = out.count();
             let mut sums = vec![[0f32; 2]; lex.sources.len()];
-            for t in tokens
-                .iter()
-                .filter(|t| t.kind == TokenKind::Word || t.kind == TokenKind::HashtagPart)
-            {
+            for t in tokens.iter().filter(|t| t.kind == TokenKind::Word || t.kind == TokenKind::HashtagPart) {
                 if let Some(scores) = lex.entries.get(&t.text) {
                     for (k, &v) in scores.iter().enumerate() {
                         let v = if t.negated { -v } else { v };
@@ -498,14 +449,10 @@ impl Featurizer {
         if c.target_features
             && let Some(target) = input.target
         {
-            let start = out.len();
+            let start = out.count();
             let words: Vec<String> = tokenize(target)
                 .into_iter()
-                .filter(|t| {
-                    t.kind == TokenKind::Word
-                        && t.text.len() > 2
-                        && !STOPWORDS.contains(&t.text.as_str())
-                })
+                .filter(|t| t.kind == TokenKind::Word && t.text.len() > 2 && !STOPWORDS.contains(&t.text.as_str()))
                 .map(|t| t.text)
                 .collect();
             let mut hit = false;
@@ -518,32 +465,19 @@ impl Featurizer {
                 }
             }
             let flag = |name: &str| fnv(NS_TARGET, name.as_bytes());
-            let (h, name) = if hit {
-                (flag("mentioned"), "t:mentioned")
-            } else {
-                (flag("absent"), "t:absent")
-            };
+            let (h, name) = if hit { (flag("mentioned"), "t:mentioned") } else { (flag("absent"), "t:absent") };
             out.push(self.bucket(h), 1.0, || name.to_string());
             if neg {
-                out.push(self.bucket(flag("negated")), 1.0, || {
-                    "t:negated".to_string()
-                });
+                out.push(self.bucket(flag("negated")), 1.0, || "t:negated".to_string());
             }
             out.scale_from(start, c.target_weight);
         }
 
         // Window around the target mention: side-aware words near it, and its lexicon polarity.
         if c.window > 0 && !input.target_spans.is_empty() {
-            let start = out.len();
-            let in_target = |t: &Token| {
-                input
-                    .target_spans
-                    .iter()
-                    .any(|s| t.start < s[1] && s[0] < t.end)
-            };
-            let positions: Vec<usize> = (0..tokens.len())
-                .filter(|&i| in_target(&tokens[i]))
-                .collect();
+            let start = out.count();
+            let in_target = |t: &Token| input.target_spans.iter().any(|s| t.start < s[1] && s[0] < t.end);
+            let positions: Vec<usize> = (0..tokens.len()).filter(|&i| in_target(&tokens[i])).collect();
             if let (Some(&first), Some(&last)) = (positions.first(), positions.last()) {
                 let lo = first.saturating_sub(c.window);
                 let hi = (last + c.window + 1).min(tokens.len());
@@ -556,24 +490,18 @@ impl Featurizer {
                     if t.negated {
                         h ^= NEG_MARK;
                     }
-                    out.push(self.bucket(h), 1.0, || {
-                        format!("win:{}:{}", if side == 1 { "L" } else { "R" }, t.text)
-                    });
+                    out.push(self.bucket(h), 1.0, || format!("win:{}:{}", if side == 1 { "L" } else { "R" }, t.text));
                 }
                 // The token right after the mention is usually its verb ("X blamed", "X praised").
                 if let Some(t) = tokens.get(last + 1) {
-                    out.push(
-                        self.bucket(mix(fnv(NS_WINDOW, t.text.as_bytes()), 3)),
-                        1.0,
-                        || format!("win:next:{}", t.text),
-                    );
+                    out.push(self.bucket(mix(fnv(NS_WINDOW, t.text.as_bytes()), 3)), 1.0, || {
+                        format!("win:next:{}", t.text)
+                    });
                 }
                 if let Some(t) = first.checked_sub(1).and_then(|i| tokens.get(i)) {
-                    out.push(
-                        self.bucket(mix(fnv(NS_WINDOW, t.text.as_bytes()), 4)),
-                        1.0,
-                        || format!("win:prev:{}", t.text),
-                    );
+                    out.push(self.bucket(mix(fnv(NS_WINDOW, t.text.as_bytes()), 4)), 1.0, || {
+                        format!("win:prev:{}", t.text)
+                    });
                 }
             }
             normalize_group(out, start, c.window_weight);
@@ -583,7 +511,7 @@ impl Featurizer {
 
 /// Scales features `start..` to unit L2 norm (counting each entry once) times `weight`.
 fn normalize_group<S: Sink>(out: &mut S, start: usize, weight: f32) {
-    let n = out.len() - start;
+    let n = out.count() - start;
     if n > 0 {
         out.scale_from(start, weight / (n as f32).sqrt());
     }
@@ -600,11 +528,8 @@ mod tests {
     #[test]
     fn same_input_same_features_and_in_range() {
         let f = fz(FeaturizerConfig::default());
-        let input = Input {
-            text: "Hillary is not good for #America!",
-            target: Some("Hillary Clinton"),
-            target_spans: &[],
-        };
+        let input =
+            Input { text: "Hillary is not good for #America!", target: Some("Hillary Clinton"), target_spans: &[] };
         let (mut a, mut b) = (SparseVec::default(), SparseVec::default());
         f.featurize(&input, &mut a);
         f.featurize(&input, &mut b);
@@ -616,11 +541,7 @@ mod tests {
     fn named_and_fast_paths_agree() {
         let f = fz(FeaturizerConfig::default());
         let spans = [[0usize, 5usize]];
-        let input = Input {
-            text: "Trump blamed the press.",
-            target: Some("Trump"),
-            target_spans: &spans,
-        };
+        let input = Input { text: "Trump blamed the press.", target: Some("Trump"), target_spans: &spans };
         let mut fast = SparseVec::default();
         f.featurize(&input, &mut fast);
         let named = f.featurize_named(&input);
@@ -633,21 +554,10 @@ mod tests {
 
     #[test]
     fn groups_are_unit_normalised() {
-        let cfg = FeaturizerConfig {
-            char_ngrams: [0, 0],
-            target_features: false,
-            window: 0,
-            ..Default::default()
-        };
+        let cfg = FeaturizerConfig { char_ngrams: [0, 0], target_features: false, window: 0, ..Default::default() };
         let f = fz(cfg);
         let mut v = SparseVec::default();
-        f.featurize(
-            &Input {
-                text: "a b c",
-                ..Default::default()
-            },
-            &mut v,
-        );
+        f.featurize(&Input { text: "a b c", ..Default::default() }, &mut v);
         // 3 unigrams + 2 bigrams + 1 trigram, each 1/sqrt(6).
         assert_eq!(v.values.len(), 6);
         let norm: f32 = v.values.iter().map(|x| x * x).sum();
@@ -656,62 +566,30 @@ mod tests {
 
     #[test]
     fn negation_changes_unigram_column() {
-        let cfg = FeaturizerConfig {
-            word_ngrams: [1, 1],
-            char_ngrams: [0, 0],
-            ..Default::default()
-        };
+        let cfg = FeaturizerConfig { word_ngrams: [1, 1], char_ngrams: [0, 0], ..Default::default() };
         let f = fz(cfg);
-        let named = f.featurize_named(&Input {
-            text: "not good",
-            ..Default::default()
-        });
+        let named = f.featurize_named(&Input { text: "not good", ..Default::default() });
         let names: Vec<&str> = named.features.iter().map(|x| x.2.as_str()).collect();
         assert_eq!(names, ["w:not", "w:good_NEG"]);
     }
 
     #[test]
     fn bad_config_is_refused() {
-        let cfg = FeaturizerConfig {
-            hash_bits: 40,
-            ..Default::default()
-        };
-        assert!(matches!(
-            Featurizer::new(cfg, None),
-            Err(Error::InvalidParam {
-                name: "hash_bits",
-                ..
-            })
-        ));
-        let cfg = FeaturizerConfig {
-            word_ngrams: [3, 1],
-            ..Default::default()
-        };
+        let cfg = FeaturizerConfig { hash_bits: 40, ..Default::default() };
+        assert!(matches!(Featurizer::new(cfg, None), Err(Error::InvalidParam { name: "hash_bits", .. })));
+        let cfg = FeaturizerConfig { word_ngrams: [3, 1], ..Default::default() };
         assert!(Featurizer::new(cfg, None).is_err());
     }
 
     #[test]
     fn lexicon_features_flip_under_negation() {
-        let mut lex = Lexicon {
-            sources: vec!["t".into()],
-            entries: HashMap::new(),
-        };
+        let mut lex = Lexicon { sources: vec!["t".into()], entries: HashMap::new() };
         lex.entries.insert("good".into(), vec![1.0]);
-        let cfg = FeaturizerConfig {
-            word_ngrams: [0, 0],
-            char_ngrams: [0, 0],
-            target_features: false,
-            ..Default::default()
-        };
+        let cfg =
+            FeaturizerConfig { word_ngrams: [0, 0], char_ngrams: [0, 0], target_features: false, ..Default::default() };
         let f = Featurizer::new(cfg, Some(lex)).unwrap();
-        let pos = f.featurize_named(&Input {
-            text: "good",
-            ..Default::default()
-        });
-        let neg = f.featurize_named(&Input {
-            text: "not good",
-            ..Default::default()
-        });
+        let pos = f.featurize_named(&Input { text: "good", ..Default::default() });
+        let neg = f.featurize_named(&Input { text: "not good", ..Default::default() });
         assert_eq!(pos.features[0].2, "lex:t:pos");
         assert_eq!(neg.features[0].2, "lex:t:neg");
     }

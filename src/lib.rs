@@ -17,10 +17,12 @@
 //!   `Fit`), stratified cross-validation, and assembly of per-target heads into a model.
 //! - [`metrics`]: accuracy, per-class P/R/F1, macro-F1, SemEval F_avg, confusion matrix.
 //! - [`model`]: [`model::LinearModel`] (predict, explain) and its safetensors file format.
+//! - [`batch`]: JSONL in -> scored JSONL out, chunked, parallel and in input order.
 //! - [`error`]: the library's one error type.
 //!
 //! The binary (`src/main.rs`) is a thin clap CLI over these: `train`, `eval`, `score`.
 
+pub mod batch;
 pub mod error;
 pub mod features;
 pub mod metrics;

@@ -1,1 +1,351 @@
-fn main() {}
+//! The `stancer` command line: a thin layer over the library. Errors are reported with
+//! anyhow here and nowhere else.
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader, BufWriter, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use sha2::{Digest, Sha256};
+
+use stancer::batch::{self, ScoreOptions};
+use stancer::features::{Input, Lexicon};
+use stancer::metrics::Metrics;
+use stancer::model::{self, LinearModel, Task};
+use stancer::train::{self, DataInfo, ReadReport, Stage, TrainConfig};
+
+/// Who said what, and where they stand: stance and sentiment of quotations with trained
+/// linear models.
+#[derive(Parser)]
+#[command(name = "stancer", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Train a model on labelled JSONL and print its cross-validated metrics.
+    ///
+    /// Each input line is {"id", "text", "target"?, "target_spans"?, "label"}; labels are
+    /// favor/against/none for stance (Emergent's for/observing are accepted) and
+    /// positive/neutral/negative for sentiment. Example:
+    ///
+    ///   stancer train --task stance --data ../shared/data/stance/semeval2016-train.jsonl \
+    ///       --lexicons ../shared/data/lexicons --out models/stance.safetensors
+    Train(TrainArgs),
+    /// Evaluate a model on labelled JSONL: metrics as JSON on stdout, confusion matrix on stderr.
+    Eval(EvalArgs),
+    /// Score JSONL rows {"id", "text", "target"?, "target_spans"?} with a model.
+    ///
+    /// Writes one row per input row, in input order: {"id", "label", "probabilities":
+    /// {"<label>": p, ...}, "head"?}. A row that cannot be scored becomes {"id", "error"}
+    /// and is counted in the summary on stderr (or stops the run with --fail-fast).
+    Score(ScoreArgs),
+}
+
+#[derive(Args)]
+struct ModelsDir {
+    /// Directory where a model NAME is found as NAME.safetensors.
+    #[arg(long = "models", env = "STANCER_MODELS", default_value = "models", value_name = "DIR")]
+    dir: PathBuf,
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    /// What the model predicts.
+    #[arg(long, value_parser = ["stance", "sentiment"])]
+    task: String,
+    /// Labelled JSONL files (one or more).
+    #[arg(long, required = true, num_args = 1.., value_name = "FILE.jsonl")]
+    data: Vec<String>,
+    /// Where to write the model (written atomically).
+    #[arg(long, value_name = "PATH")]
+    out: PathBuf,
+    /// Model name recorded in the file (default: the file stem of --out).
+    #[arg(long)]
+    name: Option<String>,
+    /// Directory with the VADER, AFINN and Bing Liu lexicons (laid out as in
+    /// ../shared/data/lexicons); their entries are stored in the model.
+    #[arg(long, value_name = "DIR")]
+    lexicons: Option<PathBuf>,
+    /// Cross-validation folds (0 skips cross-validation).
+    #[arg(long, default_value_t = 5)]
+    folds: usize,
+    /// Seed for the fold split; the same data and seed give the same model bytes.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// L2 penalty (default: the tuned value for the task).
+    #[arg(long)]
+    l2: Option<f64>,
+    /// log2 of the number of feature hash buckets.
+    #[arg(long)]
+    hash_bits: Option<u32>,
+    /// Word n-gram orders MIN-MAX (e.g. 1-3; 0-0 disables).
+    #[arg(long, value_parser = parse_range, value_name = "MIN-MAX")]
+    word_ngrams: Option<[usize; 2]>,
+    /// Character n-gram orders within words, MIN-MAX (e.g. 2-5; 0-0 disables).
+    #[arg(long, value_parser = parse_range, value_name = "MIN-MAX")]
+    char_ngrams: Option<[usize; 2]>,
+    /// Tokens on each side of a target mention that get window features (0 disables).
+    #[arg(long)]
+    window: Option<usize>,
+    /// Stop the optimiser when the largest gradient entry is below this.
+    #[arg(long)]
+    tolerance: Option<f64>,
+    /// Row weighting: "balanced" (rare labels count as much as common ones) or "none".
+    #[arg(long, value_parser = ["balanced", "none"])]
+    class_weight: Option<String>,
+    /// Features seen fewer times than this in training get no weight.
+    #[arg(long)]
+    min_count: Option<u32>,
+    /// Skip malformed or invalid lines (counted and reported) instead of stopping.
+    #[arg(long)]
+    skip_invalid: bool,
+}
+
+fn parse_range(s: &str) -> std::result::Result<[usize; 2], String> {
+    let (a, b) = s.split_once('-').unwrap_or((s, s));
+    let p = |x: &str| x.trim().parse::<usize>().map_err(|_| format!("{s:?} is not MIN-MAX (e.g. 1-3)"));
+    Ok([p(a)?, p(b)?])
+}
+
+#[derive(Args)]
+struct EvalArgs {
+    /// Model name (found in --models) or path to a .safetensors file.
+    #[arg(long)]
+    model: String,
+    /// Labelled JSONL file.
+    #[arg(long, value_name = "FILE.jsonl")]
+    data: String,
+    #[command(flatten)]
+    models: ModelsDir,
+}
+
+#[derive(Args)]
+struct ScoreArgs {
+    /// Model name (found in --models) or path to a .safetensors file.
+    #[arg(long)]
+    model: String,
+    /// Input JSONL ('-' for stdin).
+    #[arg(long, default_value = "-", value_name = "FILE.jsonl")]
+    input: String,
+    /// Output JSONL ('-' for stdout).
+    #[arg(long, default_value = "-", value_name = "FILE.jsonl")]
+    output: String,
+    /// Stop at the first row that cannot be scored instead of writing an error row.
+    #[arg(long)]
+    fail_fast: bool,
+    /// Longest text scored, in characters; longer rows become error rows.
+    #[arg(long, default_value_t = 100_000)]
+    max_text_chars: usize,
+    #[command(flatten)]
+    models: ModelsDir,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let r = match cli.command {
+        Command::Train(a) => run_train(a),
+        Command::Eval(a) => run_eval(a),
+        Command::Score(a) => run_score(a),
+    };
+    if let Err(e) = r {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+/// Resolves a model argument: an existing path, or NAME in the models directory.
+fn resolve_model(arg: &str, dir: &Path) -> Result<PathBuf> {
+    let p = Path::new(arg);
+    if p.is_file() || arg.ends_with(".safetensors") || arg.contains('/') {
+        return Ok(p.to_path_buf());
+    }
+    let candidate = dir.join(format!("{arg}.safetensors"));
+    if !candidate.is_file() {
+        bail!(stancer::Error::UnknownModel { name: arg.into(), dir: dir.display().to_string() });
+    }
+    Ok(candidate)
+}
+
+fn load_model(arg: &str, dir: &Path) -> Result<LinearModel> {
+    Ok(model::load(&resolve_model(arg, dir)?)?)
+}
+
+/// A bar on a terminal, nothing when stderr is piped.
+fn bar(len: u64, what: &str) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::new(len);
+    pb.set_style(
+        ProgressStyle::with_template("{msg:>10} [{bar:30}] {pos}/{len} {per_sec} eta {eta}")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    pb.set_message(what.to_string());
+    pb
+}
+
+/// RFC 3339 now, or SOURCE_DATE_EPOCH when set (reproducible builds of model files).
+fn created_at() -> Result<String> {
+    let t = match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(s) => {
+            time::OffsetDateTime::from_unix_timestamp(s.trim().parse().context("SOURCE_DATE_EPOCH is not an integer")?)?
+        }
+        Err(_) => time::OffsetDateTime::now_utc(),
+    };
+    Ok(t.replace_nanosecond(0)?.format(&time::format_description::well_known::Rfc3339)?)
+}
+
+fn run_train(a: TrainArgs) -> Result<()> {
+    let task: Task = a.task.parse().map_err(anyhow::Error::msg)?;
+    let name = a.name.clone().unwrap_or_else(|| {
+        a.out
+            .file_stem()
+            .map(|s| s.to_string_lossy().trim_end_matches(".prev").to_string())
+            .unwrap_or_else(|| task.to_string())
+    });
+    let mut cfg = TrainConfig::for_task(task, &name);
+    cfg.folds = a.folds;
+    cfg.seed = a.seed;
+    if let Some(l2) = a.l2 {
+        cfg.l2 = l2;
+    }
+    if let Some(b) = a.hash_bits {
+        cfg.featurizer.hash_bits = b;
+    }
+    if let Some(r) = a.word_ngrams {
+        cfg.featurizer.word_ngrams = r;
+    }
+    if let Some(r) = a.char_ngrams {
+        cfg.featurizer.char_ngrams = r;
+    }
+    if let Some(w) = a.window {
+        cfg.featurizer.window = w;
+    }
+    if let Some(w) = a.class_weight.as_deref() {
+        cfg.class_weight = if w == "none" { train::ClassWeight::None } else { train::ClassWeight::Balanced };
+    }
+    if let Some(m) = a.min_count {
+        cfg.min_count = m;
+    }
+    if let Some(t) = a.tolerance {
+        cfg.tolerance = t;
+    }
+    let lexicon = a.lexicons.as_deref().map(Lexicon::load_dir).transpose()?;
+    if lexicon.is_none() {
+        cfg.featurizer.lexicon_weight = 0.0;
+    }
+
+    let mut examples = Vec::new();
+    let mut report = ReadReport::default();
+    let mut seen = HashSet::new();
+    let mut hasher = Sha256::new();
+    for path in &a.data {
+        let bytes = std::fs::read(path).with_context(|| format!("reading {path}"))?;
+        hasher.update(&bytes);
+        train::data::read_labelled(path, task, a.skip_invalid, &mut examples, &mut report, &mut seen)?;
+    }
+    for (path, line, msg) in report.skipped.iter().take(10) {
+        eprintln!("skipped {path}:{line}: {msg}");
+    }
+    if !report.skipped.is_empty() {
+        eprintln!("skipped {} invalid line(s)", report.skipped.len());
+    }
+    if !report.duplicate_ids.is_empty() {
+        eprintln!(
+            "warning: {} duplicate id(s), e.g. {}",
+            report.duplicate_ids.len(),
+            report.duplicate_ids.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
+        );
+    }
+    eprintln!("training {task} model {name:?} on {} rows from {} file(s)", examples.len(), a.data.len());
+    let digest: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    let data = DataInfo { files: a.data.clone(), digest };
+
+    let start = std::time::Instant::now();
+    let pb = bar(0, "fitting");
+    let progress = |stage: Stage, done: usize, total: usize| {
+        if stage == Stage::Fit {
+            pb.set_length(total as u64);
+            pb.set_position(done as u64);
+        }
+    };
+    let trained = train::train(&cfg, &examples, lexicon, &data, &created_at()?, &progress)?;
+    pb.finish_and_clear();
+    model::save(&trained.model, &a.out)?;
+    let secs = start.elapsed().as_secs_f64();
+
+    for (head, fit) in trained.model.meta().heads.iter().zip(&trained.model.meta().training.fit) {
+        eprintln!(
+            "head {head:<34} loss {:.5}  |grad|max {:.1e}  {} iterations{}",
+            fit.loss,
+            fit.grad_max,
+            fit.iterations,
+            if fit.converged { "" } else { "  (NOT converged: raise --l2 or check the data)" }
+        );
+    }
+    if let Some(cv) = &trained.cv {
+        eprintln!("{}-fold cross-validation: {}", cfg.folds, cv.summary());
+        eprint!("{}", cv.confusion_table());
+        println!("{}", serde_json::to_string_pretty(cv)?);
+    }
+    let size = std::fs::metadata(&a.out).map(|m| m.len()).unwrap_or(0);
+    eprintln!("wrote {} ({:.1} MB) in {secs:.1} s", a.out.display(), size as f64 / 1e6);
+    Ok(())
+}
+
+fn run_eval(a: EvalArgs) -> Result<()> {
+    let model = load_model(&a.model, &a.models.dir)?;
+    let task = model.task();
+    let mut examples = Vec::new();
+    train::data::read_labelled(&a.data, task, false, &mut examples, &mut ReadReport::default(), &mut HashSet::new())?;
+    if examples.is_empty() {
+        bail!("{}: no rows to evaluate", a.data);
+    }
+    let gold: Vec<usize> = examples.iter().map(|e| e.label.expect("labelled")).collect();
+    let pred: Vec<usize> = examples
+        .iter()
+        .map(|e| {
+            model.predict_index(&Input { text: &e.text, target: e.target.as_deref(), target_spans: &e.target_spans })
+        })
+        .collect();
+    let m = Metrics::compute(model.labels(), &gold, &pred);
+    println!("{}", serde_json::to_string_pretty(&m)?);
+    eprintln!("{} on {} rows of {}: {}", model.name(), m.rows, a.data, m.summary());
+    eprint!("{}", m.confusion_table());
+    Ok(())
+}
+
+fn run_score(a: ScoreArgs) -> Result<()> {
+    let model = load_model(&a.model, &a.models.dir)?;
+    let input: Box<dyn BufRead> = if a.input == "-" {
+        Box::new(BufReader::new(std::io::stdin().lock()))
+    } else {
+        Box::new(BufReader::new(std::fs::File::open(&a.input).with_context(|| format!("opening {}", a.input))?))
+    };
+    let output: Box<dyn Write> = if a.output == "-" {
+        Box::new(BufWriter::new(std::io::stdout().lock()))
+    } else {
+        Box::new(BufWriter::new(std::fs::File::create(&a.output).with_context(|| format!("creating {}", a.output))?))
+    };
+    let opts = ScoreOptions {
+        fail_fast: a.fail_fast,
+        max_text_chars: a.max_text_chars,
+        input_name: a.input.clone(),
+        ..Default::default()
+    };
+    let pb = bar(0, "scoring");
+    pb.set_style(ProgressStyle::with_template("{msg} {pos} rows {per_sec} {elapsed}").expect("valid template"));
+    let summary = batch::score_jsonl(&model, input, output, &opts, &|n| pb.set_position(n as u64))?;
+    pb.finish_and_clear();
+    eprintln!("scored {} of {} rows, {} error row(s)", summary.scored, summary.rows, summary.errors);
+    for e in &summary.first_errors {
+        eprintln!("  {e}");
+    }
+    Ok(())
+}

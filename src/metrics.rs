@@ -48,38 +48,17 @@ impl Metrics {
                 let support: usize = confusion[c].iter().sum();
                 let precision = ratio(tp, predicted);
                 let recall = ratio(tp, support);
-                let f1 = if precision + recall == 0.0 {
-                    0.0
-                } else {
-                    2.0 * precision * recall / (precision + recall)
-                };
-                ClassMetrics {
-                    label: labels[c].clone(),
-                    precision,
-                    recall,
-                    f1,
-                    support,
-                }
+                let f1 = if precision + recall == 0.0 { 0.0 } else { 2.0 * precision * recall / (precision + recall) };
+                ClassMetrics { label: labels[c].clone(), precision, recall, f1, support }
             })
             .collect();
-        let macro_f1 = if k == 0 {
-            0.0
-        } else {
-            per_class.iter().map(|c| c.f1).sum::<f64>() / k as f64
-        };
+        let macro_f1 = if k == 0 { 0.0 } else { per_class.iter().map(|c| c.f1).sum::<f64>() / k as f64 };
         let f1_of = |name: &str| per_class.iter().find(|c| c.label == name).map(|c| c.f1);
         let f_avg = match (f1_of("favor"), f1_of("against")) {
             (Some(a), Some(b)) => Some((a + b) / 2.0),
             _ => None,
         };
-        Metrics {
-            rows,
-            accuracy: ratio(correct, rows),
-            macro_f1,
-            f_avg,
-            per_class,
-            confusion,
-        }
+        Metrics { rows, accuracy: ratio(correct, rows), macro_f1, f_avg, per_class, confusion }
     }
 
     /// A metric by name (`accuracy`, `macro_f1`, `f_avg`), for comparisons.
@@ -113,11 +92,7 @@ impl Metrics {
 
     /// One line for humans: the headline numbers in percent.
     pub fn summary(&self) -> String {
-        let mut s = format!(
-            "accuracy {:.2}  macro-F1 {:.2}",
-            100.0 * self.accuracy,
-            100.0 * self.macro_f1
-        );
+        let mut s = format!("accuracy {:.2}  macro-F1 {:.2}", 100.0 * self.accuracy, 100.0 * self.macro_f1);
         if let Some(f) = self.f_avg {
             s += &format!("  F_avg {:.2}", 100.0 * f);
         }
@@ -141,16 +116,11 @@ mod tests {
         let gold = [f, f, f, a, a, a, a, n, n, n];
         let pred = [f, f, a, a, a, a, n, n, f, n];
         let m = Metrics::compute(&labels(), &gold, &pred);
-        assert_eq!(
-            m.confusion,
-            vec![vec![2, 1, 0], vec![0, 3, 1], vec![1, 0, 2]]
-        );
+        assert_eq!(m.confusion, vec![vec![2, 1, 0], vec![0, 3, 1], vec![1, 0, 2]]);
         assert!((m.accuracy - 0.7).abs() < 1e-12);
         // favor: P = 2/3, R = 2/3, F1 = 2/3.
         let fav = &m.per_class[0];
-        assert!(
-            (fav.precision - 2.0 / 3.0).abs() < 1e-12 && (fav.recall - 2.0 / 3.0).abs() < 1e-12
-        );
+        assert!((fav.precision - 2.0 / 3.0).abs() < 1e-12 && (fav.recall - 2.0 / 3.0).abs() < 1e-12);
         // against: P = 3/4, R = 3/4, F1 = 3/4. none: P = 2/3, R = 2/3.
         assert!((m.per_class[1].f1 - 0.75).abs() < 1e-12);
         assert!((m.per_class[2].f1 - 2.0 / 3.0).abs() < 1e-12);
@@ -172,9 +142,7 @@ mod tests {
 
     #[test]
     fn no_f_avg_without_favor_and_against() {
-        let l = ["positive", "neutral", "negative"]
-            .map(String::from)
-            .to_vec();
+        let l = ["positive", "neutral", "negative"].map(String::from).to_vec();
         assert!(Metrics::compute(&l, &[0, 1], &[0, 1]).f_avg.is_none());
     }
 }

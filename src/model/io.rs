@@ -45,15 +45,9 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 /// a file.
 pub fn save(model: &LinearModel, path: &Path) -> Result<()> {
     let bytes = to_bytes(model)?;
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let file_name = path
-        .file_name()
-        .map(|f| f.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let file_name = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = dir.join(format!(".{file_name}.tmp.{}", std::process::id()));
     let write = || -> std::io::Result<()> {
         let mut f = std::fs::File::create(&tmp)?;
@@ -96,12 +90,8 @@ pub fn to_bytes(model: &LinearModel) -> Result<Vec<u8>> {
                 .map_err(|e| Error::Data(format!("tensor {name}: {e}")))
         })
         .collect::<Result<_>>()?;
-    let file_meta = FileMeta {
-        meta: model.meta().clone(),
-        lexicon: model.featurizer().lexicon().cloned(),
-    };
-    let json =
-        serde_json::to_string(&file_meta).map_err(|e| Error::Data(format!("metadata: {e}")))?;
+    let file_meta = FileMeta { meta: model.meta().clone(), lexicon: model.featurizer().lexicon().cloned() };
+    let json = serde_json::to_string(&file_meta).map_err(|e| Error::Data(format!("metadata: {e}")))?;
     let metadata = Some(HashMap::from([(META_KEY.to_string(), json)]));
     safetensors::serialize(views, &metadata).map_err(|e| Error::Data(format!("serialising: {e}")))
 }
@@ -110,36 +100,28 @@ pub fn to_bytes(model: &LinearModel) -> Result<Vec<u8>> {
 /// that names the file and the problem.
 pub fn load(path: &Path) -> Result<LinearModel> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    from_bytes(&bytes).map_err(|message| Error::BadModel {
-        path: path.to_path_buf(),
-        message,
-    })
+    from_bytes(&bytes).map_err(|message| Error::BadModel { path: path.to_path_buf(), message })
 }
 
 /// Parses safetensors bytes into a model; the error is a message without the path.
 pub fn from_bytes(bytes: &[u8]) -> std::result::Result<LinearModel, String> {
     let st = SafeTensors::deserialize(bytes)
         .map_err(|e| format!("not a readable safetensors file (truncated or corrupt?): {e}"))?;
-    let (_, header) =
-        SafeTensors::read_metadata(bytes).map_err(|e| format!("unreadable header: {e}"))?;
+    let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| format!("unreadable header: {e}"))?;
     let json = header
         .metadata()
         .as_ref()
         .and_then(|m| m.get(META_KEY))
         .ok_or_else(|| format!("no {META_KEY:?} metadata entry: not a stancer model"))?;
-    let version: serde_json::Value =
-        serde_json::from_str(json).map_err(|e| format!("metadata is not JSON: {e}"))?;
+    let version: serde_json::Value = serde_json::from_str(json).map_err(|e| format!("metadata is not JSON: {e}"))?;
     match version.get("format_version").and_then(|v| v.as_u64()) {
         Some(v) if v == FORMAT_VERSION as u64 => {}
         Some(v) => {
-            return Err(format!(
-                "format version {v}, this build reads version {FORMAT_VERSION}"
-            ));
+            return Err(format!("format version {v}, this build reads version {FORMAT_VERSION}"));
         }
         None => return Err("metadata has no format_version".into()),
     }
-    let FileMeta { meta, lexicon } =
-        serde_json::from_value(version).map_err(|e| format!("metadata: {e}"))?;
+    let FileMeta { meta, lexicon } = serde_json::from_value(version).map_err(|e| format!("metadata: {e}"))?;
     let k = meta.labels.len();
     if k < 2 {
         return Err(format!("{} labels; a model needs at least 2", k));
@@ -150,23 +132,20 @@ pub fn from_bytes(bytes: &[u8]) -> std::result::Result<LinearModel, String> {
         .ok_or_else(|| format!("hash_bits {} out of range", meta.featurizer.hash_bits))?;
     let mut heads = Vec::with_capacity(meta.heads.len());
     for (i, name) in meta.heads.iter().enumerate() {
-        let get =
-            |part: &str, dtype: Dtype, shape: &[usize]| -> std::result::Result<Vec<u8>, String> {
-                let tname = format!("head.{i}.{part}");
-                let t = st
-                    .tensor(&tname)
-                    .map_err(|e| format!("tensor {tname}: {e}"))?;
-                if t.dtype() != dtype || t.shape() != shape {
-                    return Err(format!(
-                        "tensor {tname} is {:?} {:?}, expected {:?} {:?}",
-                        t.dtype(),
-                        t.shape(),
-                        dtype,
-                        shape
-                    ));
-                }
-                Ok(t.data().to_vec())
-            };
+        let get = |part: &str, dtype: Dtype, shape: &[usize]| -> std::result::Result<Vec<u8>, String> {
+            let tname = format!("head.{i}.{part}");
+            let t = st.tensor(&tname).map_err(|e| format!("tensor {tname}: {e}"))?;
+            if t.dtype() != dtype || t.shape() != shape {
+                return Err(format!(
+                    "tensor {tname} is {:?} {:?}, expected {:?} {:?}",
+                    t.dtype(),
+                    t.shape(),
+                    dtype,
+                    shape
+                ));
+            }
+            Ok(t.data().to_vec())
+        };
         let n = st
             .tensor(&format!("head.{i}.columns"))
             .map_err(|e| format!("tensor head.{i}.columns: {e}"))?
@@ -181,27 +160,18 @@ pub fn from_bytes(bytes: &[u8]) -> std::result::Result<LinearModel, String> {
         for (r, c) in cols.chunks_exact(4).enumerate() {
             let c = u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as usize;
             if c >= dim {
-                return Err(format!(
-                    "head {name:?}: column {c} outside the {dim} hash buckets"
-                ));
+                return Err(format!("head {name:?}: column {c} outside the {dim} hash buckets"));
             }
             for j in 0..k {
                 let o = (r * k + j) * 2;
                 weights[c * k + j] = f16::from_le_bytes([ws[o], ws[o + 1]]).to_f32();
             }
         }
-        let bias: Vec<f32> = bias
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
+        let bias: Vec<f32> = bias.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
         if weights.iter().chain(&bias).any(|w| !w.is_finite()) {
             return Err(format!("head {name:?} has non-finite weights"));
         }
-        heads.push(Head {
-            name: name.clone(),
-            weights,
-            bias,
-        });
+        heads.push(Head { name: name.clone(), weights, bias });
     }
     LinearModel::new(meta, lexicon, heads).map_err(|e| e.to_string())
 }

@@ -128,6 +128,28 @@ pub struct Head {
     pub bias: Vec<f32>,
 }
 
+impl Head {
+    /// Raw label scores (before softmax) of a featurized row, written into `z`.
+    pub fn scores(&self, indices: &[u32], values: &[f32], z: &mut [f32]) {
+        let k = z.len();
+        z.copy_from_slice(&self.bias);
+        for (&i, &x) in indices.iter().zip(values) {
+            let row = &self.weights[i as usize * k..(i as usize + 1) * k];
+            for (zc, w) in z.iter_mut().zip(row) {
+                *zc += x * w;
+            }
+        }
+    }
+
+    /// Most probable label index of a featurized row (cross-validation featurizes once and
+    /// scores held-out rows straight from the matrix).
+    pub fn predict_index(&self, indices: &[u32], values: &[f32]) -> usize {
+        let mut z = vec![0f32; self.bias.len()];
+        self.scores(indices, values, &mut z);
+        argmax(&z)
+    }
+}
+
 /// One feature's part in a decision.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Contribution {
@@ -174,27 +196,15 @@ impl LinearModel {
         let dim = featurizer.dim();
         for h in &heads {
             if h.weights.len() != dim * k || h.bias.len() != k {
-                return Err(Error::Data(format!(
-                    "head {:?} has the wrong shape for {} labels",
-                    h.name, k
-                )));
+                return Err(Error::Data(format!("head {:?} has the wrong shape for {} labels", h.name, k)));
             }
         }
-        let head_index: HashMap<String, usize> = heads
-            .iter()
-            .enumerate()
-            .map(|(i, h)| (h.name.trim().to_lowercase(), i))
-            .collect();
+        let head_index: HashMap<String, usize> =
+            heads.iter().enumerate().map(|(i, h)| (h.name.trim().to_lowercase(), i)).collect();
         let pooled = *head_index
             .get(&POOLED_HEAD.to_lowercase())
             .ok_or_else(|| Error::Data(format!("model has no {POOLED_HEAD} head")))?;
-        Ok(LinearModel {
-            meta,
-            featurizer,
-            heads,
-            head_index,
-            pooled,
-        })
+        Ok(LinearModel { meta, featurizer, heads, head_index, pooled })
     }
 
     pub fn meta(&self) -> &ModelMeta {
@@ -218,9 +228,7 @@ impl LinearModel {
 
     /// The head that answers for `target`: its own if one was trained, else the pooled one.
     pub fn head_for(&self, target: Option<&str>) -> usize {
-        target
-            .and_then(|t| self.head_index.get(&t.trim().to_lowercase()).copied())
-            .unwrap_or(self.pooled)
+        target.and_then(|t| self.head_index.get(&t.trim().to_lowercase()).copied()).unwrap_or(self.pooled)
     }
 
     /// Label probabilities of `input` under head `h`, written into `z`.
@@ -233,25 +241,8 @@ impl LinearModel {
         crate::train::softmax_in_place(z);
     }
 
-    /// Raw label scores of an already featurized row under head `h`.
     fn scores(&self, h: usize, indices: &[u32], values: &[f32], z: &mut [f32]) {
-        let head = &self.heads[h];
-        let k = z.len();
-        z.copy_from_slice(&head.bias);
-        for (&i, &x) in indices.iter().zip(values) {
-            let row = &head.weights[i as usize * k..(i as usize + 1) * k];
-            for (zc, w) in z.iter_mut().zip(row) {
-                *zc += x * w;
-            }
-        }
-    }
-
-    /// Most probable label index of an already featurized row under head `h` (used by
-    /// cross-validation, which featurizes once).
-    pub fn predict_features(&self, h: usize, indices: &[u32], values: &[f32]) -> usize {
-        let mut z = vec![0f32; self.meta.labels.len()];
-        self.scores(h, indices, values, &mut z);
-        argmax(&z)
+        self.heads[h].scores(indices, values, z);
     }
 
     /// Index of the most probable label of `input` (the fast path for batch scoring).
@@ -269,11 +260,7 @@ impl LinearModel {
         let mut z = vec![0f32; k];
         self.probabilities(h, input, &mut z);
         let best = argmax(&z);
-        let top_features = if explain > 0 {
-            self.explain(h, input, best, explain)
-        } else {
-            Vec::new()
-        };
+        let top_features = if explain > 0 { self.explain(h, input, best, explain) } else { Vec::new() };
         Prediction {
             label: self.meta.labels[best].clone(),
             probabilities: self.meta.labels.iter().cloned().zip(z).collect(),
@@ -296,12 +283,7 @@ impl LinearModel {
             .filter(|(_, w)| *w != 0.0)
             .map(|(feature, weight)| Contribution { feature, weight })
             .collect();
-        all.sort_by(|a, b| {
-            b.weight
-                .abs()
-                .total_cmp(&a.weight.abs())
-                .then_with(|| a.feature.cmp(&b.feature))
-        });
+        all.sort_by(|a, b| b.weight.abs().total_cmp(&a.weight.abs()).then_with(|| a.feature.cmp(&b.feature)));
         all.truncate(n);
         all
     }

@@ -26,12 +26,12 @@ pub struct Normalized {
 #[inline]
 pub fn fold_char(c: char) -> Option<&'static str> {
     Some(match c {
-        '\u{201C}' | '\u{201D}' | '\u{201E}' | '\u{201F}' | '\u{00AB}' | '\u{00BB}'
-        | '\u{2033}' | '\u{301D}' | '\u{301E}' | '\u{FF02}' => "\"",
-        '\u{2018}' | '\u{2019}' | '\u{201A}' | '\u{201B}' | '\u{2039}' | '\u{203A}'
-        | '\u{2032}' | '\u{FF07}' | '\u{0060}' | '\u{00B4}' => "'",
-        '\u{2010}' | '\u{2011}' | '\u{2012}' | '\u{2013}' | '\u{2014}' | '\u{2015}'
-        | '\u{2212}' | '\u{FE58}' | '\u{FE63}' | '\u{FF0D}' => "-",
+        '\u{201C}' | '\u{201D}' | '\u{201E}' | '\u{201F}' | '\u{00AB}' | '\u{00BB}' | '\u{2033}' | '\u{301D}'
+        | '\u{301E}' | '\u{FF02}' => "\"",
+        '\u{2018}' | '\u{2019}' | '\u{201A}' | '\u{201B}' | '\u{2039}' | '\u{203A}' | '\u{2032}' | '\u{FF07}'
+        | '\u{0060}' | '\u{00B4}' => "'",
+        '\u{2010}' | '\u{2011}' | '\u{2012}' | '\u{2013}' | '\u{2014}' | '\u{2015}' | '\u{2212}' | '\u{FE58}'
+        | '\u{FE63}' | '\u{FF0D}' => "-",
         '\u{2026}' => "...",
         '\u{00A0}'
         | '\u{1680}'
@@ -52,11 +52,8 @@ pub fn fold_char(c: char) -> Option<&'static str> {
 /// plain space, and collapses runs of spaces (newlines are kept, as paragraph breaks matter
 /// to quotation extraction).
 pub fn normalize(text: &str) -> Normalized {
-    let mut out = Normalized {
-        chars: Vec::with_capacity(text.len()),
-        origin: Vec::with_capacity(text.len()),
-        input_len: 0,
-    };
+    let mut out =
+        Normalized { chars: Vec::with_capacity(text.len()), origin: Vec::with_capacity(text.len()), input_len: 0 };
     let mut last_space = true;
     let mut n = 0;
     for (i, c) in text.chars().enumerate() {
@@ -98,10 +95,7 @@ mod tests {
 
     #[test]
     fn folds_quotes_dashes_spaces_and_ellipses() {
-        assert_eq!(
-            normalize_str("“very dangerous,” – he\u{00A0}said…"),
-            "\"very dangerous,\" - he said..."
-        );
+        assert_eq!(normalize_str("“very dangerous,” – he\u{00A0}said…"), "\"very dangerous,\" - he said...");
         assert_eq!(normalize_str("«non» ‘yes’ a  \t b"), "\"non\" 'yes' a b");
     }
 

@@ -35,8 +35,7 @@ pub struct Token {
 }
 
 const NEGATORS: &[&str] = &[
-    "not", "no", "never", "n't", "cannot", "nobody", "nothing", "none", "neither", "nor",
-    "nowhere", "without", "noone",
+    "not", "no", "never", "n't", "cannot", "nobody", "nothing", "none", "neither", "nor", "nowhere", "without", "noone",
 ];
 
 fn is_negator(t: &str) -> bool {
@@ -45,10 +44,7 @@ fn is_negator(t: &str) -> bool {
 
 fn ends_negation(t: &Token) -> bool {
     t.kind == TokenKind::Punct
-        && matches!(
-            t.text.as_bytes().first(),
-            Some(b'.' | b',' | b';' | b':' | b'!' | b'?' | b'"' | b'(' | b')')
-        )
+        && matches!(t.text.as_bytes().first(), Some(b'.' | b',' | b';' | b':' | b'!' | b'?' | b'"' | b'(' | b')'))
 }
 
 /// Suffixes split off as their own tokens, Penn-Treebank style ("don't" -> "do" "n't").
@@ -73,26 +69,14 @@ pub fn tokenize_normalized(norm: &Normalized) -> Vec<Token> {
     let span = |a: usize, b: usize| -> (usize, usize) {
         // `b` is exclusive in normalised chars; map back to input code points.
         let start = norm.origin[a];
-        let end = if b < n {
-            norm.origin[b].max(start + 1)
-        } else {
-            norm.input_len
-        };
+        let end = if b < n { norm.origin[b].max(start + 1) } else { norm.input_len };
         (start, end.max(start + 1).min(norm.input_len.max(start + 1)))
     };
     let push = |toks: &mut Vec<Token>, a: usize, b: usize, kind: TokenKind, text: String| {
         let (start, end) = span(a, b);
-        toks.push(Token {
-            text,
-            kind,
-            start,
-            end,
-            negated: false,
-        });
+        toks.push(Token { text, kind, start, end, negated: false });
     };
-    let lower = |a: usize, b: usize| -> String {
-        chars[a..b].iter().flat_map(|c| c.to_lowercase()).collect()
-    };
+    let lower = |a: usize, b: usize| -> String { chars[a..b].iter().flat_map(|c| c.to_lowercase()).collect() };
 
     let mut i = 0;
     while i < n {
@@ -110,12 +94,7 @@ pub fn tokenize_normalized(norm: &Normalized) -> Vec<Token> {
             while j < n && !chars[j].is_whitespace() {
                 j += 1;
             }
-            while j > i + 4
-                && matches!(
-                    chars[j - 1],
-                    '.' | ',' | ')' | '!' | '?' | '"' | '\'' | ';' | ':'
-                )
-            {
+            while j > i + 4 && matches!(chars[j - 1], '.' | ',' | ')' | '!' | '?' | '"' | '\'' | ';' | ':') {
                 j -= 1;
             }
             push(&mut toks, i, j, TokenKind::Url, lower(i, j));
@@ -135,13 +114,7 @@ pub fn tokenize_normalized(norm: &Normalized) -> Vec<Token> {
                 let parts = camel_parts(&chars[i + 1..j]);
                 if parts.len() > 1 {
                     for (a, b) in parts {
-                        push(
-                            &mut toks,
-                            i,
-                            j,
-                            TokenKind::HashtagPart,
-                            lower(i + 1 + a, i + 1 + b),
-                        );
+                        push(&mut toks, i, j, TokenKind::HashtagPart, lower(i + 1 + a, i + 1 + b));
                     }
                 }
             }
@@ -153,9 +126,7 @@ pub fn tokenize_normalized(norm: &Normalized) -> Vec<Token> {
             let mut j = i + 1;
             while j < n
                 && (chars[j].is_ascii_digit()
-                    || (matches!(chars[j], '.' | ',' | ':')
-                        && j + 1 < n
-                        && chars[j + 1].is_ascii_digit()))
+                    || (matches!(chars[j], '.' | ',' | ':') && j + 1 < n && chars[j + 1].is_ascii_digit()))
             {
                 j += 1;
             }
@@ -177,13 +148,9 @@ pub fn tokenize_normalized(norm: &Normalized) -> Vec<Token> {
             while j < n {
                 if is_word_char(chars[j]) {
                     j += 1;
-                } else if matches!(chars[j], '-' | '\'' | '.')
-                    && j + 1 < n
-                    && chars[j + 1].is_alphabetic()
-                {
+                } else if matches!(chars[j], '-' | '\'' | '.') && j + 1 < n && chars[j + 1].is_alphabetic() {
                     // Inner '.' only for abbreviations like "u.s": a single letter before it.
-                    if chars[j] == '.' && !(j >= 1 && j - i == 1 || (j >= 2 && chars[j - 2] == '.'))
-                    {
+                    if chars[j] == '.' && !(j >= 1 && j - i == 1 || (j >= 2 && chars[j - 2] == '.')) {
                         break;
                     }
                     j += 1;
@@ -202,13 +169,7 @@ pub fn tokenize_normalized(norm: &Normalized) -> Vec<Token> {
             while j < n && chars[j] == c {
                 j += 1;
             }
-            push(
-                &mut toks,
-                i,
-                j,
-                TokenKind::Punct,
-                chars[i..j].iter().collect(),
-            );
+            push(&mut toks, i, j, TokenKind::Punct, chars[i..j].iter().collect());
             i = j;
             continue;
         }
@@ -263,13 +224,7 @@ fn camel_parts(body: &[char]) -> Vec<(usize, usize)> {
 }
 
 /// Pushes `word` (chars `i..j` of the normalised text), splitting "n't" and clitics off.
-fn split_clitics(
-    toks: &mut Vec<Token>,
-    word: &str,
-    i: usize,
-    j: usize,
-    span: &dyn Fn(usize, usize) -> (usize, usize),
-) {
+fn split_clitics(toks: &mut Vec<Token>, word: &str, i: usize, j: usize, span: &dyn Fn(usize, usize) -> (usize, usize)) {
     let n_chars = j - i;
     let mut cut = None;
     if word.ends_with("n't") && n_chars > 3 {
@@ -295,29 +250,11 @@ fn split_clitics(
         };
         let (s1, e1) = span(i, i + k);
         let (s2, e2) = span(i + k, j);
-        toks.push(Token {
-            text: head.to_string(),
-            kind: TokenKind::Word,
-            start: s1,
-            end: e1,
-            negated: false,
-        });
-        toks.push(Token {
-            text: tail.to_string(),
-            kind: TokenKind::Word,
-            start: s2,
-            end: e2,
-            negated: false,
-        });
+        toks.push(Token { text: head.to_string(), kind: TokenKind::Word, start: s1, end: e1, negated: false });
+        toks.push(Token { text: tail.to_string(), kind: TokenKind::Word, start: s2, end: e2, negated: false });
     } else {
         let (s, e) = span(i, j);
-        toks.push(Token {
-            text: word.to_string(),
-            kind: TokenKind::Word,
-            start: s,
-            end: e,
-            negated: false,
-        });
+        toks.push(Token { text: word.to_string(), kind: TokenKind::Word, start: s, end: e, negated: false });
     }
 }
 
@@ -349,14 +286,9 @@ mod tests {
     fn words_contractions_and_numbers() {
         assert_eq!(
             texts("I don't think 10,000 troops can't win."),
-            [
-                "i", "do", "n't", "think", "10,000", "troops", "can", "n't", "win", "."
-            ]
+            ["i", "do", "n't", "think", "10,000", "troops", "can", "n't", "win", "."]
         );
-        assert_eq!(
-            texts("It's the U.S. co-belligerents"),
-            ["it", "'s", "the", "u.s", ".", "co-belligerents"]
-        );
+        assert_eq!(texts("It's the U.S. co-belligerents"), ["it", "'s", "the", "u.s", ".", "co-belligerents"]);
     }
 
     #[test]
@@ -382,11 +314,7 @@ mod tests {
     #[test]
     fn negation_scope_runs_to_punctuation() {
         let t = tokenize("This is not good at all, but fine");
-        let neg: Vec<_> = t
-            .iter()
-            .filter(|t| t.negated)
-            .map(|t| t.text.as_str())
-            .collect();
+        let neg: Vec<_> = t.iter().filter(|t| t.negated).map(|t| t.text.as_str()).collect();
         assert_eq!(neg, ["good", "at", "all"]);
         let t = tokenize("I didn't like it.");
         assert!(t.iter().find(|t| t.text == "like").unwrap().negated);
@@ -410,5 +338,36 @@ mod tests {
         assert_eq!(t[0].text, "café");
         assert_eq!(t[1].text, "...");
         assert_eq!((t[1].start, t[1].end), (4, 5));
+    }
+}
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn spans_slice_any_unicode(s in "\\PC*") {
+            let n = s.chars().count();
+            for t in tokenize(&s) {
+                prop_assert!(t.start < t.end && t.end <= n, "{:?} in {:?}", t, s);
+            }
+        }
+
+        #[test]
+        fn spans_slice_tricky_mixes(s in "([\"“”«»‘’'@#.,!?…\u{00A0}\u{200B} \n-]|[a-zA-Z0-9]{1,6}|[İßéñ🎉]|https?://x\\.y){0,40}") {
+            let n = s.chars().count();
+            let toks = tokenize(&s);
+            for t in &toks {
+                prop_assert!(t.start < t.end && t.end <= n);
+            }
+            // Tokens come in input order.
+            for w in toks.windows(2) {
+                prop_assert!(w[0].start <= w[1].start);
+            }
+        }
     }
 }

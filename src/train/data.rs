@@ -64,9 +64,7 @@ impl Record {
         }
         let n_chars = text.chars().count();
         if n_chars > max_text_chars {
-            return Err(format!(
-                "field \"text\" has {n_chars} characters, over the limit of {max_text_chars}"
-            ));
+            return Err(format!("field \"text\" has {n_chars} characters, over the limit of {max_text_chars}"));
         }
         let spans = self.target_spans.unwrap_or_default();
         for s in &spans {
@@ -82,27 +80,13 @@ impl Record {
             Some(task) => {
                 let raw = self.label.ok_or("missing field \"label\"")?;
                 let canon = task.canonical_label(&raw).ok_or_else(|| {
-                    format!(
-                        "unknown label {raw:?} for task {task} (expected one of {})",
-                        task.labels().join(", ")
-                    )
+                    format!("unknown label {raw:?} for task {task} (expected one of {})", task.labels().join(", "))
                 })?;
-                Some(
-                    task.labels()
-                        .iter()
-                        .position(|l| *l == canon)
-                        .expect("canonical label"),
-                )
+                Some(task.labels().iter().position(|l| *l == canon).expect("canonical label"))
             }
         };
         let target = self.target.filter(|t| !t.trim().is_empty());
-        Ok(Example {
-            id,
-            text,
-            target,
-            target_spans: spans,
-            label,
-        })
+        Ok(Example { id, text, target, target_spans: spans, label })
     }
 }
 
@@ -140,8 +124,7 @@ pub fn read_labelled(
         if line.trim().is_empty() {
             continue;
         }
-        let row = Record::parse(&line)
-            .and_then(|r| r.into_example(lineno, Some(task), DEFAULT_MAX_TEXT_CHARS));
+        let row = Record::parse(&line).and_then(|r| r.into_example(lineno, Some(task), DEFAULT_MAX_TEXT_CHARS));
         match row {
             Ok(ex) => {
                 if !seen_ids.insert(ex.id.clone()) {
@@ -151,11 +134,7 @@ pub fn read_labelled(
             }
             Err(message) if skip_invalid => report.skipped.push((path.into(), lineno, message)),
             Err(message) => {
-                return Err(Error::InvalidRecord {
-                    path: path.into(),
-                    line: lineno,
-                    message,
-                });
+                return Err(Error::InvalidRecord { path: path.into(), line: lineno, message });
             }
         }
     }
@@ -179,28 +158,13 @@ mod tests {
 
     #[test]
     fn errors_name_the_field() {
-        assert_eq!(
-            ex(r#"{"label": "favor"}"#).unwrap_err(),
-            "missing field \"text\""
-        );
-        assert_eq!(
-            ex(r#"{"text": "  ", "label": "favor"}"#).unwrap_err(),
-            "field \"text\" is empty"
-        );
+        assert_eq!(ex(r#"{"label": "favor"}"#).unwrap_err(), "missing field \"text\"");
+        assert_eq!(ex(r#"{"text": "  ", "label": "favor"}"#).unwrap_err(), "field \"text\" is empty");
+        assert!(ex(r#"{"text": "a", "label": "maybe"}"#).unwrap_err().contains("unknown label \"maybe\""));
         assert!(
-            ex(r#"{"text": "a", "label": "maybe"}"#)
-                .unwrap_err()
-                .contains("unknown label \"maybe\"")
-        );
-        assert!(
-            ex(r#"{"text": "abc", "label": "favor", "target_spans": [[2, 9]]}"#)
-                .unwrap_err()
-                .contains("target_spans")
+            ex(r#"{"text": "abc", "label": "favor", "target_spans": [[2, 9]]}"#).unwrap_err().contains("target_spans")
         );
         assert!(ex("{not json").unwrap_err().starts_with("invalid JSON"));
-        assert_eq!(
-            ex(r#"{"text": "a"}"#).unwrap_err(),
-            "missing field \"label\""
-        );
+        assert_eq!(ex(r#"{"text": "a"}"#).unwrap_err(), "missing field \"label\"");
     }
 }

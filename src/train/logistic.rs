@@ -18,6 +18,9 @@ use ndarray::Array1;
 use super::sparse::CsrMatrix;
 use crate::error::{Error, Result};
 
+/// Most labels a model may have (scores live in a fixed-size buffer on the hot path).
+pub const MAX_CLASSES: usize = 64;
+
 /// How rows of each class are weighted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -42,6 +45,7 @@ pub struct ValidLogisticParams {
     max_iter: usize,
     tolerance: f64,
     memory: usize,
+    min_count: u32,
 }
 
 impl LogisticParams {
@@ -52,8 +56,9 @@ impl LogisticParams {
             l2: 1e-4,
             class_weight: ClassWeight::Balanced,
             max_iter: 500,
-            tolerance: 1e-6,
-            memory: 8,
+            tolerance: 1e-5,
+            memory: 6,
+            min_count: 1,
         })
     }
     /// L2 penalty on the weights (not the bias).
@@ -68,6 +73,11 @@ impl LogisticParams {
     /// Iteration cap; reaching it is reported as not converged.
     pub fn max_iter(mut self, n: usize) -> Self {
         self.0.max_iter = n;
+        self
+    }
+    /// Ignore columns that occur fewer than this many times in the training rows.
+    pub fn min_count(mut self, n: u32) -> Self {
+        self.0.min_count = n.max(1);
         self
     }
     /// Stop when the largest gradient entry falls below this.
@@ -85,10 +95,7 @@ impl ParamGuard for LogisticParams {
         let p = &self.0;
         let bad = |name, message: String| Err(Error::InvalidParam { name, message });
         if p.n_classes < 2 {
-            return bad(
-                "n_classes",
-                format!("{} (need at least 2 labels)", p.n_classes),
-            );
+            return bad("n_classes", format!("{} (need at least 2 labels)", p.n_classes));
         }
         if !(p.l2.is_finite() && p.l2 > 0.0) {
             return bad("l2", format!("{} (must be finite and > 0)", p.l2));
@@ -97,10 +104,7 @@ impl ParamGuard for LogisticParams {
             return bad("max_iter", "0 (must be at least 1)".into());
         }
         if !(p.tolerance.is_finite() && p.tolerance > 0.0) {
-            return bad(
-                "tolerance",
-                format!("{} (must be finite and > 0)", p.tolerance),
-            );
+            return bad("tolerance", format!("{} (must be finite and > 0)", p.tolerance));
         }
         Ok(p)
     }
@@ -179,9 +183,7 @@ impl<T: AsSingleTargets<Elem = usize>> Fit<CsrMatrix, T, Error> for ValidLogisti
             return Err(Error::Data(format!("{} rows but {} labels", n, y.len())));
         }
         if let Some(bad) = y.iter().find(|&&c| c >= k) {
-            return Err(Error::Data(format!(
-                "label index {bad} out of range for {k} classes"
-            )));
+            return Err(Error::Data(format!("label index {bad} out of range for {k} classes")));
         }
         // Sample weights: dataset weight times class weight.
         let mut counts = vec![0usize; k];
@@ -202,32 +204,65 @@ impl<T: AsSingleTargets<Elem = usize>> Fit<CsrMatrix, T, Error> for ValidLogisti
             return Err(Error::Data("sample weights sum to zero".into()));
         }
 
-        // Compact the columns the data uses.
+        // Compact the columns the data uses, most frequent first: the optimiser's random
+        // accesses then mostly hit a small, cache-resident prefix of the weights.
         let mut columns: Vec<u32> = x.indices.clone();
         columns.sort_unstable();
         columns.dedup();
-        let compact: Vec<u32> = x
+        let mut freq = vec![0u32; columns.len()];
+        let sorted_pos: Vec<u32> = x
             .indices
             .iter()
-            .map(|c| columns.binary_search(c).expect("column present") as u32)
+            .map(|c| {
+                let j = columns.binary_search(c).expect("column present");
+                freq[j] += 1;
+                j as u32
+            })
             .collect();
-        let d = columns.len();
-        let problem = Problem {
-            x,
-            compact: &compact,
-            y: y.as_slice().expect("contiguous targets"),
-            s: &s,
-            s_total,
-            k,
-            d,
-            l2: self.l2,
-        };
+        let mut order: Vec<u32> = (0..columns.len() as u32).collect();
+        order.sort_by_key(|&j| (std::cmp::Reverse(freq[j as usize]), j));
+        let mut rank = vec![0u32; columns.len()];
+        for (r, &j) in order.iter().enumerate() {
+            rank[j as usize] = r as u32;
+        }
+        // Columns seen fewer than `min_count` times are dropped: they are most of the
+        // vocabulary of n-grams, carry almost nothing that generalises, and the optimiser's
+        // cost per iteration grows with the number of columns.
+        let d = order.iter().take_while(|&&j| freq[j as usize] >= self.min_count).count();
+        let mut cx = CsrMatrix::new(d);
+        let mut buf_i = Vec::new();
+        let mut buf_v = Vec::new();
+        for i in 0..n {
+            buf_i.clear();
+            buf_v.clear();
+            for p in x.indptr[i]..x.indptr[i + 1] {
+                let r = rank[sorted_pos[p] as usize];
+                if (r as usize) < d {
+                    buf_i.push(r);
+                    buf_v.push(x.values[p]);
+                }
+            }
+            cx.push_row(&buf_i, &buf_v);
+        }
+        let problem =
+            Problem { x: &cx, y: y.as_slice().expect("contiguous targets"), s: &s, s_total, k, d, l2: self.l2 };
         let mut w = vec![0.0f64; d * k + k];
         let report = lbfgs(&problem, &mut w, self.max_iter, self.tolerance, self.memory);
+        // Hand back the kept columns in ascending order, which prediction's binary search needs.
+        let mut kept: Vec<(u32, u32)> =
+            (0..columns.len()).filter(|&j| (rank[j] as usize) < d).map(|j| (columns[j], rank[j])).collect();
+        kept.sort_unstable();
+        let mut weights = vec![0f32; d * k];
+        for (j, &(_, r)) in kept.iter().enumerate() {
+            for c in 0..k {
+                weights[j * k + c] = w[r as usize * k + c] as f32;
+            }
+        }
+        let columns: Vec<u32> = kept.into_iter().map(|(c, _)| c).collect();
         Ok(FittedLogistic {
             n_classes: k,
             columns,
-            weights: w[..d * k].iter().map(|&v| v as f32).collect(),
+            weights,
             bias: w[d * k..].iter().map(|&v| v as f32).collect(),
             report,
         })
@@ -240,8 +275,8 @@ pub fn dataset(x: CsrMatrix, y: Vec<usize>) -> DatasetBase<CsrMatrix, Array1<usi
 }
 
 struct Problem<'a> {
+    /// Rows over compact column ranks.
     x: &'a CsrMatrix,
-    compact: &'a [u32],
     y: &'a [usize],
     s: &'a [f64],
     s_total: f64,
@@ -253,41 +288,77 @@ struct Problem<'a> {
 impl Problem<'_> {
     /// Objective at `w`; writes the gradient into `g`.
     fn loss_grad(&self, w: &[f64], g: &mut [f64]) -> f64 {
-        let (k, d) = (self.k, self.d);
+        // Fixed label counts get a loop the compiler keeps in registers; this pass is the
+        // whole cost of training.
+        match self.k {
+            2 => self.loss_grad_k::<2>(w, g),
+            3 => self.loss_grad_k::<3>(w, g),
+            4 => self.loss_grad_k::<4>(w, g),
+            _ => self.loss_grad_k::<0>(w, g),
+        }
+    }
+
+    /// `K == 0` means "use `self.k`" (any number of labels, slower).
+    fn loss_grad_k<const K: usize>(&self, w: &[f64], g: &mut [f64]) -> f64 {
+        let (k, d) = (if K == 0 { self.k } else { K }, self.d);
         g.iter_mut().for_each(|v| *v = 0.0);
         let (wm, b) = w.split_at(d * k);
-        let mut z = vec![0.0f64; k];
+        let (gm, gb) = g.split_at_mut(d * k);
+        let mut zbuf = [0.0f64; MAX_CLASSES];
+        let z = &mut zbuf[..k];
         let mut loss = 0.0;
         for i in 0..self.x.nrows() {
             let (a, e) = (self.x.indptr[i], self.x.indptr[i + 1]);
+            let cols = &self.x.indices[a..e];
+            let vals = &self.x.values[a..e];
             z.copy_from_slice(b);
-            for p in a..e {
-                let col = self.compact[p] as usize * k;
-                let v = self.x.values[p] as f64;
-                for c in 0..k {
-                    z[c] += v * wm[col + c];
+            if K > 0 {
+                let mut zk = [0.0f64; K];
+                zk.copy_from_slice(b);
+                for (&col, &v) in cols.iter().zip(vals) {
+                    let row: &[f64; K] = wm[col as usize * K..][..K].try_into().expect("row");
+                    for c in 0..K {
+                        zk[c] += v as f64 * row[c];
+                    }
+                }
+                z.copy_from_slice(&zk);
+            } else {
+                for (&col, &v) in cols.iter().zip(vals) {
+                    for (zc, wv) in z.iter_mut().zip(&wm[col as usize * k..(col as usize + 1) * k]) {
+                        *zc += v as f64 * wv;
+                    }
                 }
             }
             let m = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
             let lse = m + z.iter().map(|&v| (v - m).exp()).sum::<f64>().ln();
             let si = self.s[i] / self.s_total;
-            loss += si * (lse - z[self.y[i]]);
-            for c in 0..k {
-                z[c] = si * ((z[c] - lse).exp() - if c == self.y[i] { 1.0 } else { 0.0 });
+            let yi = self.y[i];
+            loss += si * (lse - z[yi]);
+            for (c, zc) in z.iter_mut().enumerate() {
+                *zc = si * ((*zc - lse).exp() - if c == yi { 1.0 } else { 0.0 });
             }
-            for p in a..e {
-                let col = self.compact[p] as usize * k;
-                let v = self.x.values[p] as f64;
-                for c in 0..k {
-                    g[col + c] += z[c] * v;
+            if K > 0 {
+                let mut zk = [0.0f64; K];
+                zk.copy_from_slice(z);
+                for (&col, &v) in cols.iter().zip(vals) {
+                    let row: &mut [f64; K] = (&mut gm[col as usize * K..][..K]).try_into().expect("row");
+                    for c in 0..K {
+                        row[c] += zk[c] * v as f64;
+                    }
+                }
+            } else {
+                for (&col, &v) in cols.iter().zip(vals) {
+                    for (gv, zc) in gm[col as usize * k..(col as usize + 1) * k].iter_mut().zip(z.iter()) {
+                        *gv += zc * v as f64;
+                    }
                 }
             }
-            for c in 0..k {
-                g[d * k + c] += z[c];
+            for (gbc, zc) in gb.iter_mut().zip(z.iter()) {
+                *gbc += zc;
             }
         }
         let mut reg = 0.0;
-        for (gj, &wj) in g[..d * k].iter_mut().zip(wm) {
+        for (gj, &wj) in gm.iter_mut().zip(wm) {
             reg += wj * wj;
             *gj += self.l2 * wj;
         }
@@ -299,8 +370,22 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
+/// Dot product of a stored (f32) history vector with a working (f64) vector.
+fn dot32(a: &[f32], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(&x, y)| x as f64 * y).sum()
+}
+
 fn max_abs(a: &[f64]) -> f64 {
     a.iter().fold(0.0f64, |m, v| m.max(v.abs()))
+}
+
+/// One curvature pair of L-BFGS. Stored in f32: the two-loop recursion is bound by memory
+/// traffic over these vectors (the model has as many entries as features x labels), and
+/// halving it costs nothing measurable in convergence.
+struct Pair {
+    s: Vec<f32>,
+    y: Vec<f32>,
+    rho: f64,
 }
 
 /// Limited-memory BFGS with a backtracking (Armijo) line search.
@@ -308,9 +393,7 @@ fn lbfgs(p: &Problem<'_>, w: &mut [f64], max_iter: usize, tol: f64, memory: usiz
     let dim = w.len();
     let mut g = vec![0.0; dim];
     let mut f = p.loss_grad(w, &mut g);
-    let mut s_hist: Vec<Vec<f64>> = Vec::new();
-    let mut y_hist: Vec<Vec<f64>> = Vec::new();
-    let mut rho: Vec<f64> = Vec::new();
+    let mut hist: std::collections::VecDeque<Pair> = std::collections::VecDeque::with_capacity(memory);
     let mut dir = vec![0.0; dim];
     let mut w_new = vec![0.0; dim];
     let mut g_new = vec![0.0; dim];
@@ -322,32 +405,31 @@ fn lbfgs(p: &Problem<'_>, w: &mut [f64], max_iter: usize, tol: f64, memory: usiz
         iterations += 1;
         // Two-loop recursion: dir = -H g.
         dir.copy_from_slice(&g);
-        for j in (0..s_hist.len()).rev() {
-            alpha[j] = rho[j] * dot(&s_hist[j], &dir);
-            for (d, y) in dir.iter_mut().zip(&y_hist[j]) {
-                *d -= alpha[j] * y;
+        for (j, pair) in hist.iter().enumerate().rev() {
+            alpha[j] = pair.rho * dot32(&pair.s, &dir);
+            for (d, &y) in dir.iter_mut().zip(&pair.y) {
+                *d -= alpha[j] * y as f64;
             }
         }
-        let gamma = match s_hist.last() {
-            Some(s) => {
-                dot(s, y_hist.last().unwrap()) / dot(y_hist.last().unwrap(), y_hist.last().unwrap())
+        let gamma = match hist.back() {
+            Some(pair) => {
+                let yy: f64 = pair.y.iter().map(|&v| v as f64 * v as f64).sum();
+                1.0 / (pair.rho * yy)
             }
             None => 1.0 / max_abs(&g).max(1e-12),
         };
         dir.iter_mut().for_each(|d| *d *= gamma);
-        for j in 0..s_hist.len() {
-            let beta = rho[j] * dot(&y_hist[j], &dir);
-            for (d, s) in dir.iter_mut().zip(&s_hist[j]) {
-                *d += (alpha[j] - beta) * s;
+        for (j, pair) in hist.iter().enumerate() {
+            let beta = pair.rho * dot32(&pair.y, &dir);
+            for (d, &s) in dir.iter_mut().zip(&pair.s) {
+                *d += (alpha[j] - beta) * s as f64;
             }
         }
         dir.iter_mut().for_each(|d| *d = -*d);
         let mut slope = dot(&g, &dir);
         if slope >= 0.0 {
             // Not a descent direction (curvature pairs went stale): restart from -g.
-            s_hist.clear();
-            y_hist.clear();
-            rho.clear();
+            hist.clear();
             let scale = 1.0 / max_abs(&g).max(1e-12);
             for (d, gv) in dir.iter_mut().zip(&g) {
                 *d = -gv * scale;
@@ -367,47 +449,35 @@ fn lbfgs(p: &Problem<'_>, w: &mut [f64], max_iter: usize, tol: f64, memory: usiz
             step *= 0.5;
         }
         if step < 1e-10 && f_new > f {
-            // No progress possible along any direction we can find: we are at the optimum
-            // to within floating-point precision.
+            // No descent left along any direction we can find: the optimum to within
+            // floating-point precision.
             converged = max_abs(&g) < tol.sqrt();
             break;
         }
-        let mut s_vec = if s_hist.len() == memory {
-            s_hist.remove(0)
+        let mut pair = if hist.len() == memory {
+            hist.pop_front().expect("full history")
         } else {
-            vec![0.0; dim]
+            Pair { s: vec![0.0; dim], y: vec![0.0; dim], rho: 0.0 }
         };
-        let mut y_vec = if y_hist.len() == memory {
-            y_hist.remove(0)
-        } else {
-            vec![0.0; dim]
-        };
-        if rho.len() == memory {
-            rho.remove(0);
-        }
+        let mut sy = 0.0;
         for j in 0..dim {
-            s_vec[j] = w_new[j] - w[j];
-            y_vec[j] = g_new[j] - g[j];
+            let (s, y) = ((w_new[j] - w[j]) as f32, (g_new[j] - g[j]) as f32);
+            pair.s[j] = s;
+            pair.y[j] = y;
+            sy += s as f64 * y as f64;
         }
-        let sy = dot(&s_vec, &y_vec);
         w.copy_from_slice(&w_new);
         std::mem::swap(&mut g, &mut g_new);
         let rel = (f - f_new).abs() / f.abs().max(1e-12);
         f = f_new;
         if sy > 1e-12 {
-            rho.push(1.0 / sy);
-            s_hist.push(s_vec);
-            y_hist.push(y_vec);
+            pair.rho = 1.0 / sy;
+            hist.push_back(pair);
         }
         flat = if rel < 1e-12 { flat + 1 } else { 0 };
         converged = max_abs(&g) < tol || flat >= 5;
     }
-    FitReport {
-        iterations,
-        loss: f,
-        grad_max: max_abs(&g),
-        converged,
-    }
+    FitReport { iterations, loss: f, grad_max: max_abs(&g), converged }
 }
 
 #[cfg(test)]
@@ -429,10 +499,7 @@ mod tests {
     #[test]
     fn separates_toy_classes_and_converges() {
         let (x, y) = toy();
-        let m = LogisticParams::new(3)
-            .l2(1e-3)
-            .fit(&dataset(x.clone(), y.clone()))
-            .unwrap();
+        let m = LogisticParams::new(3).l2(1e-3).fit(&dataset(x.clone(), y.clone())).unwrap();
         assert!(m.report.converged, "{:?}", m.report);
         assert_eq!(m.columns, vec![5, 10, 20, 30]);
         for i in 0..3 {
@@ -447,27 +514,14 @@ mod tests {
     #[test]
     fn gradient_is_zero_at_optimum() {
         let (x, y) = toy();
-        let m = LogisticParams::new(3)
-            .l2(1e-2)
-            .tolerance(1e-8)
-            .fit(&dataset(x, y))
-            .unwrap();
+        let m = LogisticParams::new(3).l2(1e-2).tolerance(1e-8).fit(&dataset(x, y)).unwrap();
         assert!(m.report.grad_max < 1e-7, "{:?}", m.report);
     }
 
     #[test]
     fn bad_params_are_refused_before_work() {
-        assert!(matches!(
-            LogisticParams::new(1).check(),
-            Err(Error::InvalidParam {
-                name: "n_classes",
-                ..
-            })
-        ));
-        assert!(matches!(
-            LogisticParams::new(3).l2(-1.0).check(),
-            Err(Error::InvalidParam { name: "l2", .. })
-        ));
+        assert!(matches!(LogisticParams::new(1).check(), Err(Error::InvalidParam { name: "n_classes", .. })));
+        assert!(matches!(LogisticParams::new(3).l2(-1.0).check(), Err(Error::InvalidParam { name: "l2", .. })));
         let (x, _) = toy();
         let r = LogisticParams::new(2).fit(&dataset(x, vec![0; 59]));
         assert!(matches!(r, Err(Error::Data(_))));

@@ -17,12 +17,7 @@ pub struct CsrMatrix {
 impl CsrMatrix {
     /// An empty matrix with `ncols` columns.
     pub fn new(ncols: usize) -> Self {
-        CsrMatrix {
-            indptr: vec![0],
-            indices: Vec::new(),
-            values: Vec::new(),
-            ncols,
-        }
+        CsrMatrix { indptr: vec![0], indices: Vec::new(), values: Vec::new(), ncols }
     }
 
     /// Appends a row.

@@ -1,0 +1,165 @@
+//! The command line's error paths and outputs, run through the real binary.
+
+mod common;
+
+use std::process::{Command, Output, Stdio};
+
+fn stancer(args: &[&str], dir: &std::path::Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_stancer"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("STANCER_MODELS")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn trained_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    common::write(dir.path(), "train.jsonl", &common::stance_jsonl());
+    let o = stancer(
+        &["train", "--task", "stance", "--data", "train.jsonl", "--out", "models/stance.safetensors", "--folds", "3"],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    dir
+}
+
+#[test]
+fn train_prints_cv_metrics_and_eval_reads_them_back() {
+    let dir = trained_dir();
+    let o = stancer(&["eval", "--model", "stance", "--data", "train.jsonl"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let m: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(m["accuracy"].as_f64().unwrap() > 0.9);
+    assert!(m["f_avg"].as_f64().is_some());
+    assert!(stderr(&o).contains("gold\\pred"), "confusion matrix on stderr");
+}
+
+#[test]
+fn malformed_line_stops_training_with_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut body = common::stance_jsonl();
+    body += "{\"id\": \"x\", \"text\": \"oops\"\n";
+    body += &common::stance_jsonl().lines().next().unwrap().replace("r1", "r999");
+    common::write(dir.path(), "bad.jsonl", &body);
+    let o = stancer(&["train", "--task", "stance", "--data", "bad.jsonl", "--out", "m.safetensors"], dir.path());
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(err.contains("bad.jsonl:73") && err.contains("invalid JSON"), "{err}");
+    assert!(!dir.path().join("m.safetensors").exists());
+
+    let o = stancer(
+        &[
+            "train",
+            "--task",
+            "stance",
+            "--data",
+            "bad.jsonl",
+            "--out",
+            "m.safetensors",
+            "--skip-invalid",
+            "--folds",
+            "0",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("skipped 1 invalid line(s)") && err.contains("bad.jsonl:73"), "{err}");
+}
+
+#[test]
+fn unknown_label_empty_text_and_missing_field_say_where() {
+    let dir = trained_dir();
+    common::write(
+        dir.path(),
+        "e1.jsonl",
+        "{\"id\": 1, \"text\": \"a\", \"target\": \"Tax Cuts\", \"label\": \"maybe\"}\n",
+    );
+    let o = stancer(&["eval", "--model", "stance", "--data", "e1.jsonl"], dir.path());
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("e1.jsonl:1: unknown label \"maybe\" for task stance"), "{}", stderr(&o));
+
+    common::write(
+        dir.path(),
+        "e2.jsonl",
+        "{\"id\": 1, \"text\": \"a\", \"label\": \"favor\"}\n{\"id\": 2, \"text\": \"\", \"label\": \"favor\"}\n",
+    );
+    let o = stancer(&["eval", "--model", "stance", "--data", "e2.jsonl"], dir.path());
+    assert!(stderr(&o).contains("e2.jsonl:2: field \"text\" is empty"), "{}", stderr(&o));
+
+    common::write(dir.path(), "e3.jsonl", "{\"id\": 1, \"label\": \"favor\"}\n");
+    let o = stancer(&["eval", "--model", "stance", "--data", "e3.jsonl"], dir.path());
+    assert!(stderr(&o).contains("e3.jsonl:1: missing field \"text\""), "{}", stderr(&o));
+
+    let o = stancer(&["eval", "--model", "stance", "--data", "nope.jsonl"], dir.path());
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("nope.jsonl"), "{}", stderr(&o));
+
+    let o = stancer(&["eval", "--model", "nosuch", "--data", "e1.jsonl"], dir.path());
+    assert!(stderr(&o).contains("unknown model \"nosuch\""), "{}", stderr(&o));
+}
+
+#[test]
+fn score_keeps_order_writes_error_rows_and_reads_stdin() {
+    let dir = trained_dir();
+    let input = concat!(
+        "{\"id\": \"a\", \"text\": \"I love wind power so much\", \"target\": \"Wind Power\", \"extra\": 1}\n",
+        "{\"id\": \"b\", \"text\": \"\"}\n",
+        "not json\n",
+        "{\"id\": \"d\", \"text\": \"We hate tax cuts\", \"target\": \"Tax Cuts\"}\n",
+        "{\"id\": \"e\", \"text\": \"We hate tax cuts\", \"target\": \"Unseen Target\"}\n",
+    );
+    common::write(dir.path(), "in.jsonl", input);
+    let o = stancer(&["score", "--model", "stance", "--input", "in.jsonl", "--output", "out.jsonl"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("scored 3 of 5 rows, 2 error row(s)"), "{}", stderr(&o));
+    let out = std::fs::read_to_string(dir.path().join("out.jsonl")).unwrap();
+    let rows: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let ids: Vec<&str> = rows.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["a", "b", "3", "d", "e"]);
+    assert_eq!(rows[0]["label"], "favor");
+    assert_eq!(rows[0]["head"], "Wind Power");
+    let p = &rows[0]["probabilities"];
+    let total: f64 = ["favor", "against", "none"].iter().map(|l| p[l].as_f64().unwrap()).sum();
+    assert!((total - 1.0).abs() < 1e-3);
+    assert!(rows[1]["error"].as_str().unwrap().contains("empty"));
+    assert!(rows[2]["error"].as_str().unwrap().contains("invalid JSON"));
+    assert_eq!(rows[3]["label"], "against");
+    assert_eq!(rows[4]["head"], "(pooled)");
+
+    let o = stancer(&["score", "--model", "stance", "--input", "in.jsonl", "--fail-fast"], dir.path());
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("in.jsonl:2: field \"text\" is empty"), "{}", stderr(&o));
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stancer"))
+        .args(["score", "--model", "models/stance.safetensors", "--input", "-", "--output", "-"])
+        .current_dir(dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success());
+    assert_eq!(String::from_utf8(o.stdout).unwrap(), out);
+}
+
+#[test]
+fn help_explains_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = stancer(&["--help"], dir.path());
+    let s = String::from_utf8_lossy(&o.stdout);
+    for cmd in ["train", "eval", "score"] {
+        assert!(s.contains(cmd), "{s}");
+    }
+    let o = stancer(&["train", "--help"], dir.path());
+    assert!(String::from_utf8_lossy(&o.stdout).contains("--lexicons"));
+}
