@@ -71,9 +71,9 @@ struct TrainArgs {
     /// ../shared/data/lexicons); their entries are stored in the model.
     #[arg(long, value_name = "DIR")]
     lexicons: Option<PathBuf>,
-    /// Cross-validation folds (0 skips cross-validation).
-    #[arg(long, default_value_t = 5)]
-    folds: usize,
+    /// Cross-validation folds (0 skips cross-validation) [default: 5 for stance, 3 for sentiment].
+    #[arg(long)]
+    folds: Option<usize>,
     /// Seed for the fold split; the same data and seed give the same model bytes.
     #[arg(long, default_value_t = 42)]
     seed: u64,
@@ -210,7 +210,9 @@ fn run_train(a: TrainArgs) -> Result<()> {
             .unwrap_or_else(|| task.to_string())
     });
     let mut cfg = TrainConfig::for_task(task, &name);
-    cfg.folds = a.folds;
+    if let Some(f) = a.folds {
+        cfg.folds = f;
+    }
     cfg.seed = a.seed;
     if let Some(l2) = a.l2 {
         cfg.l2 = l2;

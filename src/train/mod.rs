@@ -68,7 +68,12 @@ impl TrainConfig {
             featurizer,
             l2: 1e-4,
             class_weight: ClassWeight::Balanced,
-            folds: 5,
+            // NewsMTSC is three times SemEval's size in rows and four in features: three folds
+            // keep its retraining, cross-validation included, within ten seconds on two cores.
+            folds: match task {
+                Task::Stance => 5,
+                Task::Sentiment => 3,
+            },
             seed: 42,
             prune: 1e-3,
             max_iter: 500,
