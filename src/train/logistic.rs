@@ -538,4 +538,60 @@ mod tests {
         let r = LogisticParams::new(2).fit(&dataset(x, vec![0; 59]));
         assert!(matches!(r, Err(Error::Data(_))));
     }
+
+    /// linfa-logistic (dense) as an oracle: with no class weights, our mean objective with
+    /// `l2 = alpha / n` has the same optimum as its summed objective with `alpha`.
+    #[test]
+    fn matches_linfa_logistic_on_small_dense_data() {
+        use ndarray::Array2;
+        let n = 90;
+        let d = 6;
+        let mut dense = Array2::<f64>::zeros((n, d));
+        let mut x = CsrMatrix::new(64);
+        let mut y = Vec::new();
+        let mut state = 12345u64;
+        for i in 0..n {
+            let c = i % 3;
+            let mut idx = Vec::new();
+            let mut val = Vec::new();
+            for j in 0..d {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                let noise = ((state >> 33) % 1000) as f64 / 1000.0;
+                let v = noise + if j % 3 == c { 0.8 } else { 0.0 };
+                dense[[i, j]] = v as f32 as f64;
+                idx.push(j as u32 * 7);
+                val.push(v as f32);
+            }
+            x.push_row(&idx, &val);
+            y.push(c);
+        }
+        let alpha = 1.0;
+        let oracle = linfa_logistic::MultiLogisticRegression::default()
+            .alpha(alpha)
+            .gradient_tolerance(1e-10)
+            .max_iterations(1000)
+            .fit(&linfa::Dataset::new(dense.clone(), ndarray::Array1::from(y.clone())))
+            .unwrap();
+        let ours = LogisticParams::new(3)
+            .l2(alpha / n as f64)
+            .class_weight(ClassWeight::None)
+            .tolerance(1e-9)
+            .fit(&dataset(x.clone(), y))
+            .unwrap();
+        assert!(ours.report.converged, "{:?}", ours.report);
+        let theirs = oracle.predict_probabilities(&dense);
+        // linfa orders the classes of its probability columns by label value: 0, 1, 2.
+        for i in 0..n {
+            let (idx, val) = x.row(i);
+            let p = ours.predict_proba(idx, val);
+            for c in 0..3 {
+                assert!(
+                    (p[c] as f64 - theirs[[i, c]]).abs() < 2e-3,
+                    "row {i} class {c}: {} vs {}",
+                    p[c],
+                    theirs[[i, c]]
+                );
+            }
+        }
+    }
 }
