@@ -1,11 +1,14 @@
-//! Batch scoring: JSONL rows in -> one JSONL result row per input row out, in input order.
+//! Batch scoring: rows in (JSONL or CSV, plain or gzip) -> one JSONL result row per input
+//! row out, in input order.
 //!
-//! Rows are read in chunks, scored in parallel (rayon) and written before the next chunk is
-//! read, so memory stays bounded by the chunk size whatever the input size. A row that cannot
-//! be scored becomes an output row with an `error` field: output row count always equals
-//! input row count (blank lines excepted), unless `fail_fast` asks to stop at the first bad row.
+//! Rows are read in chunks, processed in parallel (rayon) and written before the next chunk
+//! is read, so memory stays bounded by the chunk size whatever the input size. A row that
+//! cannot be processed becomes an output row with an `error` field: the output has exactly
+//! one row per input row (blank JSONL lines are not rows), unless `fail_fast` asks to stop
+//! at the first bad row. Because every output row depends only on its input row, a run can
+//! be resumed by skipping as many input rows as the output already holds.
 
-use std::io::{BufRead, Write};
+use std::io::{BufRead, Read, Write};
 
 use rayon::prelude::*;
 use serde::Serialize;
@@ -15,26 +18,38 @@ use crate::features::Input;
 use crate::model::{LinearModel, Task};
 use crate::train::Record;
 
-/// How to score.
+/// How input rows are laid out.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Format {
+    /// One JSON object a line: `{"id", "text", "target"?, "target_spans"?}`.
+    Jsonl,
+    /// CSV with a header row; the named columns hold text, id and target.
+    Csv { text_column: String, id_column: Option<String>, target_column: Option<String> },
+}
+
+/// How to run a batch.
 #[derive(Debug, Clone)]
-pub struct ScoreOptions {
+pub struct BatchOptions {
     /// Stop at the first bad row instead of writing an error row.
     pub fail_fast: bool,
-    /// Longest text scored, in code points; longer rows become error rows.
+    /// Longest text processed, in code points; longer rows become error rows.
     pub max_text_chars: usize,
-    /// Rows scored together in parallel (and held in memory at once).
+    /// Rows processed together in parallel (and held in memory at once).
     pub chunk_rows: usize,
     /// Name of the input, for error messages (a path, or `-`).
     pub input_name: String,
+    /// Input rows to skip before processing (already in the output of an earlier run).
+    pub skip_rows: usize,
 }
 
-impl Default for ScoreOptions {
+impl Default for BatchOptions {
     fn default() -> Self {
-        ScoreOptions {
+        BatchOptions {
             fail_fast: false,
             max_text_chars: crate::train::data::DEFAULT_MAX_TEXT_CHARS,
             chunk_rows: 8192,
             input_name: "-".into(),
+            skip_rows: 0,
         }
     }
 }
@@ -42,20 +57,69 @@ impl Default for ScoreOptions {
 /// What a batch run did.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Summary {
+    /// Rows read in this run (skipped rows of a resumed run not included).
     pub rows: usize,
-    pub scored: usize,
+    pub ok: usize,
     pub errors: usize,
+    /// Rows skipped because the output already had them (`--resume`).
+    pub skipped: usize,
     /// First few error messages with their line numbers, for the report on stderr.
     pub first_errors: Vec<String>,
 }
 
-#[derive(Serialize)]
-struct OutRow<'a> {
-    id: &'a str,
-    label: &'a str,
-    probabilities: serde_json::Map<String, serde_json::Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    head: Option<&'a str>,
+/// One input row: its line (JSONL) or record (CSV) number and the parsed record.
+pub type Row = (usize, std::result::Result<Record, String>);
+
+/// Reads rows from `input` in `format`. CSV errors (bad quoting, missing column) and JSON
+/// errors come out as `Err` rows, so they end up as error rows, not as a stopped run.
+pub fn read_rows<'a>(
+    input: impl BufRead + 'a,
+    format: &Format,
+    name: &str,
+) -> Result<Box<dyn Iterator<Item = Row> + 'a>> {
+    match format {
+        Format::Jsonl => Ok(Box::new(input.lines().enumerate().filter_map(|(i, line)| match line {
+            Ok(l) if l.trim().is_empty() => None,
+            Ok(l) => Some((i + 1, Record::parse(&l))),
+            Err(e) => Some((i + 1, Err(format!("unreadable line: {e}")))),
+        }))),
+        Format::Csv { text_column, id_column, target_column } => {
+            let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(input);
+            let headers = rdr
+                .headers()
+                .map_err(|e| Error::InvalidRecord { path: name.into(), line: 1, message: format!("CSV header: {e}") })?
+                .clone();
+            let col = |c: &str| -> Result<usize> {
+                headers.iter().position(|h| h == c).ok_or_else(|| Error::InvalidRecord {
+                    path: name.into(),
+                    line: 1,
+                    message: format!(
+                        "no column {c:?} in the header (columns: {})",
+                        headers.iter().collect::<Vec<_>>().join(", ")
+                    ),
+                })
+            };
+            let text = col(text_column)?;
+            let id = id_column.as_deref().map(col).transpose()?;
+            let target = target_column.as_deref().map(col).transpose()?;
+            let text_column = text_column.clone();
+            Ok(Box::new(rdr.into_records().enumerate().map(move |(i, r)| {
+                // Line 1 is the header; a record's number is its line for single-line records.
+                let line = r.as_ref().ok().and_then(|r| r.position()).map_or(i + 2, |p| p.line() as usize);
+                let rec = r.map_err(|e| format!("invalid CSV: {e}")).and_then(|r| {
+                    let text = r.get(text).ok_or_else(|| format!("missing column {text_column:?}"))?;
+                    Ok(Record {
+                        id: id.and_then(|c| r.get(c)).map(|s| serde_json::Value::String(s.to_string())),
+                        text: Some(text.to_string()),
+                        target: target.and_then(|c| r.get(c)).map(str::to_string),
+                        target_spans: None,
+                        label: None,
+                    })
+                });
+                (line, rec)
+            })))
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -64,81 +128,55 @@ struct ErrRow<'a> {
     error: &'a str,
 }
 
-/// Scores one line; `Err` holds the message for the error row.
-fn score_line(
-    model: &LinearModel,
-    line: &str,
-    lineno: usize,
-    max_chars: usize,
-) -> (String, std::result::Result<String, String>) {
-    let rec = match Record::parse(line) {
-        Ok(r) => r,
-        Err(e) => return (lineno.to_string(), Err(e)),
-    };
-    let id = rec.id_or(lineno);
-    let ex = match rec.into_example(lineno, None, max_chars) {
-        Ok(ex) => ex,
-        Err(e) => return (id, Err(e)),
-    };
-    let p = model.predict(&Input { text: &ex.text, target: ex.target.as_deref(), target_spans: &ex.target_spans }, 0);
-    let probabilities = p
-        .probabilities
-        .iter()
-        .map(|(l, v)| (l.clone(), serde_json::Value::from((*v as f64 * 1e6).round() / 1e6)))
-        .collect();
-    let head = (model.task() == Task::Stance).then_some(p.head.as_str());
-    let row = OutRow { id: &ex.id, label: &p.label, probabilities, head };
-    (id, Ok(serde_json::to_string(&row).expect("row serialises")))
-}
-
-/// Scores every JSONL row of `input` with `model`, writing result rows to `output`.
-/// `progress` is called with the number of rows done after each chunk.
-pub fn score_jsonl(
-    model: &LinearModel,
-    input: impl BufRead,
+/// Processes `rows` with `f` in parallel chunks and writes one JSONL row per input row.
+/// `f` gets the row number and record and returns the output row, or `(id, message)` for
+/// an error row. `progress` is called with the rows done after each chunk.
+pub fn run<F>(
+    rows: impl Iterator<Item = Row>,
     mut output: impl Write,
-    opts: &ScoreOptions,
+    opts: &BatchOptions,
+    f: F,
     progress: &dyn Fn(usize),
-) -> Result<Summary> {
+) -> Result<Summary>
+where
+    F: Fn(usize, Record) -> std::result::Result<String, (String, String)> + Sync,
+{
     let mut summary = Summary::default();
-    let mut lines = input.lines().enumerate();
-    let mut chunk: Vec<(usize, String)> = Vec::with_capacity(opts.chunk_rows);
+    let mut rows = rows.skip_while({
+        let mut left = opts.skip_rows;
+        move |_| {
+            let skip = left > 0;
+            left = left.saturating_sub(1);
+            skip
+        }
+    });
+    summary.skipped = opts.skip_rows;
     let out_err = |e: std::io::Error| Error::io("<output>", e);
+    let mut chunk: Vec<Row> = Vec::with_capacity(opts.chunk_rows);
     loop {
         chunk.clear();
-        for (i, line) in lines.by_ref() {
-            let line = line.map_err(|e| Error::InvalidRecord {
-                path: opts.input_name.clone(),
-                line: i + 1,
-                message: format!("unreadable line: {e}"),
-            })?;
-            if line.trim().is_empty() {
-                continue;
-            }
-            chunk.push((i + 1, line));
-            if chunk.len() >= opts.chunk_rows {
-                break;
-            }
-        }
+        chunk.extend(rows.by_ref().take(opts.chunk_rows));
         if chunk.is_empty() {
             break;
         }
-        let results: Vec<(String, std::result::Result<String, String>)> =
-            chunk.par_iter().map(|(n, l)| score_line(model, l, *n, opts.max_text_chars)).collect();
-        for ((lineno, _), (id, r)) in chunk.iter().zip(results) {
+        let results: Vec<(usize, std::result::Result<String, (String, String)>)> = chunk
+            .par_drain(..)
+            .map(|(n, r)| (n, r.map_err(|m| (n.to_string(), m)).and_then(|rec| f(n, rec))))
+            .collect();
+        for (line, r) in results {
             summary.rows += 1;
             match r {
                 Ok(row) => {
-                    summary.scored += 1;
+                    summary.ok += 1;
                     output.write_all(row.as_bytes()).map_err(out_err)?;
                 }
-                Err(message) => {
+                Err((id, message)) => {
                     if opts.fail_fast {
-                        return Err(Error::InvalidRecord { path: opts.input_name.clone(), line: *lineno, message });
+                        return Err(Error::InvalidRecord { path: opts.input_name.clone(), line, message });
                     }
                     summary.errors += 1;
                     if summary.first_errors.len() < 5 {
-                        summary.first_errors.push(format!("{}:{lineno}: {message}", opts.input_name));
+                        summary.first_errors.push(format!("{}:{line}: {message}", opts.input_name));
                     }
                     let row = serde_json::to_string(&ErrRow { id: &id, error: &message }).expect("row serialises");
                     output.write_all(row.as_bytes()).map_err(out_err)?;
@@ -150,4 +188,61 @@ pub fn score_jsonl(
     }
     output.flush().map_err(out_err)?;
     Ok(summary)
+}
+
+#[derive(Serialize)]
+struct ScoreRow<'a> {
+    id: &'a str,
+    label: &'a str,
+    probabilities: serde_json::Map<String, serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    head: Option<&'a str>,
+}
+
+/// Scores one record with `model` into its output row.
+pub fn score_record(
+    model: &LinearModel,
+    n: usize,
+    rec: Record,
+    max_chars: usize,
+) -> std::result::Result<String, (String, String)> {
+    let id = rec.id_or(n);
+    let ex = rec.into_example(n, None, max_chars).map_err(|m| (id, m))?;
+    let p = model.predict(&Input { text: &ex.text, target: ex.target.as_deref(), target_spans: &ex.target_spans }, 0);
+    let probabilities = p
+        .probabilities
+        .iter()
+        .map(|(l, v)| (l.clone(), serde_json::Value::from((*v as f64 * 1e6).round() / 1e6)))
+        .collect();
+    let head = (model.task() == Task::Stance).then_some(p.head.as_str());
+    Ok(serde_json::to_string(&ScoreRow { id: &ex.id, label: &p.label, probabilities, head }).expect("row serialises"))
+}
+
+/// Counts the complete rows of an earlier run's output and drops a trailing partial row
+/// (cut off by the interruption), so a resumed run can append after it.
+pub fn prepare_resume(path: &std::path::Path) -> Result<usize> {
+    let mut f = match std::fs::OpenOptions::new().read(true).write(true).open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    let mut buf = vec![0u8; 1 << 16];
+    let (mut rows, mut complete_len, mut pos) = (0usize, 0u64, 0u64);
+    loop {
+        let n = f.read(&mut buf).map_err(|e| Error::io(path, e))?;
+        if n == 0 {
+            break;
+        }
+        for (i, &b) in buf[..n].iter().enumerate() {
+            if b == b'\n' {
+                rows += 1;
+                complete_len = pos + i as u64 + 1;
+            }
+        }
+        pos += n as u64;
+    }
+    if complete_len < pos {
+        f.set_len(complete_len).map_err(|e| Error::io(path, e))?;
+    }
+    Ok(rows)
 }

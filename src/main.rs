@@ -2,15 +2,20 @@
 //! anyhow here and nowhere else.
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader, BufWriter, IsTerminal, Write};
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
 
-use stancer::batch::{self, ScoreOptions};
+use flate2::read::MultiGzDecoder;
+use flate2::write::GzEncoder;
+use stancer::batch::{self, BatchOptions, Format};
 use stancer::features::{Input, Lexicon};
 use stancer::metrics::Metrics;
 use stancer::model::{self, LinearModel, Task};
@@ -129,20 +134,41 @@ struct ScoreArgs {
     /// Model name (found in --models) or path to a .safetensors file.
     #[arg(long)]
     model: String,
-    /// Input JSONL ('-' for stdin).
-    #[arg(long, default_value = "-", value_name = "FILE.jsonl")]
-    input: String,
-    /// Output JSONL ('-' for stdout).
-    #[arg(long, default_value = "-", value_name = "FILE.jsonl")]
-    output: String,
-    /// Stop at the first row that cannot be scored instead of writing an error row.
-    #[arg(long)]
-    fail_fast: bool,
-    /// Longest text scored, in characters; longer rows become error rows.
-    #[arg(long, default_value_t = 100_000)]
-    max_text_chars: usize,
+    #[command(flatten)]
+    io: BatchIo,
     #[command(flatten)]
     models: ModelsDir,
+}
+
+/// Input, output and failure handling shared by the batch commands.
+#[derive(Args)]
+struct BatchIo {
+    /// Input file ('-' for stdin): JSONL, or CSV when it ends in .csv or --text-column is
+    /// given; gzip-compressed when it ends in .gz.
+    #[arg(long, default_value = "-", value_name = "FILE")]
+    input: String,
+    /// Output JSONL ('-' for stdout); gzip-compressed when it ends in .gz.
+    #[arg(long, default_value = "-", value_name = "FILE")]
+    output: String,
+    /// CSV column holding the text (makes the input CSV).
+    #[arg(long, value_name = "NAME")]
+    text_column: Option<String>,
+    /// CSV column holding the row id (default: the row's line number).
+    #[arg(long, value_name = "NAME")]
+    id_column: Option<String>,
+    /// CSV column holding the target.
+    #[arg(long, value_name = "NAME")]
+    target_column: Option<String>,
+    /// Continue an interrupted run: keep the rows already in --output and process only the
+    /// rest. The finished file equals an uninterrupted run's.
+    #[arg(long)]
+    resume: bool,
+    /// Stop at the first row that cannot be processed instead of writing an error row.
+    #[arg(long)]
+    fail_fast: bool,
+    /// Longest text processed, in characters; longer rows become error rows.
+    #[arg(long, default_value_t = 100_000)]
+    max_text_chars: usize,
 }
 
 fn main() {
@@ -323,31 +349,132 @@ fn run_eval(a: EvalArgs) -> Result<()> {
     Ok(())
 }
 
-fn run_score(a: ScoreArgs) -> Result<()> {
-    let model = load_model(&a.model, &a.models.dir)?;
-    let input: Box<dyn BufRead> = if a.input == "-" {
-        Box::new(BufReader::new(std::io::stdin().lock()))
+/// Counts bytes read through it, for a progress bar with an ETA on compressed input too.
+struct Counting<R> {
+    inner: R,
+    count: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// An opened batch: rows, output, and what the progress bar needs.
+struct Opened {
+    rows: Box<dyn Iterator<Item = batch::Row>>,
+    output: Box<dyn Write>,
+    opts: BatchOptions,
+    bytes_read: Arc<AtomicU64>,
+    input_len: Option<u64>,
+}
+
+fn open_batch(io: &BatchIo) -> Result<Opened> {
+    let bytes_read = Arc::new(AtomicU64::new(0));
+    let (raw, input_len): (Box<dyn Read>, Option<u64>) = if io.input == "-" {
+        (Box::new(std::io::stdin()), None)
     } else {
-        Box::new(BufReader::new(std::fs::File::open(&a.input).with_context(|| format!("opening {}", a.input))?))
+        let f = File::open(&io.input).with_context(|| format!("opening {}", io.input))?;
+        let len = f.metadata().ok().map(|m| m.len());
+        (Box::new(f), len)
     };
-    let output: Box<dyn Write> = if a.output == "-" {
+    let counted = Counting { inner: raw, count: bytes_read.clone() };
+    let reader: Box<dyn BufRead> = if io.input.ends_with(".gz") {
+        Box::new(BufReader::with_capacity(1 << 16, MultiGzDecoder::new(BufReader::new(counted))))
+    } else {
+        Box::new(BufReader::with_capacity(1 << 16, counted))
+    };
+    let plain = io.input.trim_end_matches(".gz");
+    let format = if io.text_column.is_some() || plain.ends_with(".csv") {
+        Format::Csv {
+            text_column: io.text_column.clone().unwrap_or_else(|| "text".into()),
+            id_column: io.id_column.clone(),
+            target_column: io.target_column.clone(),
+        }
+    } else {
+        Format::Jsonl
+    };
+    let rows = batch::read_rows(reader, &format, &io.input)?;
+
+    let mut skip_rows = 0;
+    if io.resume {
+        if io.output == "-" || io.output.ends_with(".gz") {
+            bail!("--resume needs a plain (not gzip) --output file to continue");
+        }
+        skip_rows = batch::prepare_resume(Path::new(&io.output))?;
+    }
+    let output: Box<dyn Write> = if io.output == "-" {
         Box::new(BufWriter::new(std::io::stdout().lock()))
     } else {
-        Box::new(BufWriter::new(std::fs::File::create(&a.output).with_context(|| format!("creating {}", a.output))?))
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .append(io.resume)
+            .truncate(!io.resume)
+            .open(&io.output)
+            .with_context(|| format!("creating {}", io.output))?;
+        if io.output.ends_with(".gz") {
+            Box::new(BufWriter::new(GzEncoder::new(f, flate2::Compression::default())))
+        } else {
+            Box::new(BufWriter::with_capacity(1 << 16, f))
+        }
     };
-    let opts = ScoreOptions {
-        fail_fast: a.fail_fast,
-        max_text_chars: a.max_text_chars,
-        input_name: a.input.clone(),
+    let opts = BatchOptions {
+        fail_fast: io.fail_fast,
+        max_text_chars: io.max_text_chars,
+        input_name: io.input.clone(),
+        skip_rows,
         ..Default::default()
     };
-    let pb = bar(0, "scoring");
-    pb.set_style(ProgressStyle::with_template("{msg} {pos} rows {per_sec} {elapsed}").expect("valid template"));
-    let summary = batch::score_jsonl(&model, input, output, &opts, &|n| pb.set_position(n as u64))?;
+    Ok(Opened { rows, output, opts, bytes_read, input_len })
+}
+
+/// Runs a batch with a progress bar (rows, rows/s, and an ETA when the input size is known)
+/// on a terminal, and a summary on stderr.
+fn run_batch<F>(opened: Opened, f: F) -> Result<()>
+where
+    F: Fn(usize, stancer::train::Record) -> std::result::Result<String, (String, String)> + Sync,
+{
+    let Opened { rows, output, opts, bytes_read, input_len } = opened;
+    let pb =
+        if std::io::stderr().is_terminal() { ProgressBar::new(input_len.unwrap_or(0)) } else { ProgressBar::hidden() };
+    let template = if input_len.is_some() {
+        "{msg} [{bar:30}] {bytes}/{total_bytes} eta {eta}"
+    } else {
+        "{msg} {bytes} read, {elapsed}"
+    };
+    pb.set_style(ProgressStyle::with_template(template).expect("valid template").progress_chars("=> "));
+    let start = std::time::Instant::now();
+    let progress = |n: usize| {
+        let rate = n as f64 / start.elapsed().as_secs_f64().max(1e-9);
+        pb.set_message(format!("{n} rows, {rate:.0} rows/s"));
+        pb.set_position(bytes_read.load(Ordering::Relaxed));
+    };
+    let summary = batch::run(rows, output, &opts, f, &progress)?;
     pb.finish_and_clear();
-    eprintln!("scored {} of {} rows, {} error row(s)", summary.scored, summary.rows, summary.errors);
+    let secs = start.elapsed().as_secs_f64();
+    if summary.skipped > 0 {
+        eprintln!("resumed after {} rows already in {}", summary.skipped, opts.input_name);
+    }
+    eprintln!(
+        "processed {} of {} rows, {} error row(s), in {secs:.1} s ({:.0} rows/s)",
+        summary.ok,
+        summary.rows,
+        summary.errors,
+        summary.rows as f64 / secs.max(1e-9)
+    );
     for e in &summary.first_errors {
         eprintln!("  {e}");
     }
     Ok(())
+}
+
+fn run_score(a: ScoreArgs) -> Result<()> {
+    let model = load_model(&a.model, &a.models.dir)?;
+    let opened = open_batch(&a.io)?;
+    let max = a.io.max_text_chars;
+    run_batch(opened, |n, rec| batch::score_record(&model, n, rec, max))
 }

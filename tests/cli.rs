@@ -118,7 +118,7 @@ fn score_keeps_order_writes_error_rows_and_reads_stdin() {
     common::write(dir.path(), "in.jsonl", input);
     let o = stancer(&["score", "--model", "stance", "--input", "in.jsonl", "--output", "out.jsonl"], dir.path());
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stderr(&o).contains("scored 3 of 5 rows, 2 error row(s)"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("processed 3 of 5 rows, 2 error row(s)"), "{}", stderr(&o));
     let out = std::fs::read_to_string(dir.path().join("out.jsonl")).unwrap();
     let rows: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let ids: Vec<&str> = rows.iter().map(|r| r["id"].as_str().unwrap()).collect();
@@ -162,4 +162,100 @@ fn help_explains_commands() {
     }
     let o = stancer(&["train", "--help"], dir.path());
     assert!(String::from_utf8_lossy(&o.stdout).contains("--lexicons"));
+}
+
+#[test]
+fn csv_and_gzip_inputs_and_gzip_output() {
+    let dir = trained_dir();
+    common::write(
+        dir.path(),
+        "in.csv",
+        "key,quote,topic\nk1,\"I love wind power, truly\",Wind Power\nk2,We hate tax cuts,Tax Cuts\nk3,,Tax Cuts\n",
+    );
+    let o = stancer(
+        &[
+            "score",
+            "--model",
+            "stance",
+            "--input",
+            "in.csv",
+            "--text-column",
+            "quote",
+            "--id-column",
+            "key",
+            "--target-column",
+            "topic",
+            "--output",
+            "out.jsonl",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = std::fs::read_to_string(dir.path().join("out.jsonl")).unwrap();
+    let rows: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(rows.len(), 3);
+    assert_eq!((rows[0]["id"].as_str(), rows[0]["label"].as_str()), (Some("k1"), Some("favor")));
+    assert_eq!(rows[1]["label"], "against");
+    assert!(rows[2]["error"].as_str().unwrap().contains("empty"));
+
+    let o = stancer(&["score", "--model", "stance", "--input", "in.csv", "--text-column", "nope"], dir.path());
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("no column \"nope\""), "{}", stderr(&o));
+
+    // Gzip in, gzip out: the same rows as plain.
+    use flate2::{Compression, read::MultiGzDecoder, write::GzEncoder};
+    use std::io::{Read, Write};
+    let mut enc = GzEncoder::new(Vec::new(), Compression::default());
+    enc.write_all(std::fs::read(dir.path().join("in.csv")).unwrap().as_slice()).unwrap();
+    std::fs::write(dir.path().join("in.csv.gz"), enc.finish().unwrap()).unwrap();
+    let o = stancer(
+        &[
+            "score",
+            "--model",
+            "stance",
+            "--input",
+            "in.csv.gz",
+            "--text-column",
+            "quote",
+            "--id-column",
+            "key",
+            "--target-column",
+            "topic",
+            "--output",
+            "out.jsonl.gz",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut s = String::new();
+    MultiGzDecoder::new(std::fs::File::open(dir.path().join("out.jsonl.gz")).unwrap()).read_to_string(&mut s).unwrap();
+    assert_eq!(s, out);
+}
+
+#[test]
+fn resume_finishes_an_interrupted_run_identically() {
+    let dir = trained_dir();
+    let input: String = (0..50)
+        .map(|i| {
+            format!(
+                "{}\n",
+                serde_json::json!({"id": i, "text": format!("I love wind power {i}"), "target": "Wind Power"})
+            )
+        })
+        .collect();
+    common::write(dir.path(), "in.jsonl", &input);
+    let o = stancer(&["score", "--model", "stance", "--input", "in.jsonl", "--output", "full.jsonl"], dir.path());
+    assert!(o.status.success());
+    let full = std::fs::read_to_string(dir.path().join("full.jsonl")).unwrap();
+    // An interrupted run: 20 complete rows and half of the 21st.
+    let cut: usize = full.lines().take(20).map(|l| l.len() + 1).sum::<usize>() + 15;
+    std::fs::write(dir.path().join("part.jsonl"), &full[..cut]).unwrap();
+    let o = stancer(
+        &["score", "--model", "stance", "--input", "in.jsonl", "--output", "part.jsonl", "--resume"],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("resumed after 20 rows"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("processed 30 of 30 rows"), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(dir.path().join("part.jsonl")).unwrap(), full);
 }
