@@ -67,6 +67,9 @@ pub struct Summary {
     pub first_errors: Vec<String>,
 }
 
+/// What processing one row gives: the output row, or the id and message of an error row.
+pub type RowResult = std::result::Result<String, (String, String)>;
+
 /// One input row: its line (JSONL) or record (CSV) number and the parsed record.
 pub type Row = (usize, std::result::Result<Record, String>);
 
@@ -139,7 +142,7 @@ pub fn run<F>(
     progress: &dyn Fn(usize),
 ) -> Result<Summary>
 where
-    F: Fn(usize, Record) -> std::result::Result<String, (String, String)> + Sync,
+    F: Fn(usize, Record) -> RowResult + Sync,
 {
     let mut summary = Summary::default();
     let mut rows = rows.skip_while({
@@ -159,7 +162,7 @@ where
         if chunk.is_empty() {
             break;
         }
-        let results: Vec<(usize, std::result::Result<String, (String, String)>)> = chunk
+        let results: Vec<(usize, RowResult)> = chunk
             .par_drain(..)
             .map(|(n, r)| (n, r.map_err(|m| (n.to_string(), m)).and_then(|rec| f(n, rec))))
             .collect();

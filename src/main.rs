@@ -436,7 +436,7 @@ fn open_batch(io: &BatchIo) -> Result<Opened> {
 /// on a terminal, and a summary on stderr.
 fn run_batch<F>(opened: Opened, f: F) -> Result<()>
 where
-    F: Fn(usize, stancer::train::Record) -> std::result::Result<String, (String, String)> + Sync,
+    F: Fn(usize, stancer::train::Record) -> batch::RowResult + Sync,
 {
     let Opened { rows, output, opts, bytes_read, input_len } = opened;
     let pb =
