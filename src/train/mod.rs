@@ -9,6 +9,7 @@
 
 pub mod data;
 mod logistic;
+mod sgd;
 mod sparse;
 
 use std::collections::BTreeMap;
@@ -22,6 +23,7 @@ pub use data::{Example, ReadReport, Record};
 pub use logistic::{
     ClassWeight, FitReport, FittedLogistic, LogisticParams, ValidLogisticParams, dataset, softmax_in_place,
 };
+pub use sgd::{RowSource, SgdConfig, train_streaming};
 pub use sparse::CsrMatrix;
 
 use crate::error::{Error, Result};
@@ -188,6 +190,21 @@ impl SplitMix64 {
     }
 }
 
+/// Rounds a dense `buckets x k` table as the file will store it: rows whose weights are all
+/// below `prune` in magnitude become zero (and are not stored), the rest become f16 values.
+/// Done before a model is handed out, so it predicts the same before saving and after loading.
+fn round_weights(weights: &mut [f32], k: usize, prune: f32) {
+    for row in weights.chunks_exact_mut(k) {
+        if row.iter().all(|w| w.abs() < prune) {
+            row.fill(0.0);
+        } else {
+            for w in row.iter_mut() {
+                *w = f16::from_f32(*w).to_f32();
+            }
+        }
+    }
+}
+
 /// Fits one head on `rows` and returns it as a dense, pruned, f16-rounded weight table.
 fn fit_head(cfg: &TrainConfig, x: &CsrMatrix, y: &[usize], rows: &[usize], name: &str) -> Result<(Head, FitReport)> {
     let k = cfg.task.labels().len();
@@ -202,13 +219,9 @@ fn fit_head(cfg: &TrainConfig, x: &CsrMatrix, y: &[usize], rows: &[usize], name:
         .fit(&dataset(sub_x, sub_y))?;
     let mut weights = vec![0f32; x.ncols * k];
     for (j, &c) in fitted.columns.iter().enumerate() {
-        let row = &fitted.weights[j * k..(j + 1) * k];
-        if row.iter().any(|w| w.abs() >= cfg.prune) {
-            for (c2, &w) in row.iter().enumerate() {
-                weights[c as usize * k + c2] = f16::from_f32(w).to_f32();
-            }
-        }
+        weights[c as usize * k..(c as usize + 1) * k].copy_from_slice(&fitted.weights[j * k..(j + 1) * k]);
     }
+    round_weights(&mut weights, k, cfg.prune);
     Ok((Head { name: name.to_string(), weights, bias: fitted.bias.clone() }, fitted.report))
 }
 

@@ -1,0 +1,292 @@
+//! Streaming training for data too large to hold: AdaGrad over chunks read from the files,
+//! epoch after epoch, with memory bounded by the weight tables plus one chunk.
+//!
+//! The objective is the one [`super::logistic`] minimises (class-weighted mean cross-entropy
+//! plus L2). Each epoch reads the rows afresh; a chunk is featurized in parallel, shuffled
+//! with the seed, and applied in order, so the same data and seed give the same model. Every
+//! `holdout`-th row is never trained on and measures the model at the end; a last pass over
+//! the training rows computes the exact objective and its largest gradient entry, so the
+//! reported loss and convergence are measured, not estimated.
+
+use std::collections::HashMap;
+
+use rayon::prelude::*;
+
+use super::{DataInfo, SplitMix64, Stage, TrainConfig, Trained, assemble};
+use crate::error::{Error, Result};
+use crate::features::{Featurizer, Input, Lexicon, SparseVec};
+use crate::metrics::Metrics;
+use crate::model::{Head, POOLED_HEAD, Task, TrainingInfo};
+use crate::train::{ClassWeight, Example, FitReport};
+
+/// Settings of the streaming solver.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SgdConfig {
+    pub epochs: usize,
+    /// AdaGrad base step.
+    pub learning_rate: f32,
+    /// Every `holdout`-th row (by position) is held out for evaluation; 0 holds none out.
+    pub holdout: usize,
+    /// Rows featurized together (and held in memory at once).
+    pub chunk_rows: usize,
+    /// Most heads (targets + pooled) a model may grow; bounds memory on data with
+    /// unbounded target sets.
+    pub max_heads: usize,
+}
+
+impl Default for SgdConfig {
+    fn default() -> Self {
+        SgdConfig { epochs: 5, learning_rate: 0.05, holdout: 10, chunk_rows: 16_384, max_heads: 64 }
+    }
+}
+
+/// Opens a fresh pass over the training rows (called once per epoch).
+pub type RowSource<'a> = dyn Fn() -> Result<Box<dyn Iterator<Item = Result<Example>>>> + Sync + 'a;
+
+struct Table {
+    name: String,
+    w: Vec<f32>,
+    g2: Vec<f32>,
+    b: Vec<f32>,
+    b2: Vec<f32>,
+}
+
+impl Table {
+    fn new(name: String, dim: usize, k: usize) -> Self {
+        Table { name, w: vec![0.0; dim * k], g2: vec![0.0; dim * k], b: vec![0.0; k], b2: vec![0.0; k] }
+    }
+}
+
+/// Which heads a row trains (its target's for stance, and always the pooled one).
+fn row_heads(task: Task, e: &Example) -> Option<String> {
+    if task == Task::Stance { e.target.as_deref().map(|t| t.trim().to_string()).filter(|t| !t.is_empty()) } else { None }
+}
+
+/// Trains by streaming `source` (see the module doc).
+pub fn train_streaming(
+    cfg: &TrainConfig,
+    sgd: &SgdConfig,
+    source: &RowSource<'_>,
+    lexicon: Option<Lexicon>,
+    data: &DataInfo,
+    created_at: &str,
+    progress: &(dyn Fn(Stage, usize, usize) + Sync),
+) -> Result<Trained> {
+    if sgd.epochs == 0 || sgd.chunk_rows == 0 || !(sgd.learning_rate > 0.0) {
+        return Err(Error::InvalidParam { name: "sgd", message: format!("{sgd:?}: epochs, chunk_rows and learning_rate must be > 0") });
+    }
+    let k = cfg.task.labels().len();
+    let featurizer = Featurizer::new(cfg.featurizer.clone(), lexicon.clone())?;
+    let dim = featurizer.dim();
+    let is_train = |i: usize| sgd.holdout == 0 || i % sgd.holdout != sgd.holdout - 1;
+
+    // Counting pass: class weights need the label counts, and heads need the targets.
+    let mut counts = vec![0usize; k];
+    let mut rows = 0usize;
+    let mut names: Vec<String> = Vec::new();
+    let mut head_of: HashMap<String, usize> = HashMap::new();
+    for (i, e) in source()?.enumerate() {
+        let e = e?;
+        let label = e.label.ok_or_else(|| Error::Data(format!("row {} ({}) has no label", i + 1, e.id)))?;
+        if is_train(i) {
+            counts[label] += 1;
+            rows += 1;
+            if let Some(t) = row_heads(cfg.task, &e) {
+                let key = t.to_lowercase();
+                if !head_of.contains_key(&key) {
+                    if names.len() + 1 >= sgd.max_heads {
+                        return Err(Error::LimitExceeded {
+                            limit: "max_heads",
+                            message: format!("more than {} targets; merge targets or raise the limit", sgd.max_heads - 1),
+                        });
+                    }
+                    head_of.insert(key, names.len());
+                    names.push(t);
+                }
+            }
+        }
+    }
+    if rows == 0 {
+        return Err(Error::Data("no training rows".into()));
+    }
+    let pooled = names.len();
+    names.push(POOLED_HEAD.to_string());
+    let class_w: Vec<f32> = (0..k)
+        .map(|c| match cfg.class_weight {
+            ClassWeight::None => 1.0,
+            ClassWeight::Balanced if counts[c] > 0 => rows as f32 / (k as f32 * counts[c] as f32),
+            ClassWeight::Balanced => 0.0,
+        })
+        .collect();
+    let mut tables: Vec<Table> = names.iter().map(|n| Table::new(n.clone(), dim, k)).collect();
+
+    let featurize = |chunk: &[(usize, Example)]| -> Vec<SparseVec> {
+        chunk
+            .par_iter()
+            .map(|(_, e)| {
+                let mut v = SparseVec::default();
+                featurizer.featurize(&Input { text: &e.text, target: e.target.as_deref(), target_spans: &e.target_spans }, &mut v);
+                v
+            })
+            .collect()
+    };
+    let l2 = cfg.l2 as f32;
+    let eta = sgd.learning_rate;
+    let mut rng = SplitMix64(cfg.seed);
+    let total_steps = sgd.epochs + 1;
+    for epoch in 0..sgd.epochs {
+        progress(Stage::Fit, epoch, total_steps);
+        for_chunks(source, sgd.chunk_rows, &is_train, |chunk| {
+            let feats = featurize(chunk);
+            let mut order: Vec<usize> = (0..chunk.len()).collect();
+            for i in (1..order.len()).rev() {
+                order.swap(i, (rng.next() % (i as u64 + 1)) as usize);
+            }
+            let mut z = vec![0f32; k];
+            for &o in &order {
+                let (_, e) = &chunk[o];
+                let x = &feats[o];
+                let y = e.label.expect("labelled");
+                let own = row_heads(cfg.task, e).and_then(|t| head_of.get(&t.to_lowercase()).copied());
+                for h in own.into_iter().chain([pooled]) {
+                    let t = &mut tables[h];
+                    z.copy_from_slice(&t.b);
+                    for (&i, &v) in x.indices.iter().zip(&x.values) {
+                        for c in 0..k {
+                            z[c] += v * t.w[i as usize * k + c];
+                        }
+                    }
+                    crate::train::softmax_in_place(&mut z);
+                    for c in 0..k {
+                        z[c] = class_w[y] * (z[c] - if c == y { 1.0 } else { 0.0 });
+                    }
+                    for (&i, &v) in x.indices.iter().zip(&x.values) {
+                        for c in 0..k {
+                            let j = i as usize * k + c;
+                            let g = z[c] * v + l2 * t.w[j];
+                            t.g2[j] += g * g;
+                            t.w[j] -= eta * g / (t.g2[j].sqrt() + 1e-6);
+                        }
+                    }
+                    for c in 0..k {
+                        t.b2[c] += z[c] * z[c];
+                        t.b[c] -= eta * z[c] / (t.b2[c].sqrt() + 1e-6);
+                    }
+                }
+            }
+            Ok(())
+        })?;
+    }
+
+    // Final pass, on the weights as they will be stored: exact objective and gradient per
+    // head on the training rows, and metrics on the held-out rows.
+    for t in &mut tables {
+        super::round_weights(&mut t.w, k, cfg.prune);
+        t.g2 = Vec::new();
+    }
+    progress(Stage::Fit, sgd.epochs, total_steps);
+    let mut grads: Vec<Vec<f64>> = vec![Vec::new(); tables.len()];
+    let mut loss = vec![0f64; tables.len()];
+    let mut weight_sum = vec![0f64; tables.len()];
+    let mut gold = Vec::new();
+    let mut pred = Vec::new();
+    let all = |_: usize| true;
+    for_chunks(source, sgd.chunk_rows, &all, |chunk| {
+        let feats = featurize(chunk);
+        let mut z = vec![0f32; k];
+        for ((i, e), x) in chunk.iter().zip(&feats) {
+            let y = e.label.expect("labelled");
+            let own = row_heads(cfg.task, e).and_then(|t| head_of.get(&t.to_lowercase()).copied());
+            if !is_train(*i) {
+                let t = &tables[own.unwrap_or(pooled)];
+                z.copy_from_slice(&t.b);
+                for (&f, &v) in x.indices.iter().zip(&x.values) {
+                    for c in 0..k {
+                        z[c] += v * t.w[f as usize * k + c];
+                    }
+                }
+                gold.push(y);
+                pred.push((0..k).max_by(|&a, &b| z[a].total_cmp(&z[b])).unwrap_or(0));
+                continue;
+            }
+            for h in own.into_iter().chain([pooled]) {
+                let t = &tables[h];
+                let g = &mut grads[h];
+                if g.is_empty() {
+                    g.resize(dim * k, 0.0);
+                }
+                z.copy_from_slice(&t.b);
+                for (&f, &v) in x.indices.iter().zip(&x.values) {
+                    for c in 0..k {
+                        z[c] += v * t.w[f as usize * k + c];
+                    }
+                }
+                let m = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let lse = m + z.iter().map(|&v| (v - m).exp()).sum::<f32>().ln();
+                let s = class_w[y] as f64;
+                loss[h] += s * (lse - z[y]) as f64;
+                weight_sum[h] += s;
+                for c in 0..k {
+                    let d = s * (((z[c] - lse).exp() - if c == y { 1.0 } else { 0.0 }) as f64);
+                    for (&f, &v) in x.indices.iter().zip(&x.values) {
+                        g[f as usize * k + c] += d * v as f64;
+                    }
+                }
+            }
+        }
+        Ok(())
+    })?;
+    let mut heads = Vec::with_capacity(tables.len());
+    for (h, t) in tables.into_iter().enumerate() {
+        let n = weight_sum[h].max(1e-12);
+        let reg: f64 = t.w.iter().map(|&w| (w as f64).powi(2)).sum();
+        let grad_max = grads[h]
+            .iter()
+            .zip(&t.w)
+            .map(|(&g, &w)| (g / n + cfg.l2 * w as f64).abs())
+            .fold(0.0, f64::max);
+        let report = FitReport { iterations: sgd.epochs, loss: loss[h] / n + 0.5 * cfg.l2 * reg, grad_max, converged: grad_max < cfg.tolerance };
+        heads.push((Head { name: t.name, weights: t.w, bias: t.b }, report));
+    }
+    // Heads in the same order as the in-memory trainer: targets sorted, pooled last.
+    let pooled_head = heads.pop().expect("pooled head");
+    heads.sort_by(|a, b| a.0.name.to_lowercase().cmp(&b.0.name.to_lowercase()));
+    heads.push(pooled_head);
+    let labels: Vec<String> = cfg.task.labels().iter().map(|s| s.to_string()).collect();
+    let holdout = (!gold.is_empty()).then(|| Metrics::compute(&labels, &gold, &pred));
+    let info = TrainingInfo {
+        data_digest: data.digest.clone(),
+        files: data.files.clone(),
+        rows,
+        l2: cfg.l2,
+        seed: cfg.seed,
+        folds: 0,
+        fit: Vec::new(),
+    };
+    progress(Stage::Fit, total_steps, total_steps);
+    let model = assemble(cfg, lexicon, heads, info, holdout.clone(), created_at)?;
+    Ok(Trained { model, cv: holdout, cv_predictions: pred })
+}
+
+/// Reads `source` in chunks of the rows `keep` accepts (by position) and hands each to `f`.
+fn for_chunks(
+    source: &RowSource<'_>,
+    chunk_rows: usize,
+    keep: &dyn Fn(usize) -> bool,
+    mut f: impl FnMut(&[(usize, Example)]) -> Result<()>,
+) -> Result<()> {
+    let mut chunk = Vec::with_capacity(chunk_rows);
+    for (i, e) in source()?.enumerate() {
+        if keep(i) {
+            chunk.push((i, e?));
+        }
+        if chunk.len() == chunk_rows {
+            f(&chunk)?;
+            chunk.clear();
+        }
+    }
+    if !chunk.is_empty() {
+        f(&chunk)?;
+    }
+    Ok(())
+}
