@@ -56,6 +56,9 @@ pub struct ServerConfig {
     pub tls: Option<TlsPaths>,
     /// Reload when a model file in the models directory changes. Default true.
     pub watch_models: bool,
+    /// Reload on SIGHUP (Unix). Default false: a library caller (a test) may not want a
+    /// process-wide signal handler; the binary turns it on.
+    pub reload_on_sighup: bool,
     /// Quiet time after the last file event before a watcher-triggered reload, so a file
     /// being copied in is read once, whole. Default 500 ms.
     pub watch_debounce: Duration,
@@ -75,6 +78,7 @@ impl Default for ServerConfig {
             metrics_addr: None,
             tls: None,
             watch_models: true,
+            reload_on_sighup: false,
             watch_debounce: Duration::from_millis(500),
         }
     }

@@ -60,6 +60,8 @@ pub enum ServerError {
         #[source]
         source: std::io::Error,
     },
+    #[error("installing the SIGHUP handler: {0}")]
+    Signal(#[source] std::io::Error),
     #[error("watching the models directory {dir}: {source}")]
     Watch {
         dir: PathBuf,
@@ -109,6 +111,12 @@ pub async fn serve(
             registry.clone(),
             stop_rx.clone(),
         ));
+    }
+
+    #[cfg(unix)]
+    if config.reload_on_sighup {
+        reload_on_sighup(registry.clone(), Some(metrics.clone()), stop_rx.clone())
+            .map_err(ServerError::Signal)?;
     }
 
     // Kept alive for the life of the server: dropping it stops the watching.
@@ -255,16 +263,24 @@ pub fn watch_models(
     Ok(watcher)
 }
 
-/// Reloads `registry` on every SIGHUP, for the life of the process (the usual "reload
-/// your configuration" signal; `kill -HUP`). Unix only.
+/// Reloads `registry` on every SIGHUP (the usual "reload your configuration" signal;
+/// `kill -HUP`) until `stop` turns true. Unix only.
 #[cfg(unix)]
-pub fn reload_on_sighup(registry: Arc<Registry>) -> std::io::Result<()> {
+pub fn reload_on_sighup(
+    registry: Arc<Registry>,
+    metrics: Option<Arc<Metrics>>,
+    mut stop: watch::Receiver<bool>,
+) -> std::io::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut hup = signal(SignalKind::hangup())?;
     tokio::spawn(async move {
-        while hup.recv().await.is_some() {
+        loop {
+            tokio::select! {
+                _ = stop.wait_for(|s| *s) => return,
+                h = hup.recv() => if h.is_none() { return },
+            }
             tracing::info!("SIGHUP: reloading models");
-            reload(registry.clone(), None).await;
+            reload(registry.clone(), metrics.clone()).await;
         }
     });
     Ok(())
