@@ -23,8 +23,14 @@ impl Lcg {
 }
 
 const FILLER: &[&str] = &[
-    "today", "in the interview", "on Monday", "to reporters", "again", "at the rally",
-    "in a statement", "last week",
+    "today",
+    "in the interview",
+    "on Monday",
+    "to reporters",
+    "again",
+    "at the rally",
+    "in a statement",
+    "last week",
 ];
 
 fn rows(task: Task, n: usize) -> Vec<Example> {
@@ -32,14 +38,50 @@ fn rows(task: Task, n: usize) -> Vec<Example> {
     let targets = ["Climate Change", "Hillary Clinton", "Atheism"];
     let (good, bad, neutral): (&[&str], &[&str], &[&str]) = match task {
         Task::Stance => (
-            &["I strongly support", "we must defend", "I am proud of", "vote for", "I back"],
-            &["I oppose", "we must stop", "I am ashamed of", "never vote for", "down with"],
-            &["the debate about", "a report on", "the schedule for", "news about", "a panel on"],
+            &[
+                "I strongly support",
+                "we must defend",
+                "I am proud of",
+                "vote for",
+                "I back",
+            ],
+            &[
+                "I oppose",
+                "we must stop",
+                "I am ashamed of",
+                "never vote for",
+                "down with",
+            ],
+            &[
+                "the debate about",
+                "a report on",
+                "the schedule for",
+                "news about",
+                "a panel on",
+            ],
         ),
         Task::Sentiment => (
-            &["a wonderful success for", "great and happy news for", "an excellent day for", "praise for", "a lovely win for"],
-            &["a terrible failure for", "awful and sad news for", "a disgraceful day for", "anger at", "a bitter loss for"],
-            &["a meeting with", "the schedule of", "a statement by", "the office of", "a visit by"],
+            &[
+                "a wonderful success for",
+                "great and happy news for",
+                "an excellent day for",
+                "praise for",
+                "a lovely win for",
+            ],
+            &[
+                "a terrible failure for",
+                "awful and sad news for",
+                "a disgraceful day for",
+                "anger at",
+                "a bitter loss for",
+            ],
+            &[
+                "a meeting with",
+                "the schedule of",
+                "a statement by",
+                "the office of",
+                "a visit by",
+            ],
         ),
     };
     (0..n)

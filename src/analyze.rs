@@ -240,7 +240,11 @@ fn mean<'a>(predictions: impl Iterator<Item = &'a Prediction>) -> Aggregate {
     let mut n = 0usize;
     for p in predictions {
         if sum.is_empty() {
-            sum = p.probabilities.iter().map(|(l, _)| (l.clone(), 0.0)).collect();
+            sum = p
+                .probabilities
+                .iter()
+                .map(|(l, _)| (l.clone(), 0.0))
+                .collect();
         }
         for ((_, s), (_, v)) in sum.iter_mut().zip(&p.probabilities) {
             *s += v;
@@ -328,7 +332,11 @@ mod tests {
         }
         Prediction {
             label: labels[best].to_string(),
-            probabilities: labels.iter().map(|l| l.to_string()).zip(p.to_vec()).collect(),
+            probabilities: labels
+                .iter()
+                .map(|l| l.to_string())
+                .zip(p.to_vec())
+                .collect(),
             head: "(pooled)".into(),
             pooled: false,
             top_features: Vec::<Contribution>::new(),
@@ -371,7 +379,10 @@ mod tests {
 
     #[test]
     fn canonical_name_tie_goes_to_first_spelling() {
-        let v = aggregate(&[qs("a", "OBAMA", &[1.0, 0.0, 0.0]), qs("b", "Obama", &[0.0, 1.0, 0.0])]);
+        let v = aggregate(&[
+            qs("a", "OBAMA", &[1.0, 0.0, 0.0]),
+            qs("b", "Obama", &[0.0, 1.0, 0.0]),
+        ]);
         assert_eq!(v[0].speaker, "OBAMA");
         // A tie in probabilities goes to the earlier label.
         assert_eq!(v[0].stance.label, "favor");
@@ -387,7 +398,11 @@ mod tests {
         let err = validate("t", &[q("a", "b"), q("a", "b"), q("a", "b"), q("a", "  ")]);
         assert!(err.unwrap_err().to_string().contains("quotations[3].text"));
         let err = validate("t", &[q("a", "b"), q(" ", "b")]);
-        assert!(err.unwrap_err().to_string().contains("quotations[1].speaker"));
+        assert!(
+            err.unwrap_err()
+                .to_string()
+                .contains("quotations[1].speaker")
+        );
         let err = validate(" ", &[]);
         assert!(err.unwrap_err().to_string().contains("target"));
         assert!(validate("t", &[]).is_ok());

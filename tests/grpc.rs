@@ -50,7 +50,11 @@ fn examples(rows: &[(&str, usize)], targets: &[&str]) -> Vec<Example> {
             for (i, (text, label)) in rows.iter().enumerate() {
                 out.push(Example {
                     id: format!("{ti}-{rep}-{i}"),
-                    text: format!("{} {}", text.replace("{t}", t), ["", "indeed", "really"][rep]),
+                    text: format!(
+                        "{} {}",
+                        text.replace("{t}", t),
+                        ["", "indeed", "really"][rep]
+                    ),
                     target: Some(t.to_string()),
                     target_spans: vec![],
                     label: Some(*label),
@@ -258,14 +262,22 @@ async fn every_error_code_names_the_field_or_limit() {
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument);
-    assert!(e.message().contains("quotations[1].text"), "{}", e.message());
+    assert!(
+        e.message().contains("quotations[1].text"),
+        "{}",
+        e.message()
+    );
 
     let e = c
         .score_quotations(score_req("Alpha", vec![ok(), ok(), q("c", "", "hello")]))
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument);
-    assert!(e.message().contains("quotations[2].speaker"), "{}", e.message());
+    assert!(
+        e.message().contains("quotations[2].speaker"),
+        "{}",
+        e.message()
+    );
 
     let long = "word ".repeat(20);
     let e = c
@@ -273,7 +285,11 @@ async fn every_error_code_names_the_field_or_limit() {
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument);
-    assert!(e.message().contains("quotations[0].text"), "{}", e.message());
+    assert!(
+        e.message().contains("quotations[0].text"),
+        "{}",
+        e.message()
+    );
     assert!(e.message().contains("max_text_chars"), "{}", e.message());
 
     let e = c
@@ -388,10 +404,10 @@ async fn health_and_reflection_v1_and_v1alpha() {
     }
 
     {
+        use tonic_reflection::pb::v1::ServerReflectionRequest;
         use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
         use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
         use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
-        use tonic_reflection::pb::v1::ServerReflectionRequest;
         let mut r = ServerReflectionClient::new(ch.clone());
         let req = ServerReflectionRequest {
             host: String::new(),
@@ -407,15 +423,19 @@ async fn health_and_reflection_v1_and_v1alpha() {
             panic!("unexpected reflection response {resp:?}");
         };
         let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
-        for want in ["stancer.v1.Stancer", "grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection"] {
+        for want in [
+            "stancer.v1.Stancer",
+            "grpc.health.v1.Health",
+            "grpc.reflection.v1.ServerReflection",
+        ] {
             assert!(names.iter().any(|n| n == want), "{want} not in {names:?}");
         }
     }
     {
+        use tonic_reflection::pb::v1alpha::ServerReflectionRequest;
         use tonic_reflection::pb::v1alpha::server_reflection_client::ServerReflectionClient;
         use tonic_reflection::pb::v1alpha::server_reflection_request::MessageRequest;
         use tonic_reflection::pb::v1alpha::server_reflection_response::MessageResponse;
-        use tonic_reflection::pb::v1alpha::ServerReflectionRequest;
         let mut r = ServerReflectionClient::new(ch.clone());
         let reqs = [
             ServerReflectionRequest {
@@ -476,7 +496,11 @@ async fn analyze_stream_answers_each_item_and_survives_bad_ones() {
                 )),
                 _ => Some(analyze_stream_request::Request::ScoreQuotations(score_req(
                     "Beta",
-                    vec![q(&format!("q{i}"), "Ann", "I oppose Beta, it is a disaster")],
+                    vec![q(
+                        &format!("q{i}"),
+                        "Ann",
+                        "I oppose Beta, it is a disaster",
+                    )],
                 ))),
             };
             pb::AnalyzeStreamRequest {
@@ -497,7 +521,11 @@ async fn analyze_stream_answers_each_item_and_survives_bad_ones() {
         .expect("stream answers within 20 s")
         .unwrap()
     {
-        assert_eq!(r.request_id, format!("r{got}"), "replies come in request order");
+        assert_eq!(
+            r.request_id,
+            format!("r{got}"),
+            "replies come in request order"
+        );
         match (got % 10, r.result.unwrap()) {
             (3, analyze_stream_response::Result::Error(e)) => {
                 assert_eq!(e.code, Code::InvalidArgument as i32);
@@ -583,7 +611,11 @@ async fn bad_model_file_is_refused_and_old_model_keeps_serving() {
     let good_sha = model::file_digest(&model_bytes().0);
     let (st, _, _) = model_bytes();
     // Truncated: as if a copy were caught half-way.
-    std::fs::write(srv.dir.path().join("stance.safetensors"), &st[..st.len() / 2]).unwrap();
+    std::fs::write(
+        srv.dir.path().join("stance.safetensors"),
+        &st[..st.len() / 2],
+    )
+    .unwrap();
     std::fs::write(srv.dir.path().join("broken.safetensors"), b"not a model").unwrap();
     let r = c
         .reload_models(pb::ReloadModelsRequest {})
@@ -600,7 +632,10 @@ async fn bad_model_file_is_refused_and_old_model_keeps_serving() {
     assert_eq!(names, ["sentiment", "stance"]);
 
     let r = c
-        .score_quotations(score_req("Alpha", vec![q("a", "Ann", "I fully support Alpha")]))
+        .score_quotations(score_req(
+            "Alpha",
+            vec![q("a", "Ann", "I fully support Alpha")],
+        ))
         .await
         .unwrap()
         .into_inner();
@@ -615,7 +650,10 @@ async fn bad_model_file_is_refused_and_old_model_keeps_serving() {
         .into_inner();
     assert_eq!(r.removed, ["sentiment"]);
     let e = c
-        .score_quotations(score_req("Alpha", vec![q("a", "Ann", "I fully support Alpha")]))
+        .score_quotations(score_req(
+            "Alpha",
+            vec![q("a", "Ann", "I fully support Alpha")],
+        ))
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::NotFound);
@@ -642,7 +680,10 @@ async fn file_watcher_reloads_a_new_model() {
         if models.iter().any(|m| m.name == "stance2") {
             break;
         }
-        assert!(Instant::now() < deadline, "watcher did not reload within 10 s");
+        assert!(
+            Instant::now() < deadline,
+            "watcher did not reload within 10 s"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let mut req = score_req("Alpha", vec![q("a", "Ann", "I fully support Alpha")]);
@@ -665,16 +706,20 @@ async fn metrics_endpoint_counts_requests() {
     .await;
     let mut c = srv.client().await;
     for _ in 0..3 {
-        c.score_quotations(score_req("Alpha", vec![q("a", "Ann", "I fully support Alpha")]))
-            .await
-            .unwrap();
+        c.score_quotations(score_req(
+            "Alpha",
+            vec![q("a", "Ann", "I fully support Alpha")],
+        ))
+        .await
+        .unwrap();
     }
     let _ = c.score_quotations(score_req("Alpha", vec![])).await;
     let body = tokio::task::spawn_blocking(move || {
         use std::io::{Read, Write};
         let mut s = std::net::TcpStream::connect(maddr).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
         let mut out = String::new();
         s.read_to_string(&mut out).unwrap();
         out
@@ -713,7 +758,10 @@ async fn shutdown_lets_in_flight_requests_complete() {
     // Let the requests reach the server, then ask it to stop.
     tokio::time::sleep(Duration::from_millis(150)).await;
     let in_flight = calls.iter().filter(|c| !c.is_finished()).count();
-    assert!(in_flight > 0, "requests finished before shutdown: the test proves nothing");
+    assert!(
+        in_flight > 0,
+        "requests finished before shutdown: the test proves nothing"
+    );
     let started = Instant::now();
     let addr = srv.addr;
     srv.shutdown().await;

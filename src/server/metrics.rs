@@ -53,8 +53,8 @@ impl Rpc {
 
 /// Upper bounds of the latency buckets, in seconds: 50 µs to 10 s.
 const BUCKETS: [f64; 16] = [
-    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
-    1.0, 2.5, 10.0,
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+    2.5, 10.0,
 ];
 
 /// gRPC status codes 0..=16.
@@ -108,7 +108,9 @@ impl Metrics {
     /// The Prometheus text exposition (format 0.0.4).
     pub fn render(&self, models_loaded: usize) -> String {
         let mut out = String::new();
-        out.push_str("# HELP stancer_requests_total Finished gRPC calls by method and status code.\n");
+        out.push_str(
+            "# HELP stancer_requests_total Finished gRPC calls by method and status code.\n",
+        );
         out.push_str("# TYPE stancer_requests_total counter\n");
         for rpc in RPCS {
             let s = &self.rpcs[rpc as usize];
@@ -124,7 +126,9 @@ impl Metrics {
                 }
             }
         }
-        out.push_str("# HELP stancer_request_duration_seconds Time from request to response, by method.\n");
+        out.push_str(
+            "# HELP stancer_request_duration_seconds Time from request to response, by method.\n",
+        );
         out.push_str("# TYPE stancer_request_duration_seconds histogram\n");
         for rpc in RPCS {
             let s = &self.rpcs[rpc as usize];
@@ -223,7 +227,11 @@ pub async fn serve_http(
                     metrics.render(registry.snapshot().len()),
                 )
             } else {
-                ("404 Not Found", "text/plain", "not found: try GET /metrics\n".to_string())
+                (
+                    "404 Not Found",
+                    "text/plain",
+                    "not found: try GET /metrics\n".to_string(),
+                )
             };
             let resp = format!(
                 "HTTP/1.0 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
@@ -242,15 +250,35 @@ mod tests {
     #[test]
     fn renders_counts_and_cumulative_buckets() {
         let m = Metrics::new();
-        m.observe(Rpc::ScoreQuotations, tonic::Code::Ok, Duration::from_micros(80));
-        m.observe(Rpc::ScoreQuotations, tonic::Code::Ok, Duration::from_millis(3));
-        m.observe(Rpc::ScoreQuotations, tonic::Code::InvalidArgument, Duration::from_secs(99));
+        m.observe(
+            Rpc::ScoreQuotations,
+            tonic::Code::Ok,
+            Duration::from_micros(80),
+        );
+        m.observe(
+            Rpc::ScoreQuotations,
+            tonic::Code::Ok,
+            Duration::from_millis(3),
+        );
+        m.observe(
+            Rpc::ScoreQuotations,
+            tonic::Code::InvalidArgument,
+            Duration::from_secs(99),
+        );
         let text = m.render(2);
         assert!(text.contains("stancer_requests_total{rpc=\"ScoreQuotations\",code=\"Ok\"} 2"));
-        assert!(text.contains("stancer_requests_total{rpc=\"ScoreQuotations\",code=\"InvalidArgument\"} 1"));
-        assert!(text.contains("stancer_request_duration_seconds_bucket{rpc=\"ScoreQuotations\",le=\"0.0001\"} 1"));
-        assert!(text.contains("stancer_request_duration_seconds_bucket{rpc=\"ScoreQuotations\",le=\"0.005\"} 2"));
-        assert!(text.contains("stancer_request_duration_seconds_bucket{rpc=\"ScoreQuotations\",le=\"+Inf\"} 3"));
+        assert!(text.contains(
+            "stancer_requests_total{rpc=\"ScoreQuotations\",code=\"InvalidArgument\"} 1"
+        ));
+        assert!(text.contains(
+            "stancer_request_duration_seconds_bucket{rpc=\"ScoreQuotations\",le=\"0.0001\"} 1"
+        ));
+        assert!(text.contains(
+            "stancer_request_duration_seconds_bucket{rpc=\"ScoreQuotations\",le=\"0.005\"} 2"
+        ));
+        assert!(text.contains(
+            "stancer_request_duration_seconds_bucket{rpc=\"ScoreQuotations\",le=\"+Inf\"} 3"
+        ));
         assert!(text.contains("stancer_request_duration_seconds_count{rpc=\"ScoreQuotations\"} 3"));
         assert!(text.contains("stancer_models_loaded 2"));
     }

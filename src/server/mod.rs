@@ -180,7 +180,9 @@ pub async fn serve(
     health
         .set_service_status(SERVICE_NAME, ServingStatus::NotServing)
         .await;
-    health.set_service_status("", ServingStatus::NotServing).await;
+    health
+        .set_service_status("", ServingStatus::NotServing)
+        .await;
     let _ = stop_tx.send(true);
     let _ = server_stop_tx.send(());
     match tokio::time::timeout(config.shutdown_grace, &mut server).await {

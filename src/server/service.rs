@@ -83,7 +83,9 @@ impl StancerService {
 fn guarded<T>(f: impl FnOnce() -> Result<T, Status>) -> Result<T, Status> {
     std::panic::catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| {
         tracing::error!("request handler panicked");
-        Err(Status::internal("internal error while handling the request"))
+        Err(Status::internal(
+            "internal error while handling the request",
+        ))
     })
 }
 
@@ -294,7 +296,11 @@ fn check_score_limits(
     }
     check_text_len(&req.target, "target", config.max_text_chars)?;
     for (i, q) in req.quotations.iter().enumerate() {
-        check_text_len(&q.text, &format!("quotations[{i}].text"), config.max_text_chars)?;
+        check_text_len(
+            &q.text,
+            &format!("quotations[{i}].text"),
+            config.max_text_chars,
+        )?;
         check_text_len(
             &q.speaker,
             &format!("quotations[{i}].speaker"),
@@ -375,14 +381,20 @@ impl Inner {
         })
     }
 
-    async fn score(&self, req: pb::ScoreQuotationsRequest) -> Result<pb::ScoreQuotationsResponse, Status> {
+    async fn score(
+        &self,
+        req: pb::ScoreQuotationsRequest,
+    ) -> Result<pb::ScoreQuotationsResponse, Status> {
         check_score_limits(&self.config, &req)?;
         let inline = req.quotations.len() <= INLINE_QUOTATIONS;
         let registry = self.registry.clone();
         run_work(inline, move || score_quotations(&registry, req)).await
     }
 
-    async fn document(&self, req: pb::AnalyzeDocumentRequest) -> Result<pb::AnalyzeDocumentResponse, Status> {
+    async fn document(
+        &self,
+        req: pb::AnalyzeDocumentRequest,
+    ) -> Result<pb::AnalyzeDocumentResponse, Status> {
         let registry = self.registry.clone();
         let config = self.config.clone();
         run_work(false, move || analyze_document(&registry, &config, req)).await
@@ -407,7 +419,9 @@ impl Inner {
                 "invalid field request: set one of analyze_document, score_quotations",
             )),
         };
-        let code = result.as_ref().map_or_else(|s| s.code(), |_| tonic::Code::Ok);
+        let code = result
+            .as_ref()
+            .map_or_else(|s| s.code(), |_| tonic::Code::Ok);
         self.metrics
             .observe(Rpc::AnalyzeStreamItem, code, start.elapsed());
         pb::AnalyzeStreamResponse {
@@ -482,7 +496,11 @@ impl pb::stancer_server::Stancer for StancerService {
         let start = Instant::now();
         let inner = &self.inner;
         let r = match inner.try_permit() {
-            Ok(_permit) => inner.with_deadline(inner.document(request.into_inner())).await,
+            Ok(_permit) => {
+                inner
+                    .with_deadline(inner.document(request.into_inner()))
+                    .await
+            }
             Err(s) => Err(s),
         };
         inner
@@ -602,7 +620,11 @@ mod tests {
         assert!(check_text_len("ééé", "x", 3).is_ok());
         let s = check_text_len("éééé", "quotations[2].text", 3).unwrap_err();
         assert_eq!(s.code(), tonic::Code::InvalidArgument);
-        assert!(s.message().contains("quotations[2].text"), "{}", s.message());
+        assert!(
+            s.message().contains("quotations[2].text"),
+            "{}",
+            s.message()
+        );
         assert!(s.message().contains("max_text_chars"), "{}", s.message());
     }
 
