@@ -781,3 +781,58 @@ async fn shutdown_lets_in_flight_requests_complete() {
         .await;
     assert!(again.is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn analyze_stream_stops_reading_when_replies_are_not_read() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let srv = TestServer::start(ServerConfig {
+        stream_buffer: 2,
+        ..ServerConfig::default()
+    })
+    .await;
+    let mut c = srv.client().await;
+    let total = 100usize;
+    // Each item is ~100 KB and each reply ~200 KB, so the HTTP/2 windows in both
+    // directions hold only a handful: what the client has been able to send is close to
+    // what the server has read.
+    let text =
+        "I fully support Alpha and we should vote for it today, says the speaker. ".repeat(1);
+    let pulled = Arc::new(AtomicUsize::new(0));
+    let items = {
+        let pulled = pulled.clone();
+        tokio_stream::iter(0..total).map(move |i| {
+            pulled.fetch_add(1, Ordering::Relaxed);
+            pb::AnalyzeStreamRequest {
+                request_id: i.to_string(),
+                request: Some(analyze_stream_request::Request::ScoreQuotations(score_req(
+                    "Alpha",
+                    (0..1000)
+                        .map(|j| q(&format!("{i}-{j}"), "Ann", &text))
+                        .collect(),
+                ))),
+            }
+        })
+    };
+    use tokio_stream::StreamExt as _;
+    let mut replies = c.analyze_stream(items).await.unwrap().into_inner();
+    // Do not read for a while: the server must stop reading too.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let sent_while_stalled = pulled.load(Ordering::Relaxed);
+    assert!(
+        sent_while_stalled < 50,
+        "client could send {sent_while_stalled} of {total} items while no reply was read"
+    );
+    let mut got = 0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while let Some(r) = tokio::time::timeout_at(deadline.into(), replies.message())
+        .await
+        .expect("stream answers within 60 s")
+        .unwrap()
+    {
+        assert_eq!(r.request_id, got.to_string());
+        got += 1;
+    }
+    assert_eq!(got, total);
+    eprintln!("items sent while replies were unread: {sent_while_stalled}");
+    srv.shutdown().await;
+}
