@@ -24,7 +24,9 @@ pub struct ServerConfig {
     /// Largest encoded request or response message, in bytes. Default 16 MiB: tonic's
     /// 4 MiB default is raised on purpose so that a request at `max_quotations` x
     /// `max_text_chars`-sized texts of typical length, or a long document, fits; anything
-    /// bigger should be split over `AnalyzeStream`. Past it: RESOURCE_EXHAUSTED from tonic.
+    /// bigger should be split over `AnalyzeStream`. Past it, tonic's decoder answers
+    /// OUT_OF_RANGE with both sizes in the message (tonic's choice of code, not ours; the
+    /// call never reaches the service, so it cannot be remapped there).
     pub max_message_bytes: usize,
     /// Longest text (a quotation, a document, a target), in Unicode code points. Default
     /// 100,000 (a long news article is 10-20k). Past it: INVALID_ARGUMENT naming the field

@@ -8,7 +8,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Instant;
 
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -356,7 +356,7 @@ fn analyze_document(
 }
 
 impl Inner {
-    fn try_permit(&self) -> Result<tokio::sync::OwnedSemaphorePermit, Status> {
+    fn try_permit(&self) -> Result<OwnedSemaphorePermit, Status> {
         self.permits.clone().try_acquire_owned().map_err(|_| {
             status_from_error(&Error::LimitExceeded {
                 limit: "max_concurrent_requests",
@@ -381,23 +381,36 @@ impl Inner {
         })
     }
 
+    /// ScoreQuotations under `permit`, which moves into the work: a call cut off by the
+    /// deadline keeps its slot until its work has really stopped, so the limit bounds the
+    /// work running, not just the calls waiting.
     async fn score(
         &self,
         req: pb::ScoreQuotationsRequest,
+        permit: OwnedSemaphorePermit,
     ) -> Result<pb::ScoreQuotationsResponse, Status> {
         check_score_limits(&self.config, &req)?;
         let inline = req.quotations.len() <= INLINE_QUOTATIONS;
         let registry = self.registry.clone();
-        run_work(inline, move || score_quotations(&registry, req)).await
+        run_work(inline, move || {
+            let _permit = permit;
+            score_quotations(&registry, req)
+        })
+        .await
     }
 
     async fn document(
         &self,
         req: pb::AnalyzeDocumentRequest,
+        permit: OwnedSemaphorePermit,
     ) -> Result<pb::AnalyzeDocumentResponse, Status> {
         let registry = self.registry.clone();
         let config = self.config.clone();
-        run_work(false, move || analyze_document(&registry, &config, req)).await
+        run_work(false, move || {
+            let _permit = permit;
+            analyze_document(&registry, &config, req)
+        })
+        .await
     }
 
     /// One stream item: its answer or its error, never a stream failure.
@@ -409,11 +422,11 @@ impl Inner {
         let permit = self.permits.clone().acquire_owned().await;
         let result = match (permit, item.request) {
             (Err(_), _) => Err(Status::unavailable("server is shutting down")),
-            (Ok(_permit), Some(Req::ScoreQuotations(r))) => {
-                self.score(r).await.map(Res::ScoreQuotations)
+            (Ok(permit), Some(Req::ScoreQuotations(r))) => {
+                self.score(r, permit).await.map(Res::ScoreQuotations)
             }
-            (Ok(_permit), Some(Req::AnalyzeDocument(r))) => {
-                self.document(r).await.map(Res::AnalyzeDocument)
+            (Ok(permit), Some(Req::AnalyzeDocument(r))) => {
+                self.document(r, permit).await.map(Res::AnalyzeDocument)
             }
             (Ok(_), None) => Err(Status::invalid_argument(
                 "invalid field request: set one of analyze_document, score_quotations",
@@ -477,7 +490,11 @@ impl pb::stancer_server::Stancer for StancerService {
         let start = Instant::now();
         let inner = &self.inner;
         let r = match inner.try_permit() {
-            Ok(_permit) => inner.with_deadline(inner.score(request.into_inner())).await,
+            Ok(permit) => {
+                inner
+                    .with_deadline(inner.score(request.into_inner(), permit))
+                    .await
+            }
             Err(s) => Err(s),
         };
         inner
@@ -496,9 +513,9 @@ impl pb::stancer_server::Stancer for StancerService {
         let start = Instant::now();
         let inner = &self.inner;
         let r = match inner.try_permit() {
-            Ok(_permit) => {
+            Ok(permit) => {
                 inner
-                    .with_deadline(inner.document(request.into_inner()))
+                    .with_deadline(inner.document(request.into_inner(), permit))
                     .await
             }
             Err(s) => Err(s),
