@@ -129,12 +129,20 @@ impl TestServer {
         let handle = tokio::spawn(serve(listener, Arc::new(registry), config, async {
             let _ = rx.await;
         }));
-        TestServer {
+        let srv = TestServer {
             addr,
             dir,
             stop: Some(stop),
             handle,
-        }
+        };
+        // The listener accepts before `serve` runs; one answered call means the server
+        // (and its file watcher) is fully up.
+        srv.client()
+            .await
+            .list_models(pb::ListModelsRequest {})
+            .await
+            .expect("server answers");
+        srv
     }
 
     async fn channel(&self) -> Channel {
@@ -796,7 +804,7 @@ async fn analyze_stream_stops_reading_when_replies_are_not_read() {
     // directions hold only a handful: what the client has been able to send is close to
     // what the server has read.
     let text =
-        "I fully support Alpha and we should vote for it today, says the speaker. ".repeat(1);
+        "I fully support Alpha and we should vote for it today, says the speaker. ".to_string();
     let pulled = Arc::new(AtomicUsize::new(0));
     let items = {
         let pulled = pulled.clone();
