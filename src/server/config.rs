@@ -44,8 +44,9 @@ pub struct ServerConfig {
     /// `request_deadline`. Default 30 s. A client's own (shorter) `grpc-timeout` also
     /// applies.
     pub request_deadline: Duration,
-    /// Replies an `AnalyzeStream` may hold unsent before the server stops reading that
-    /// stream's requests. Default 16: bounds the memory one slow reader can pin.
+    /// Items of one `AnalyzeStream` worked on at once, and replies it may hold unsent,
+    /// before the server stops reading that stream's requests. Default 16: bounds the
+    /// memory one slow reader can pin (at most 2 x this + 2 items per stream).
     pub stream_buffer: usize,
     /// How long a shutdown waits for in-flight requests before dropping connections.
     /// Default 10 s.

@@ -477,6 +477,12 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// A stream item in progress (its reply comes from the task), or the stream's own failure.
+enum Pending {
+    Item(String, tokio::task::JoinHandle<pb::AnalyzeStreamResponse>),
+    Failed(Status),
+}
+
 fn code_of<T>(r: &Result<T, Status>) -> tonic::Code {
     r.as_ref().map_or_else(|s| s.code(), |_| tonic::Code::Ok)
 }
@@ -534,9 +540,36 @@ impl pb::stancer_server::Stancer for StancerService {
     ) -> Result<Response<Self::AnalyzeStreamStream>, Status> {
         let start = Instant::now();
         let mut inbound = request.into_inner();
-        // The bound on unsent replies: when it is full, `send` waits and this task stops
-        // reading requests, so HTTP/2 flow control pushes back on the client.
-        let (tx, rx) = mpsc::channel(self.inner.config.stream_buffer.max(1));
+        // Items are worked on concurrently (up to `stream_buffer` per stream, each also
+        // holding a global concurrency slot) and answered in request order. Two bounded
+        // channels hold the items in progress and the replies not yet sent; when both are
+        // full the reader stops reading requests, and HTTP/2 flow control pushes back on
+        // the client. At most 2 x stream_buffer + 2 items are held per stream.
+        let n = self.inner.config.stream_buffer.max(1);
+        let (tx, rx) = mpsc::channel(n);
+        let (pending_tx, mut pending_rx) = mpsc::channel::<Pending>(n);
+        let writer = tokio::spawn(async move {
+            while let Some(p) = pending_rx.recv().await {
+                let reply = match p {
+                    Pending::Item(request_id, handle) => {
+                        Ok(handle.await.unwrap_or_else(|e| pb::AnalyzeStreamResponse {
+                            request_id,
+                            result: Some(pb::analyze_stream_response::Result::Error(
+                                pb::ItemError {
+                                    code: tonic::Code::Internal as i32,
+                                    message: format!("item failed: {e}"),
+                                },
+                            )),
+                        }))
+                    }
+                    Pending::Failed(status) => Err(status),
+                };
+                if tx.send(reply).await.is_err() {
+                    return false; // the client went away
+                }
+            }
+            true
+        });
         let inner = self.inner.clone();
         tokio::spawn(async move {
             let mut stop = inner.stop.clone();
@@ -548,25 +581,33 @@ impl pb::stancer_server::Stancer for StancerService {
                     _ = stop.wait_for(|s| *s) => break,
                     m = inbound.message() => m,
                 };
-                match next {
+                let pending = match next {
                     Ok(Some(item)) => {
                         items += 1;
-                        let reply = inner.stream_item(item).await;
-                        if tx.send(Ok(reply)).await.is_err() {
-                            code = tonic::Code::Cancelled;
-                            break; // the client went away
-                        }
+                        let id = item.request_id.clone();
+                        let inner = inner.clone();
+                        Pending::Item(
+                            id,
+                            tokio::spawn(async move { inner.stream_item(item).await }),
+                        )
                     }
                     Ok(None) => break,
                     Err(status) => {
                         // The stream itself is broken (message over the size limit,
-                        // undecodable bytes): report it and end.
+                        // undecodable bytes): report it after the pending replies, and end.
                         code = status.code();
                         tracing::debug!(code = ?status.code(), message = status.message(), "AnalyzeStream input failed");
-                        let _ = tx.send(Err(status)).await;
+                        let _ = pending_tx.send(Pending::Failed(status)).await;
                         break;
                     }
+                };
+                if pending_tx.send(pending).await.is_err() {
+                    break; // the writer stopped: the client went away
                 }
+            }
+            drop(pending_tx);
+            if !writer.await.unwrap_or(false) {
+                code = tonic::Code::Cancelled;
             }
             tracing::debug!(items, "AnalyzeStream ended");
             inner
