@@ -211,3 +211,33 @@ fn load_file(name: &str, path: &Path) -> std::result::Result<LoadedModel, String
         model,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn model_files_are_visible_safetensors_files() {
+        assert!(is_model_file(Path::new("/m/stance.safetensors")));
+        assert!(is_model_file(Path::new("/m/stance.prev.safetensors")));
+        assert!(!is_model_file(Path::new("/m/.stance.safetensors.tmp.12")));
+        assert!(!is_model_file(Path::new("/m/.stance.safetensors")));
+        assert!(!is_model_file(Path::new("/m/stance.json")));
+        assert!(!is_model_file(Path::new("/m/MODELS.md")));
+    }
+
+    #[test]
+    fn refused_files_are_reported_and_missing_dir_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("bad.safetensors"), b"\x08\0\0\0\0\0\0\0{}").unwrap();
+        std::fs::write(dir.path().join("notes.txt"), b"hello").unwrap();
+        let (reg, report) = Registry::open(dir.path()).unwrap();
+        assert!(report.loaded.is_empty());
+        assert_eq!(report.failed.len(), 1);
+        assert!(report.failed[0].file.ends_with("bad.safetensors"));
+        assert!(reg.snapshot().is_empty());
+        let err = reg.get("bad").unwrap_err();
+        assert!(matches!(err, Error::UnknownModel { .. }), "{err}");
+        assert!(Registry::open(dir.path().join("missing")).is_err());
+    }
+}

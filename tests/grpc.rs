@@ -905,3 +905,37 @@ async fn concurrency_deadline_and_message_size_limits() {
     }
     srv.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn odd_inputs_are_answered_not_crashed_on() {
+    let srv = TestServer::start(ServerConfig::default()).await;
+    let mut c = srv.client().await;
+    let long = "ab ".repeat(33_000);
+    let odd = [
+        "\u{0}\u{1}\u{7f}",
+        "😀😀😀 🇫🇷 👩‍👩‍👧",
+        "e\u{301}\u{301}\u{301}\u{301}",
+        "\u{202e}reversed\u{202c} text",
+        "İSTANBUL ǅ ß ﬃ",
+        "\"“”‘’«»—–…",
+        "http://example.com/a?b=c @user #tag can't won't",
+        "\u{feff}\u{200b}\u{2028}\u{2029}x",
+        long.as_str(),
+    ];
+    let quotations: Vec<pb::Quotation> = odd
+        .iter()
+        .enumerate()
+        .map(|(i, t)| q(&i.to_string(), "\u{301}Ünïcödé 😀", t))
+        .collect();
+    let mut req = score_req("Alpha\u{0} 😀 İ", quotations);
+    req.explain = u32::MAX;
+    let r = c.score_quotations(req).await.unwrap().into_inner();
+    assert_eq!(r.quotations.len(), odd.len());
+    assert_eq!(r.speakers.len(), 1);
+    for x in &r.quotations {
+        assert!(x.stance.as_ref().unwrap().top_features.len() <= 50);
+    }
+    // The server is still there.
+    c.list_models(pb::ListModelsRequest {}).await.unwrap();
+    srv.shutdown().await;
+}
