@@ -127,7 +127,9 @@ impl Registry {
     }
 
     /// Re-reads every model file in the directory and swaps in the new set. Blocking (file
-    /// reads and parsing): call it from a blocking thread in async code.
+    /// reads and parsing): call it from a blocking thread in async code. Every file is read
+    /// and hashed even if unchanged (a timestamp can lie; a digest cannot), and a changed
+    /// model is held twice in memory until the requests on the old one finish.
     pub fn reload(&self) -> Result<ReloadReport> {
         let _guard = self.reload_lock.lock().unwrap_or_else(|e| e.into_inner());
         let old = self.snapshot();

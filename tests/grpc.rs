@@ -939,3 +939,48 @@ async fn odd_inputs_are_answered_not_crashed_on() {
     c.list_models(pb::ListModelsRequest {}).await.unwrap();
     srv.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_ends_open_streams_after_their_pending_replies() {
+    let srv = TestServer::start(ServerConfig {
+        shutdown_grace: Duration::from_secs(30),
+        ..ServerConfig::default()
+    })
+    .await;
+    let mut c = srv.client().await;
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let mut replies = c
+        .analyze_stream(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+        .unwrap()
+        .into_inner();
+    tx.send(pb::AnalyzeStreamRequest {
+        request_id: "only".into(),
+        request: Some(analyze_stream_request::Request::ScoreQuotations(score_req(
+            "Alpha",
+            vec![q("a", "Ann", "I fully support Alpha")],
+        ))),
+    })
+    .await
+    .unwrap();
+    let first = tokio::time::timeout(Duration::from_secs(10), replies.message())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(first.request_id, "only");
+    // The client keeps its side open (`tx` alive); shutdown must still end the stream and
+    // return long before the 30 s grace period.
+    let started = Instant::now();
+    srv.shutdown().await;
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    let end = tokio::time::timeout(Duration::from_secs(10), replies.message())
+        .await
+        .expect("stream ends");
+    assert!(matches!(end, Ok(None) | Err(_)), "{end:?}");
+    drop(tx);
+}
