@@ -17,16 +17,27 @@
 //!   `Fit`), stratified cross-validation, and assembly of per-target heads into a model.
 //! - [`metrics`]: accuracy, per-class P/R/F1, macro-F1, SemEval F_avg, confusion matrix.
 //! - [`model`]: [`model::LinearModel`] (predict, explain) and its safetensors file format.
-//! - [`batch`]: JSONL in -> scored JSONL out, chunked, parallel and in input order.
+//! - [`batch`]: JSONL/CSV in -> scored JSONL out, chunked, parallel and in input order.
+//! - [`analyze`]: attributed quotations -> per-quotation predictions -> per-speaker
+//!   verdicts (mean of probability vectors); shared by the server and the CLI.
+//! - [`registry`]: named models loaded from a directory, swapped atomically on reload so
+//!   in-flight requests finish on the model they started with.
+//! - [`server`]: the tonic gRPC service (`proto/stancer/v1/stancer.proto`), health,
+//!   reflection, limits, Prometheus metrics, reload triggers and graceful shutdown;
+//!   [`server::serve`] is its testable entry point.
 //! - [`error`]: the library's one error type.
 //!
-//! The binary (`src/main.rs`) is a thin clap CLI over these: `train`, `eval`, `score`.
+//! The binary (`src/main.rs`) is a thin clap CLI over these: `train`, `eval`, `score`,
+//! `serve`.
 
+pub mod analyze;
 pub mod batch;
 pub mod error;
 pub mod features;
 pub mod metrics;
 pub mod model;
+pub mod registry;
+pub mod server;
 pub mod text;
 pub mod train;
 

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+mod cli_serve;
+
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -49,6 +51,9 @@ enum Command {
     /// {"<label>": p, ...}, "head"?}. A row that cannot be scored becomes {"id", "error"}
     /// and is counted in the summary on stderr (or stops the run with --fail-fast).
     Score(ScoreArgs),
+    /// Serve the gRPC API (stancer.v1) over a models directory, with health, reflection,
+    /// hot reload (ReloadModels, SIGHUP, file changes), limits and Prometheus metrics.
+    Serve(cli_serve::ServeArgs),
 }
 
 #[derive(Args)]
@@ -191,6 +196,11 @@ fn main() {
         Command::Train(a) => run_train(a),
         Command::Eval(a) => run_eval(a),
         Command::Score(a) => run_score(a),
+        Command::Serve(a) => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(anyhow::Error::from)
+            .and_then(|rt| rt.block_on(cli_serve::run_serve(a))),
     };
     if let Err(e) = r {
         eprintln!("error: {e:#}");
@@ -358,7 +368,13 @@ fn print_fits(model: &LinearModel) {
 }
 
 /// The streaming path: rows are read from the files on every epoch, never all held.
-fn train_streaming(a: &TrainArgs, cfg: &TrainConfig, lexicon: Option<Lexicon>, data: &DataInfo, task: Task) -> Result<()> {
+fn train_streaming(
+    a: &TrainArgs,
+    cfg: &TrainConfig,
+    lexicon: Option<Lexicon>,
+    data: &DataInfo,
+    task: Task,
+) -> Result<()> {
     let skipped = Arc::new(std::sync::Mutex::new(ReadReport::default()));
     let first_pass = std::sync::atomic::AtomicBool::new(true);
     let source = || -> stancer::Result<Box<dyn Iterator<Item = stancer::Result<train::Example>>>> {
@@ -374,7 +390,9 @@ fn train_streaming(a: &TrainArgs, cfg: &TrainConfig, lexicon: Option<Lexicon>, d
                     Ok(l) => l,
                     Err(e) => return Some(Err(stancer::Error::io(&path, e))),
                 };
-                match train::Record::parse(&line).and_then(|r| r.into_example(i + 1, Some(task), train::data::DEFAULT_MAX_TEXT_CHARS)) {
+                match train::Record::parse(&line)
+                    .and_then(|r| r.into_example(i + 1, Some(task), train::data::DEFAULT_MAX_TEXT_CHARS))
+                {
                     Ok(e) => Some(Ok(e)),
                     Err(message) if skip_invalid => {
                         if record_skips {
@@ -382,7 +400,9 @@ fn train_streaming(a: &TrainArgs, cfg: &TrainConfig, lexicon: Option<Lexicon>, d
                         }
                         None
                     }
-                    Err(message) => Some(Err(stancer::Error::InvalidRecord { path: path.clone(), line: i + 1, message })),
+                    Err(message) => {
+                        Some(Err(stancer::Error::InvalidRecord { path: path.clone(), line: i + 1, message }))
+                    }
                 }
             });
             iters.push(Box::new(it));
@@ -390,7 +410,12 @@ fn train_streaming(a: &TrainArgs, cfg: &TrainConfig, lexicon: Option<Lexicon>, d
         Ok(Box::new(iters.into_iter().flatten()))
     };
     let sgd = train::SgdConfig { epochs: a.epochs, learning_rate: a.learning_rate, ..Default::default() };
-    eprintln!("training {task} model {:?} by streaming {} file(s), {} epochs (sgd)", cfg.name, a.data.len(), sgd.epochs);
+    eprintln!(
+        "training {task} model {:?} by streaming {} file(s), {} epochs (sgd)",
+        cfg.name,
+        a.data.len(),
+        sgd.epochs
+    );
     let start = std::time::Instant::now();
     let pb = bar(0, "epochs");
     let progress = |_: Stage, done: usize, total: usize| {

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-pub use io::{FORMAT_VERSION, file_digest, load, save};
+pub use io::{FORMAT_VERSION, file_digest, from_bytes, load, save};
 
 use crate::error::{Error, Result};
 use crate::features::{Featurizer, FeaturizerConfig, Input, Lexicon, SparseVec};

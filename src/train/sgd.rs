@@ -59,7 +59,11 @@ impl Table {
 
 /// Which heads a row trains (its target's for stance, and always the pooled one).
 fn row_heads(task: Task, e: &Example) -> Option<String> {
-    if task == Task::Stance { e.target.as_deref().map(|t| t.trim().to_string()).filter(|t| !t.is_empty()) } else { None }
+    if task == Task::Stance {
+        e.target.as_deref().map(|t| t.trim().to_string()).filter(|t| !t.is_empty())
+    } else {
+        None
+    }
 }
 
 /// Trains by streaming `source` (see the module doc).
@@ -73,7 +77,10 @@ pub fn train_streaming(
     progress: &(dyn Fn(Stage, usize, usize) + Sync),
 ) -> Result<Trained> {
     if sgd.epochs == 0 || sgd.chunk_rows == 0 || !(sgd.learning_rate > 0.0) {
-        return Err(Error::InvalidParam { name: "sgd", message: format!("{sgd:?}: epochs, chunk_rows and learning_rate must be > 0") });
+        return Err(Error::InvalidParam {
+            name: "sgd",
+            message: format!("{sgd:?}: epochs, chunk_rows and learning_rate must be > 0"),
+        });
     }
     let k = cfg.task.labels().len();
     let featurizer = Featurizer::new(cfg.featurizer.clone(), lexicon.clone())?;
@@ -97,7 +104,10 @@ pub fn train_streaming(
                     if names.len() + 1 >= sgd.max_heads {
                         return Err(Error::LimitExceeded {
                             limit: "max_heads",
-                            message: format!("more than {} targets; merge targets or raise the limit", sgd.max_heads - 1),
+                            message: format!(
+                                "more than {} targets; merge targets or raise the limit",
+                                sgd.max_heads - 1
+                            ),
                         });
                     }
                     head_of.insert(key, names.len());
@@ -125,7 +135,10 @@ pub fn train_streaming(
             .par_iter()
             .map(|(_, e)| {
                 let mut v = SparseVec::default();
-                featurizer.featurize(&Input { text: &e.text, target: e.target.as_deref(), target_spans: &e.target_spans }, &mut v);
+                featurizer.featurize(
+                    &Input { text: &e.text, target: e.target.as_deref(), target_spans: &e.target_spans },
+                    &mut v,
+                );
                 v
             })
             .collect()
@@ -240,12 +253,13 @@ pub fn train_streaming(
     for (h, t) in tables.into_iter().enumerate() {
         let n = weight_sum[h].max(1e-12);
         let reg: f64 = t.w.iter().map(|&w| (w as f64).powi(2)).sum();
-        let grad_max = grads[h]
-            .iter()
-            .zip(&t.w)
-            .map(|(&g, &w)| (g / n + cfg.l2 * w as f64).abs())
-            .fold(0.0, f64::max);
-        let report = FitReport { iterations: sgd.epochs, loss: loss[h] / n + 0.5 * cfg.l2 * reg, grad_max, converged: grad_max < cfg.tolerance };
+        let grad_max = grads[h].iter().zip(&t.w).map(|(&g, &w)| (g / n + cfg.l2 * w as f64).abs()).fold(0.0, f64::max);
+        let report = FitReport {
+            iterations: sgd.epochs,
+            loss: loss[h] / n + 0.5 * cfg.l2 * reg,
+            grad_max,
+            converged: grad_max < cfg.tolerance,
+        };
         heads.push((Head { name: t.name, weights: t.w, bias: t.b }, report));
     }
     // Heads in the same order as the in-memory trainer: targets sorted, pooled last.

@@ -1,0 +1,367 @@
+//! From attributed quotations to per-quotation predictions and per-speaker verdicts.
+//!
+//! This is the roll-up shared by the gRPC service and the CLI, so it knows nothing of
+//! either: plain types, serde-serializable so the CLI can print them as JSON.
+//!
+//! Roll-up rule (also documented in the proto): quotations are grouped by speaker name,
+//! trimmed and compared case-insensitively; a speaker's probability vector for each model
+//! is the mean of the per-quotation probability vectors (each quotation counts the same,
+//! however long), and the label is its argmax, ties going to the earlier label. The mean
+//! of probabilities, rather than a vote of labels, keeps a speaker with two lukewarm
+//! "favor" quotes and one confident "against" from looking more decided than they are.
+//! The canonical name is the most frequent spelling (ties: the one seen first).
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::features::Input;
+use crate::model::{LinearModel, Prediction, Task};
+
+/// Explanations longer than this are cut: past a few dozen features an explanation stops
+/// explaining, and each one costs a string.
+pub const MAX_EXPLAIN: usize = 50;
+
+/// One quotation attributed to a speaker by the caller.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quotation {
+    pub id: String,
+    pub speaker: String,
+    pub text: String,
+}
+
+/// The scores of one quotation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QuoteScore {
+    pub id: String,
+    /// The speaker as given, trimmed.
+    pub speaker: String,
+    pub stance: Prediction,
+    pub sentiment: Prediction,
+}
+
+/// Mean of several predictions' probability vectors, and its most probable label.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Aggregate {
+    pub label: String,
+    /// Mean probability of every label, in the model's label order.
+    pub probabilities: Vec<(String, f32)>,
+}
+
+/// Where one speaker stands over all of their quotations.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SpeakerVerdict {
+    /// The most frequent spelling of the name.
+    pub speaker: String,
+    /// Every distinct spelling seen (trimmed), in order of first appearance.
+    pub aliases: Vec<String>,
+    pub quote_count: usize,
+    pub stance: Aggregate,
+    pub sentiment: Aggregate,
+    /// Ids of the quotations behind the verdict, in input order.
+    pub quote_ids: Vec<String>,
+}
+
+/// Everything [`score_quotations`] found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Analysis {
+    pub target: String,
+    /// One per input quotation, in input order.
+    pub quotes: Vec<QuoteScore>,
+    /// One per speaker, in order of first appearance.
+    pub speakers: Vec<SpeakerVerdict>,
+}
+
+/// Checks that the target and every quotation can be scored, naming the first bad field
+/// (`target`, `quotations[3].speaker`, `quotations[3].text`) so a caller can fix it.
+pub fn validate(target: &str, quotations: &[Quotation]) -> Result<()> {
+    if target.trim().is_empty() {
+        return Err(Error::InvalidInput {
+            field: "target".into(),
+            message: "must not be empty (stance is always toward a target)".into(),
+        });
+    }
+    for (i, q) in quotations.iter().enumerate() {
+        if q.speaker.trim().is_empty() {
+            return Err(Error::InvalidInput {
+                field: format!("quotations[{i}].speaker"),
+                message: "must not be empty (verdicts are per speaker)".into(),
+            });
+        }
+        if q.text.trim().is_empty() {
+            return Err(Error::InvalidInput {
+                field: format!("quotations[{i}].text"),
+                message: "must not be empty".into(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Checks that `model` does the task it is being used for; the field names the request
+/// field that chose it.
+pub fn check_task(model: &LinearModel, task: Task, field: &str) -> Result<()> {
+    if model.task() != task {
+        return Err(Error::InvalidInput {
+            field: field.into(),
+            message: format!("model {:?} is a {} model, expected a {task} model", model.name(), model.task()),
+        });
+    }
+    Ok(())
+}
+
+/// Scores one text with both models. The sentiment model sees the target and where it is
+/// mentioned, because sentiment is trained toward a person and its window features need
+/// the mentions; the stance model picks its head by the target.
+pub fn score_text(
+    text: &str,
+    target: &str,
+    stance: &LinearModel,
+    sentiment: &LinearModel,
+    explain: usize,
+) -> (Prediction, Prediction) {
+    let explain = explain.min(MAX_EXPLAIN);
+    let target = target.trim();
+    let st = stance.predict(&Input { text, target: Some(target), target_spans: &[] }, explain);
+    let spans = if sentiment.featurizer().config().window > 0 { mention_spans(text, target) } else { Vec::new() };
+    let se = sentiment.predict(&Input { text, target: Some(target), target_spans: &spans }, explain);
+    (st, se)
+}
+
+/// Scores every quotation and rolls the scores up per speaker. Validates first, so an
+/// invalid request does no work.
+pub fn score_quotations(
+    quotations: &[Quotation],
+    target: &str,
+    stance: &LinearModel,
+    sentiment: &LinearModel,
+    explain: usize,
+) -> Result<Analysis> {
+    validate(target, quotations)?;
+    check_task(stance, Task::Stance, "stance_model")?;
+    check_task(sentiment, Task::Sentiment, "sentiment_model")?;
+    let quotes: Vec<QuoteScore> = quotations
+        .iter()
+        .map(|q| {
+            let (stance, sentiment) = score_text(&q.text, target, stance, sentiment, explain);
+            QuoteScore { id: q.id.clone(), speaker: q.speaker.trim().to_string(), stance, sentiment }
+        })
+        .collect();
+    let speakers = aggregate(&quotes);
+    Ok(Analysis { target: target.to_string(), quotes, speakers })
+}
+
+/// Groups scored quotations by speaker (trimmed, case-insensitive) and rolls each group
+/// up (see the module doc). Quotations with an empty speaker are left out: an
+/// unattributed quotation says nothing about anyone.
+pub fn aggregate(quotes: &[QuoteScore]) -> Vec<SpeakerVerdict> {
+    let mut order: Vec<String> = Vec::new();
+    let mut groups: HashMap<String, Vec<&QuoteScore>> = HashMap::new();
+    for q in quotes {
+        let name = q.speaker.trim();
+        if name.is_empty() {
+            continue;
+        }
+        let key = name.to_lowercase();
+        let group = groups.entry(key.clone()).or_insert_with(|| {
+            order.push(key);
+            Vec::new()
+        });
+        group.push(q);
+    }
+    order.into_iter().filter_map(|key| groups.remove(&key)).map(|group| verdict(&group)).collect()
+}
+
+fn verdict(group: &[&QuoteScore]) -> SpeakerVerdict {
+    // Spellings with their counts, in order of first appearance.
+    let mut spellings: Vec<(String, usize)> = Vec::new();
+    for q in group {
+        let s = q.speaker.trim();
+        match spellings.iter_mut().find(|(t, _)| t == s) {
+            Some((_, n)) => *n += 1,
+            None => spellings.push((s.to_string(), 1)),
+        }
+    }
+    let mut canonical = 0;
+    for (i, (_, n)) in spellings.iter().enumerate() {
+        if *n > spellings[canonical].1 {
+            canonical = i;
+        }
+    }
+    SpeakerVerdict {
+        speaker: spellings[canonical].0.clone(),
+        aliases: spellings.into_iter().map(|(s, _)| s).collect(),
+        quote_count: group.len(),
+        stance: mean(group.iter().map(|q| &q.stance)),
+        sentiment: mean(group.iter().map(|q| &q.sentiment)),
+        quote_ids: group.iter().map(|q| q.id.clone()).collect(),
+    }
+}
+
+/// Mean of probability vectors that share one label order (they come from one model).
+fn mean<'a>(predictions: impl Iterator<Item = &'a Prediction>) -> Aggregate {
+    let mut sum: Vec<(String, f32)> = Vec::new();
+    let mut n = 0usize;
+    for p in predictions {
+        if sum.is_empty() {
+            sum = p.probabilities.iter().map(|(l, _)| (l.clone(), 0.0)).collect();
+        }
+        for ((_, s), (_, v)) in sum.iter_mut().zip(&p.probabilities) {
+            *s += v;
+        }
+        n += 1;
+    }
+    if n > 0 {
+        for (_, s) in &mut sum {
+            *s /= n as f32;
+        }
+    }
+    let mut best = 0;
+    for (i, (_, v)) in sum.iter().enumerate() {
+        if *v > sum[best].1 {
+            best = i;
+        }
+    }
+    Aggregate { label: sum.get(best).map(|(l, _)| l.clone()).unwrap_or_default(), probabilities: sum }
+}
+
+/// Code-point spans `[start, end)` of the case-insensitive mentions of `target` in `text`.
+/// Targets longer than 200 code points are not searched: no real name is that long, and
+/// the scan is O(text x target).
+pub fn mention_spans(text: &str, target: &str) -> Vec<[usize; 2]> {
+    let fold = |c: char| c.to_lowercase().next().unwrap_or(c);
+    let needle: Vec<char> = target.trim().chars().map(fold).collect();
+    if needle.is_empty() || needle.len() > 200 {
+        return Vec::new();
+    }
+    let hay: Vec<char> = text.chars().map(fold).collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i + needle.len() <= hay.len() {
+        if hay[i..i + needle.len()] == needle[..] {
+            out.push([i, i + needle.len()]);
+            i += needle.len();
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+/// The unit in which offsets into a text are reported (callers index strings differently:
+/// Rust and Go by UTF-8 byte, Java and JavaScript by UTF-16 unit, Python by code point).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OffsetUnit {
+    Utf8Bytes,
+    Utf16Units,
+    CodePoints,
+}
+
+/// `table[i]` is the offset, in `unit`, of code point `i` of `text` (`table[n]` is the
+/// length): converts the library's code-point spans to what the caller asked for.
+pub fn offset_table(text: &str, unit: OffsetUnit) -> Vec<usize> {
+    let mut table = Vec::with_capacity(text.len() + 1);
+    let mut at = 0;
+    for c in text.chars() {
+        table.push(at);
+        at += match unit {
+            OffsetUnit::Utf8Bytes => c.len_utf8(),
+            OffsetUnit::Utf16Units => c.len_utf16(),
+            OffsetUnit::CodePoints => 1,
+        };
+    }
+    table.push(at);
+    table
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Contribution;
+
+    fn pred(labels: &[&str], p: &[f32]) -> Prediction {
+        let mut best = 0;
+        for i in 0..p.len() {
+            if p[i] > p[best] {
+                best = i;
+            }
+        }
+        Prediction {
+            label: labels[best].to_string(),
+            probabilities: labels.iter().map(|l| l.to_string()).zip(p.to_vec()).collect(),
+            head: "(pooled)".into(),
+            pooled: false,
+            top_features: Vec::<Contribution>::new(),
+        }
+    }
+
+    fn qs(id: &str, speaker: &str, stance: &[f32]) -> QuoteScore {
+        QuoteScore {
+            id: id.into(),
+            speaker: speaker.into(),
+            stance: pred(&["favor", "against", "none"], stance),
+            sentiment: pred(&["positive", "neutral", "negative"], &[0.2, 0.5, 0.3]),
+        }
+    }
+
+    #[test]
+    fn groups_case_insensitively_and_means_probabilities() {
+        let quotes = vec![
+            qs("1", "Ann Lee", &[0.6, 0.3, 0.1]),
+            qs("2", "Bob", &[0.1, 0.8, 0.1]),
+            qs("3", "ann lee", &[0.55, 0.35, 0.1]),
+            qs("4", " ann lee ", &[0.05, 0.9, 0.05]),
+            qs("5", "", &[1.0, 0.0, 0.0]),
+        ];
+        let v = aggregate(&quotes);
+        assert_eq!(v.len(), 2);
+        assert_eq!(v[0].quote_ids, ["1", "3", "4"]);
+        assert_eq!(v[0].quote_count, 3);
+        // "ann lee" is spelled that way twice (once with spaces), "Ann Lee" once.
+        assert_eq!(v[0].speaker, "ann lee");
+        assert_eq!(v[0].aliases, ["Ann Lee", "ann lee"]);
+        // Mean: favor 0.4, against 0.516..: two lukewarm favors lose to one firm against.
+        assert_eq!(v[0].stance.label, "against");
+        let sum: f32 = v[0].stance.probabilities.iter().map(|(_, p)| p).sum();
+        assert!((sum - 1.0).abs() < 1e-5);
+        assert!((v[0].stance.probabilities[0].1 - 0.4).abs() < 1e-5);
+        assert_eq!(v[1].speaker, "Bob");
+        assert_eq!(v[1].sentiment.label, "neutral");
+    }
+
+    #[test]
+    fn canonical_name_tie_goes_to_first_spelling() {
+        let v = aggregate(&[qs("a", "OBAMA", &[1.0, 0.0, 0.0]), qs("b", "Obama", &[0.0, 1.0, 0.0])]);
+        assert_eq!(v[0].speaker, "OBAMA");
+        // A tie in probabilities goes to the earlier label.
+        assert_eq!(v[0].stance.label, "favor");
+    }
+
+    #[test]
+    fn validation_names_the_field() {
+        let q = |s: &str, t: &str| Quotation { id: "x".into(), speaker: s.into(), text: t.into() };
+        let err = validate("t", &[q("a", "b"), q("a", "b"), q("a", "b"), q("a", "  ")]);
+        assert!(err.unwrap_err().to_string().contains("quotations[3].text"));
+        let err = validate("t", &[q("a", "b"), q(" ", "b")]);
+        assert!(err.unwrap_err().to_string().contains("quotations[1].speaker"));
+        let err = validate(" ", &[]);
+        assert!(err.unwrap_err().to_string().contains("target"));
+        assert!(validate("t", &[]).is_ok());
+    }
+
+    #[test]
+    fn mentions_are_found_in_code_points() {
+        assert_eq!(mention_spans("Élan said ÉLAN and élan.", "élan"), vec![[0, 4], [10, 14], [19, 23]]);
+        assert!(mention_spans("abc", "").is_empty());
+    }
+
+    #[test]
+    fn offsets_convert_to_each_unit() {
+        let t = "aé😀b";
+        assert_eq!(offset_table(t, OffsetUnit::CodePoints), [0, 1, 2, 3, 4]);
+        assert_eq!(offset_table(t, OffsetUnit::Utf8Bytes), [0, 1, 3, 7, 8]);
+        assert_eq!(offset_table(t, OffsetUnit::Utf16Units), [0, 1, 2, 4, 5]);
+    }
+}

@@ -1,0 +1,254 @@
+//! The gRPC server: `stancer.v1.Stancer`, `grpc.health.v1.Health`, server reflection (v1
+//! and v1alpha, since grpcurl 1.8 speaks only v1alpha), a Prometheus endpoint, model
+//! reloads (RPC, file watcher, SIGHUP), limits, and graceful shutdown.
+//!
+//! [`serve`] is the one entry point, written as a library function over a bound listener
+//! and a shutdown future so that tests run the real server in-process on `127.0.0.1:0`
+//! and the binary only parses flags and waits for signals.
+
+pub mod config;
+pub mod metrics;
+pub mod service;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot, watch};
+use tonic::transport::server::TcpIncoming;
+use tonic::transport::{Identity, Server, ServerTlsConfig};
+use tonic_health::ServingStatus;
+
+pub use config::{ServerConfig, TlsPaths};
+pub use metrics::Metrics;
+pub use service::{StancerService, status_from_error};
+
+use crate::registry::{Registry, is_model_file};
+
+/// Generated messages, client and server of `stancer.v1`, and its descriptor set.
+#[allow(missing_docs, clippy::all, clippy::pedantic)]
+pub mod pb {
+    tonic::include_proto!("stancer.v1");
+
+    /// Encoded `FileDescriptorSet` of `proto/stancer/v1`, for reflection.
+    pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/stancer_descriptor.bin"));
+}
+
+/// The health-check name of the service.
+pub const SERVICE_NAME: &str = "stancer.v1.Stancer";
+
+/// Why the server could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("gRPC transport: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    #[error("building the reflection service: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    #[error("binding the metrics listener on {addr}: {source}")]
+    MetricsBind {
+        addr: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("reading TLS {what} {path}: {source}")]
+    Tls {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("installing the SIGHUP handler: {0}")]
+    Signal(#[source] std::io::Error),
+    #[error("watching the models directory {dir}: {source}")]
+    Watch {
+        dir: PathBuf,
+        #[source]
+        source: notify::Error,
+    },
+}
+
+/// Serves on `listener` until `shutdown` resolves, then stops accepting connections,
+/// lets in-flight calls finish for up to `config.shutdown_grace`, and returns `Ok`.
+/// Open `AnalyzeStream`s stop reading new items at shutdown and end once their pending
+/// replies are sent. Health turns NOT_SERVING as soon as shutdown begins, so a load
+/// balancer stops sending new work.
+pub async fn serve(
+    listener: TcpListener,
+    registry: Arc<Registry>,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServerError> {
+    let config = Arc::new(config);
+    let metrics = Arc::new(Metrics::new());
+    let (stop_tx, stop_rx) = watch::channel(false);
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_service_status(SERVICE_NAME, ServingStatus::Serving).await;
+    health.set_service_status("", ServingStatus::Serving).await;
+
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+
+    if let Some(addr) = config.metrics_addr {
+        let l = TcpListener::bind(addr).await.map_err(|source| ServerError::MetricsBind { addr, source })?;
+        tracing::info!(addr = %l.local_addr().unwrap_or(addr), "metrics listening (GET /metrics)");
+        tokio::spawn(metrics::serve_http(l, metrics.clone(), registry.clone(), stop_rx.clone()));
+    }
+
+    #[cfg(unix)]
+    if config.reload_on_sighup {
+        reload_on_sighup(registry.clone(), Some(metrics.clone()), stop_rx.clone()).map_err(ServerError::Signal)?;
+    }
+
+    // Kept alive for the life of the server: dropping it stops the watching.
+    let _watcher = if config.watch_models {
+        Some(watch_models(registry.clone(), metrics.clone(), config.watch_debounce)?)
+    } else {
+        None
+    };
+
+    let service = StancerService::new(registry.clone(), config.clone(), metrics.clone(), stop_rx.clone());
+    let stancer = pb::stancer_server::StancerServer::new(service)
+        .max_decoding_message_size(config.max_message_bytes)
+        .max_encoding_message_size(config.max_message_bytes);
+
+    let mut builder = Server::builder();
+    if let Some(tls) = &config.tls {
+        let read = |what, path: &PathBuf| {
+            std::fs::read(path).map_err(|source| ServerError::Tls { what, path: path.clone(), source })
+        };
+        let identity = Identity::from_pem(read("certificate", &tls.cert)?, read("key", &tls.key)?);
+        builder = builder.tls_config(ServerTlsConfig::new().identity(identity))?;
+    }
+
+    let local = listener.local_addr().ok();
+    // TCP_NODELAY: replies are small and latency-bound; Nagle would hold them back.
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+    let (server_stop_tx, server_stop_rx) = oneshot::channel::<()>();
+    let server = builder
+        .add_service(health_service)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(stancer)
+        .serve_with_incoming_shutdown(incoming, async {
+            let _ = server_stop_rx.await;
+        });
+    tokio::pin!(server);
+    tracing::info!(addr = ?local, models = registry.snapshot().len(), tls = config.tls.is_some(), "serving stancer.v1.Stancer");
+
+    tokio::select! {
+        r = &mut server => {
+            let _ = stop_tx.send(true);
+            return r.map_err(ServerError::from);
+        }
+        _ = shutdown => {}
+    }
+
+    tracing::info!(grace = ?config.shutdown_grace, "shutting down: finishing in-flight requests");
+    health.set_service_status(SERVICE_NAME, ServingStatus::NotServing).await;
+    health.set_service_status("", ServingStatus::NotServing).await;
+    let _ = stop_tx.send(true);
+    let _ = server_stop_tx.send(());
+    match tokio::time::timeout(config.shutdown_grace, &mut server).await {
+        Ok(r) => r?,
+        Err(_) => tracing::warn!(
+            grace = ?config.shutdown_grace,
+            "grace period over; dropping the connections still open"
+        ),
+    }
+    tracing::info!("server stopped");
+    Ok(())
+}
+
+/// Reloads `registry` on a blocking thread and records it.
+pub async fn reload(registry: Arc<Registry>, metrics: Option<Arc<Metrics>>) {
+    let r = tokio::task::spawn_blocking(move || registry.reload()).await;
+    match r {
+        Ok(Ok(report)) => {
+            if let Some(m) = metrics {
+                m.observe_reload(report.failed.len());
+            }
+        }
+        Ok(Err(e)) => tracing::error!(error = %e, "reload failed"),
+        Err(e) => tracing::error!(error = %e, "reload task failed"),
+    }
+}
+
+/// Watches the models directory and reloads after a change to a model file, once the
+/// directory has been quiet for `debounce` (a copy in progress fires many events).
+/// Events on non-model files (hidden temporaries of the atomic writer, other files) and
+/// read-only accesses (including the reload's own reads) are ignored.
+pub fn watch_models(
+    registry: Arc<Registry>,
+    metrics: Arc<Metrics>,
+    debounce: Duration,
+) -> Result<notify::RecommendedWatcher, ServerError> {
+    use notify::event::{AccessKind, AccessMode, EventKind};
+    use notify::{RecursiveMode, Watcher};
+
+    let dir = registry.dir().to_path_buf();
+    let (tx, mut rx) = mpsc::channel::<()>(1);
+    let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| match res {
+        Ok(ev) => {
+            let relevant = match ev.kind {
+                EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+                EventKind::Access(_) => false,
+                _ => true,
+            };
+            if relevant && ev.paths.iter().any(|p| is_model_file(p)) {
+                // Full means a reload is already pending: nothing to add.
+                let _ = tx.try_send(());
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "models directory watch error"),
+    })
+    .map_err(|source| ServerError::Watch { dir: dir.clone(), source })?;
+    watcher
+        .watch(&dir, RecursiveMode::NonRecursive)
+        .map_err(|source| ServerError::Watch { dir: dir.clone(), source })?;
+    tokio::spawn(async move {
+        while rx.recv().await.is_some() {
+            loop {
+                match tokio::time::timeout(debounce, rx.recv()).await {
+                    Ok(Some(())) => continue,
+                    Ok(None) => return,
+                    Err(_) => break,
+                }
+            }
+            tracing::info!("model files changed; reloading");
+            reload(registry.clone(), Some(metrics.clone())).await;
+        }
+    });
+    Ok(watcher)
+}
+
+/// Reloads `registry` on every SIGHUP (the usual "reload your configuration" signal;
+/// `kill -HUP`) until `stop` turns true. Unix only.
+#[cfg(unix)]
+pub fn reload_on_sighup(
+    registry: Arc<Registry>,
+    metrics: Option<Arc<Metrics>>,
+    mut stop: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hup = signal(SignalKind::hangup())?;
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = stop.wait_for(|s| *s) => return,
+                h = hup.recv() => if h.is_none() { return },
+            }
+            tracing::info!("SIGHUP: reloading models");
+            reload(registry.clone(), metrics.clone()).await;
+        }
+    });
+    Ok(())
+}

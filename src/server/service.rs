@@ -1,0 +1,590 @@
+//! The `stancer.v1.Stancer` service: request checks, limits, the library calls, and the
+//! one place where [`crate::Error`] becomes a [`tonic::Status`].
+//!
+//! Each call takes the registry's current snapshot once and uses it to the end, so a
+//! reload in the middle of a call cannot mix two versions of a model in one answer.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Instant;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+use super::ServerConfig;
+use super::metrics::{Metrics, Rpc};
+use super::pb;
+use crate::analyze::{self, Quotation};
+use crate::error::Error;
+use crate::model::{Prediction, Task};
+use crate::registry::{LoadedModel, Registry, Snapshot};
+
+/// Default model names when a request leaves them empty.
+pub const DEFAULT_STANCE_MODEL: &str = "stance";
+pub const DEFAULT_SENTIMENT_MODEL: &str = "sentiment";
+
+/// Requests with at most this many quotations are scored on the async worker: they take
+/// microseconds, and a hop to the blocking pool would cost more than the work. Bigger
+/// ones go to the blocking pool so they cannot stall other connections.
+const INLINE_QUOTATIONS: usize = 8;
+
+/// Maps a library error to a gRPC status. The only such mapping in the crate.
+pub fn status_from_error(e: &Error) -> Status {
+    match e {
+        Error::InvalidInput { .. } | Error::InvalidParam { .. } | Error::InvalidRecord { .. } => {
+            Status::invalid_argument(e.to_string())
+        }
+        Error::UnknownModel { .. } => Status::not_found(e.to_string()),
+        Error::LimitExceeded { .. } => Status::resource_exhausted(e.to_string()),
+        Error::BadModel { .. } | Error::Io { .. } | Error::Data(_) | Error::Linfa(_) => Status::internal(e.to_string()),
+    }
+}
+
+/// The service state shared by all calls.
+#[derive(Clone)]
+pub struct StancerService {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    registry: Arc<Registry>,
+    config: Arc<ServerConfig>,
+    metrics: Arc<Metrics>,
+    permits: Arc<Semaphore>,
+    /// Turns true when the server starts shutting down; open streams stop reading.
+    stop: watch::Receiver<bool>,
+}
+
+impl StancerService {
+    pub fn new(
+        registry: Arc<Registry>,
+        config: Arc<ServerConfig>,
+        metrics: Arc<Metrics>,
+        stop: watch::Receiver<bool>,
+    ) -> Self {
+        let permits = Arc::new(Semaphore::new(config.max_concurrent_requests.max(1)));
+        StancerService { inner: Arc::new(Inner { registry, config, metrics, permits, stop }) }
+    }
+}
+
+/// Runs `f`, turning a panic into INTERNAL: no input may take the server down, and a bug
+/// should cost one request, not the process.
+fn guarded<T>(f: impl FnOnce() -> Result<T, Status>) -> Result<T, Status> {
+    std::panic::catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| {
+        tracing::error!("request handler panicked");
+        Err(Status::internal("internal error while handling the request"))
+    })
+}
+
+/// Runs `f` inline when `inline`, else on the blocking pool.
+async fn run_work<T: Send + 'static>(
+    inline: bool,
+    f: impl FnOnce() -> Result<T, Status> + Send + 'static,
+) -> Result<T, Status> {
+    if inline {
+        guarded(f)
+    } else {
+        tokio::task::spawn_blocking(move || guarded(f))
+            .await
+            .unwrap_or_else(|e| Err(Status::internal(format!("worker failed: {e}"))))
+    }
+}
+
+fn model_name(requested: &str, default: &str) -> String {
+    let n = requested.trim();
+    if n.is_empty() { default } else { n }.to_string()
+}
+
+/// Looks `name` up in `snap`: NOT_FOUND naming the model if absent.
+fn lookup(
+    snap: &Snapshot,
+    registry: &Registry,
+    name: &str,
+    task: Task,
+    field: &str,
+) -> Result<Arc<LoadedModel>, Status> {
+    let m = snap.get(name).cloned().ok_or_else(|| {
+        status_from_error(&Error::UnknownModel { name: name.to_string(), dir: registry.dir().display().to_string() })
+    })?;
+    analyze::check_task(&m.model, task, field).map_err(|e| status_from_error(&e))?;
+    Ok(m)
+}
+
+/// INVALID_ARGUMENT naming `field` and the limit when `text` is longer than the limit.
+fn check_text_len(text: &str, field: &str, max_chars: usize) -> Result<(), Status> {
+    // Byte length bounds the code-point count from above: most texts pass without a count.
+    if text.len() > max_chars && text.chars().count() > max_chars {
+        return Err(status_from_error(&Error::InvalidInput {
+            field: field.to_string(),
+            message: format!(
+                "text of {} code points is over the server limit max_text_chars = {max_chars}",
+                text.chars().count()
+            ),
+        }));
+    }
+    Ok(())
+}
+
+fn model_ref(m: &LoadedModel) -> pb::ModelRef {
+    pb::ModelRef { name: m.name.clone(), sha256: m.sha256.clone() }
+}
+
+fn pb_probs(p: &[(String, f32)]) -> Vec<pb::LabelProbability> {
+    p.iter()
+        .map(|(label, probability)| pb::LabelProbability { label: label.clone(), probability: *probability })
+        .collect()
+}
+
+fn pb_prediction(p: Prediction) -> pb::Prediction {
+    pb::Prediction {
+        probabilities: pb_probs(&p.probabilities),
+        label: p.label,
+        head: p.head,
+        pooled: p.pooled,
+        top_features: p
+            .top_features
+            .into_iter()
+            .map(|c| pb::FeatureContribution { feature: c.feature, weight: c.weight })
+            .collect(),
+    }
+}
+
+fn pb_verdict(v: analyze::SpeakerVerdict) -> pb::SpeakerVerdict {
+    pb::SpeakerVerdict {
+        speaker: v.speaker,
+        quote_count: u32::try_from(v.quote_count).unwrap_or(u32::MAX),
+        stance: Some(pb::Aggregate { probabilities: pb_probs(&v.stance.probabilities), label: v.stance.label }),
+        sentiment: Some(pb::Aggregate {
+            probabilities: pb_probs(&v.sentiment.probabilities),
+            label: v.sentiment.label,
+        }),
+        quote_ids: v.quote_ids,
+        aliases: v.aliases,
+    }
+}
+
+fn pb_model_info(m: &LoadedModel) -> pb::ModelInfo {
+    let meta = m.model.meta();
+    pb::ModelInfo {
+        name: m.name.clone(),
+        task: meta.task.to_string(),
+        labels: meta.labels.clone(),
+        heads: meta.heads.clone(),
+        metrics: meta.metrics.as_ref().map(|x| pb::ModelMetrics {
+            rows: x.rows as u64,
+            accuracy: x.accuracy,
+            macro_f1: x.macro_f1,
+            f_avg: x.f_avg,
+            per_class: x
+                .per_class
+                .iter()
+                .map(|c| pb::ClassMetrics {
+                    label: c.label.clone(),
+                    precision: c.precision,
+                    recall: c.recall,
+                    f1: c.f1,
+                    support: c.support as u64,
+                })
+                .collect(),
+        }),
+        sha256: m.sha256.clone(),
+        created_at: meta.created_at.clone(),
+        training_rows: meta.training.rows as u64,
+        training_data_sha256: meta.training.data_digest.clone(),
+    }
+}
+
+/// The whole of ScoreQuotations after the limits that need no models: model lookup,
+/// validation, scoring, roll-up. Synchronous; the caller picks the thread.
+fn score_quotations(
+    registry: &Registry,
+    req: pb::ScoreQuotationsRequest,
+) -> Result<pb::ScoreQuotationsResponse, Status> {
+    let snap = registry.snapshot();
+    let stance =
+        lookup(&snap, registry, &model_name(&req.stance_model, DEFAULT_STANCE_MODEL), Task::Stance, "stance_model")?;
+    let sentiment = lookup(
+        &snap,
+        registry,
+        &model_name(&req.sentiment_model, DEFAULT_SENTIMENT_MODEL),
+        Task::Sentiment,
+        "sentiment_model",
+    )?;
+    let quotations: Vec<Quotation> =
+        req.quotations.into_iter().map(|q| Quotation { id: q.id, speaker: q.speaker, text: q.text }).collect();
+    let analysis =
+        analyze::score_quotations(&quotations, &req.target, &stance.model, &sentiment.model, req.explain as usize)
+            .map_err(|e| status_from_error(&e))?;
+    Ok(pb::ScoreQuotationsResponse {
+        target: analysis.target,
+        stance_model: Some(model_ref(&stance)),
+        sentiment_model: Some(model_ref(&sentiment)),
+        quotations: analysis
+            .quotes
+            .into_iter()
+            .map(|q| pb::QuotationResult {
+                id: q.id,
+                speaker: q.speaker,
+                stance: Some(pb_prediction(q.stance)),
+                sentiment: Some(pb_prediction(q.sentiment)),
+            })
+            .collect(),
+        speakers: analysis.speakers.into_iter().map(pb_verdict).collect(),
+    })
+}
+
+/// Checks the request-size limits of ScoreQuotations (cheap, before any model work).
+fn check_score_limits(config: &ServerConfig, req: &pb::ScoreQuotationsRequest) -> Result<(), Status> {
+    if req.quotations.len() > config.max_quotations {
+        return Err(status_from_error(&Error::LimitExceeded {
+            limit: "max_quotations",
+            message: format!(
+                "{} quotations in one request; the server takes at most {} (split the \
+                 request, or stream it over AnalyzeStream)",
+                req.quotations.len(),
+                config.max_quotations
+            ),
+        }));
+    }
+    check_text_len(&req.target, "target", config.max_text_chars)?;
+    for (i, q) in req.quotations.iter().enumerate() {
+        check_text_len(&q.text, &format!("quotations[{i}].text"), config.max_text_chars)?;
+        check_text_len(&q.speaker, &format!("quotations[{i}].speaker"), config.max_text_chars)?;
+    }
+    Ok(())
+}
+
+/// AnalyzeDocument. Checks the request and resolves the models, then answers UNIMPLEMENTED
+/// until quotation extraction (`crate::quotes`) lands; the response messages are already
+/// in the proto. To fill in: `quotes::extract(&req.text)`, score each quote's content with
+/// [`analyze::score_text`], convert spans with [`analyze::offset_table`] for
+/// `req.offset_unit`, roll attributed quotes up with [`analyze::aggregate`].
+fn analyze_document(
+    registry: &Registry,
+    config: &ServerConfig,
+    req: pb::AnalyzeDocumentRequest,
+) -> Result<pb::AnalyzeDocumentResponse, Status> {
+    if req.text.trim().is_empty() {
+        return Err(status_from_error(&Error::InvalidInput {
+            field: "text".into(),
+            message: "must not be empty".into(),
+        }));
+    }
+    if req.target.trim().is_empty() {
+        return Err(status_from_error(&Error::InvalidInput {
+            field: "target".into(),
+            message: "must not be empty (stance is always toward a target)".into(),
+        }));
+    }
+    check_text_len(&req.text, "text", config.max_text_chars)?;
+    check_text_len(&req.target, "target", config.max_text_chars)?;
+    let snap = registry.snapshot();
+    let _stance =
+        lookup(&snap, registry, &model_name(&req.stance_model, DEFAULT_STANCE_MODEL), Task::Stance, "stance_model")?;
+    let _sentiment = lookup(
+        &snap,
+        registry,
+        &model_name(&req.sentiment_model, DEFAULT_SENTIMENT_MODEL),
+        Task::Sentiment,
+        "sentiment_model",
+    )?;
+    Err(Status::unimplemented(
+        "AnalyzeDocument: quotation extraction is not available in this build yet; \
+         use ScoreQuotations with quotations you have attributed",
+    ))
+}
+
+impl Inner {
+    fn try_permit(&self) -> Result<OwnedSemaphorePermit, Status> {
+        self.permits.clone().try_acquire_owned().map_err(|_| {
+            status_from_error(&Error::LimitExceeded {
+                limit: "max_concurrent_requests",
+                message: format!(
+                    "the server is already working on {} requests; retry with backoff",
+                    self.config.max_concurrent_requests
+                ),
+            })
+        })
+    }
+
+    /// Runs a unary call's work under the request deadline.
+    async fn with_deadline<T>(&self, fut: impl std::future::Future<Output = Result<T, Status>>) -> Result<T, Status> {
+        let d = self.config.request_deadline;
+        tokio::time::timeout(d, fut).await.unwrap_or_else(|_| {
+            Err(Status::deadline_exceeded(format!(
+                "the request took longer than the server limit request_deadline = {d:?}"
+            )))
+        })
+    }
+
+    /// ScoreQuotations under `permit`, which moves into the work: a call cut off by the
+    /// deadline keeps its slot until its work has really stopped, so the limit bounds the
+    /// work running, not just the calls waiting.
+    async fn score(
+        &self,
+        req: pb::ScoreQuotationsRequest,
+        permit: OwnedSemaphorePermit,
+    ) -> Result<pb::ScoreQuotationsResponse, Status> {
+        check_score_limits(&self.config, &req)?;
+        let inline = req.quotations.len() <= INLINE_QUOTATIONS;
+        let registry = self.registry.clone();
+        run_work(inline, move || {
+            let _permit = permit;
+            score_quotations(&registry, req)
+        })
+        .await
+    }
+
+    async fn document(
+        &self,
+        req: pb::AnalyzeDocumentRequest,
+        permit: OwnedSemaphorePermit,
+    ) -> Result<pb::AnalyzeDocumentResponse, Status> {
+        let registry = self.registry.clone();
+        let config = self.config.clone();
+        run_work(false, move || {
+            let _permit = permit;
+            analyze_document(&registry, &config, req)
+        })
+        .await
+    }
+
+    /// One stream item: its answer or its error, never a stream failure.
+    async fn stream_item(&self, item: pb::AnalyzeStreamRequest) -> pb::AnalyzeStreamResponse {
+        use pb::analyze_stream_request::Request as Req;
+        use pb::analyze_stream_response::Result as Res;
+        let start = Instant::now();
+        // Waiting for a slot is the backpressure: the stream is not read meanwhile.
+        let permit = self.permits.clone().acquire_owned().await;
+        let result = match (permit, item.request) {
+            (Err(_), _) => Err(Status::unavailable("server is shutting down")),
+            (Ok(permit), Some(Req::ScoreQuotations(r))) => self.score(r, permit).await.map(Res::ScoreQuotations),
+            (Ok(permit), Some(Req::AnalyzeDocument(r))) => self.document(r, permit).await.map(Res::AnalyzeDocument),
+            (Ok(_), None) => {
+                Err(Status::invalid_argument("invalid field request: set one of analyze_document, score_quotations"))
+            }
+        };
+        let code = result.as_ref().map_or_else(|s| s.code(), |_| tonic::Code::Ok);
+        self.metrics.observe(Rpc::AnalyzeStreamItem, code, start.elapsed());
+        pb::AnalyzeStreamResponse {
+            request_id: item.request_id,
+            result: Some(result.unwrap_or_else(|s| {
+                Res::Error(pb::ItemError { code: s.code() as i32, message: s.message().to_string() })
+            })),
+        }
+    }
+
+    fn check_admin<T>(&self, req: &Request<T>) -> Result<(), Status> {
+        let Some(token) = self.config.admin_token.as_deref() else {
+            return Ok(());
+        };
+        let given = req
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if constant_time_eq(given.as_bytes(), token.as_bytes()) {
+            Ok(())
+        } else {
+            Err(Status::unauthenticated("ReloadModels needs the metadata `authorization: Bearer <admin token>`"))
+        }
+    }
+}
+
+/// Compares without an early exit, so the time taken does not tell how much of a guessed
+/// token was right.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// A stream item in progress (its reply comes from the task), or the stream's own failure.
+enum Pending {
+    Item(String, tokio::task::JoinHandle<pb::AnalyzeStreamResponse>),
+    Failed(Status),
+}
+
+fn code_of<T>(r: &Result<T, Status>) -> tonic::Code {
+    r.as_ref().map_or_else(|s| s.code(), |_| tonic::Code::Ok)
+}
+
+#[tonic::async_trait]
+impl pb::stancer_server::Stancer for StancerService {
+    async fn score_quotations(
+        &self,
+        request: Request<pb::ScoreQuotationsRequest>,
+    ) -> Result<Response<pb::ScoreQuotationsResponse>, Status> {
+        let start = Instant::now();
+        let inner = &self.inner;
+        let r = match inner.try_permit() {
+            Ok(permit) => inner.with_deadline(inner.score(request.into_inner(), permit)).await,
+            Err(s) => Err(s),
+        };
+        inner.metrics.observe(Rpc::ScoreQuotations, code_of(&r), start.elapsed());
+        if let Err(s) = &r {
+            tracing::debug!(code = ?s.code(), message = s.message(), "ScoreQuotations failed");
+        }
+        r.map(Response::new)
+    }
+
+    async fn analyze_document(
+        &self,
+        request: Request<pb::AnalyzeDocumentRequest>,
+    ) -> Result<Response<pb::AnalyzeDocumentResponse>, Status> {
+        let start = Instant::now();
+        let inner = &self.inner;
+        let r = match inner.try_permit() {
+            Ok(permit) => inner.with_deadline(inner.document(request.into_inner(), permit)).await,
+            Err(s) => Err(s),
+        };
+        inner.metrics.observe(Rpc::AnalyzeDocument, code_of(&r), start.elapsed());
+        r.map(Response::new)
+    }
+
+    type AnalyzeStreamStream = ReceiverStream<Result<pb::AnalyzeStreamResponse, Status>>;
+
+    async fn analyze_stream(
+        &self,
+        request: Request<Streaming<pb::AnalyzeStreamRequest>>,
+    ) -> Result<Response<Self::AnalyzeStreamStream>, Status> {
+        let start = Instant::now();
+        let mut inbound = request.into_inner();
+        // Items are worked on concurrently (up to `stream_buffer` per stream, each also
+        // holding a global concurrency slot) and answered in request order. Two bounded
+        // channels hold the items in progress and the replies not yet sent; when both are
+        // full the reader stops reading requests, and HTTP/2 flow control pushes back on
+        // the client. At most 2 x stream_buffer + 2 items are held per stream.
+        let n = self.inner.config.stream_buffer.max(1);
+        let (tx, rx) = mpsc::channel(n);
+        let (pending_tx, mut pending_rx) = mpsc::channel::<Pending>(n);
+        let writer = tokio::spawn(async move {
+            while let Some(p) = pending_rx.recv().await {
+                let reply = match p {
+                    Pending::Item(request_id, handle) => {
+                        Ok(handle.await.unwrap_or_else(|e| pb::AnalyzeStreamResponse {
+                            request_id,
+                            result: Some(pb::analyze_stream_response::Result::Error(pb::ItemError {
+                                code: tonic::Code::Internal as i32,
+                                message: format!("item failed: {e}"),
+                            })),
+                        }))
+                    }
+                    Pending::Failed(status) => Err(status),
+                };
+                if tx.send(reply).await.is_err() {
+                    return false; // the client went away
+                }
+            }
+            true
+        });
+        let inner = self.inner.clone();
+        tokio::spawn(async move {
+            let mut stop = inner.stop.clone();
+            let mut items = 0u64;
+            let mut code = tonic::Code::Ok;
+            loop {
+                let next = tokio::select! {
+                    biased;
+                    _ = stop.wait_for(|s| *s) => break,
+                    m = inbound.message() => m,
+                };
+                let pending = match next {
+                    Ok(Some(item)) => {
+                        items += 1;
+                        let id = item.request_id.clone();
+                        let inner = inner.clone();
+                        Pending::Item(id, tokio::spawn(async move { inner.stream_item(item).await }))
+                    }
+                    Ok(None) => break,
+                    Err(status) => {
+                        // The stream itself is broken (message over the size limit,
+                        // undecodable bytes): report it after the pending replies, and end.
+                        code = status.code();
+                        tracing::debug!(code = ?status.code(), message = status.message(), "AnalyzeStream input failed");
+                        let _ = pending_tx.send(Pending::Failed(status)).await;
+                        break;
+                    }
+                };
+                if pending_tx.send(pending).await.is_err() {
+                    break; // the writer stopped: the client went away
+                }
+            }
+            drop(pending_tx);
+            if !writer.await.unwrap_or(false) {
+                code = tonic::Code::Cancelled;
+            }
+            tracing::debug!(items, "AnalyzeStream ended");
+            inner.metrics.observe(Rpc::AnalyzeStream, code, start.elapsed());
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+
+    async fn list_models(
+        &self,
+        _request: Request<pb::ListModelsRequest>,
+    ) -> Result<Response<pb::ListModelsResponse>, Status> {
+        let start = Instant::now();
+        let snap = self.inner.registry.snapshot();
+        let models = snap.models().map(|m| pb_model_info(m)).collect();
+        self.inner.metrics.observe(Rpc::ListModels, tonic::Code::Ok, start.elapsed());
+        Ok(Response::new(pb::ListModelsResponse { models }))
+    }
+
+    async fn reload_models(
+        &self,
+        request: Request<pb::ReloadModelsRequest>,
+    ) -> Result<Response<pb::ReloadModelsResponse>, Status> {
+        let start = Instant::now();
+        let inner = self.inner.clone();
+        let r = match inner.check_admin(&request) {
+            Err(s) => Err(s),
+            Ok(()) => {
+                let registry = inner.registry.clone();
+                let metrics = inner.metrics.clone();
+                run_work(false, move || {
+                    let report = registry.reload().map_err(|e| status_from_error(&e))?;
+                    metrics.observe_reload(report.failed.len());
+                    let snap = registry.snapshot();
+                    Ok(pb::ReloadModelsResponse {
+                        models: snap.models().map(|m| pb_model_info(m)).collect(),
+                        loaded: report.loaded,
+                        failed: report
+                            .failed
+                            .into_iter()
+                            .map(|f| pb::ReloadFailure { file: f.file.display().to_string(), reason: f.reason })
+                            .collect(),
+                        removed: report.removed,
+                    })
+                })
+                .await
+            }
+        };
+        inner.metrics.observe(Rpc::ReloadModels, code_of(&r), start.elapsed());
+        r.map(Response::new)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_limit_counts_code_points_and_names_field_and_limit() {
+        assert!(check_text_len("ééé", "x", 3).is_ok());
+        let s = check_text_len("éééé", "quotations[2].text", 3).unwrap_err();
+        assert_eq!(s.code(), tonic::Code::InvalidArgument);
+        assert!(s.message().contains("quotations[2].text"), "{}", s.message());
+        assert!(s.message().contains("max_text_chars"), "{}", s.message());
+    }
+
+    #[test]
+    fn token_comparison() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+    }
+}
