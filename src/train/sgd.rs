@@ -57,6 +57,17 @@ impl Table {
     }
 }
 
+/// Raw scores of a featurized row under one weight table, into `z`.
+fn scores(w: &[f32], b: &[f32], x: &SparseVec, z: &mut [f32]) {
+    let k = z.len();
+    z.copy_from_slice(b);
+    for (&i, &v) in x.indices.iter().zip(&x.values) {
+        for (zc, wc) in z.iter_mut().zip(&w[i as usize * k..(i as usize + 1) * k]) {
+            *zc += v * wc;
+        }
+    }
+}
+
 /// Which heads a row trains (its target's for stance, and always the pooled one).
 fn row_heads(task: Task, e: &Example) -> Option<String> {
     if task == Task::Stance {
@@ -76,7 +87,7 @@ pub fn train_streaming(
     created_at: &str,
     progress: &(dyn Fn(Stage, usize, usize) + Sync),
 ) -> Result<Trained> {
-    if sgd.epochs == 0 || sgd.chunk_rows == 0 || !(sgd.learning_rate > 0.0) {
+    if sgd.epochs == 0 || sgd.chunk_rows == 0 || sgd.learning_rate.is_nan() || sgd.learning_rate <= 0.0 {
         return Err(Error::InvalidParam {
             name: "sgd",
             message: format!("{sgd:?}: epochs, chunk_rows and learning_rate must be > 0"),
@@ -98,21 +109,17 @@ pub fn train_streaming(
         if is_train(i) {
             counts[label] += 1;
             rows += 1;
-            if let Some(t) = row_heads(cfg.task, &e) {
-                let key = t.to_lowercase();
-                if !head_of.contains_key(&key) {
-                    if names.len() + 1 >= sgd.max_heads {
-                        return Err(Error::LimitExceeded {
-                            limit: "max_heads",
-                            message: format!(
-                                "more than {} targets; merge targets or raise the limit",
-                                sgd.max_heads - 1
-                            ),
-                        });
-                    }
-                    head_of.insert(key, names.len());
-                    names.push(t);
+            if let Some(t) = row_heads(cfg.task, &e)
+                && let std::collections::hash_map::Entry::Vacant(slot) = head_of.entry(t.to_lowercase())
+            {
+                if names.len() + 1 >= sgd.max_heads {
+                    return Err(Error::LimitExceeded {
+                        limit: "max_heads",
+                        message: format!("more than {} targets; merge targets or raise the limit", sgd.max_heads - 1),
+                    });
                 }
+                slot.insert(names.len());
+                names.push(t);
             }
         }
     }
@@ -163,27 +170,23 @@ pub fn train_streaming(
                 let own = row_heads(cfg.task, e).and_then(|t| head_of.get(&t.to_lowercase()).copied());
                 for h in own.into_iter().chain([pooled]) {
                     let t = &mut tables[h];
-                    z.copy_from_slice(&t.b);
-                    for (&i, &v) in x.indices.iter().zip(&x.values) {
-                        for c in 0..k {
-                            z[c] += v * t.w[i as usize * k + c];
-                        }
-                    }
+                    scores(&t.w, &t.b, x, &mut z);
                     crate::train::softmax_in_place(&mut z);
-                    for c in 0..k {
-                        z[c] = class_w[y] * (z[c] - if c == y { 1.0 } else { 0.0 });
+                    for (c, zc) in z.iter_mut().enumerate() {
+                        *zc = class_w[y] * (*zc - if c == y { 1.0 } else { 0.0 });
                     }
                     for (&i, &v) in x.indices.iter().zip(&x.values) {
-                        for c in 0..k {
-                            let j = i as usize * k + c;
-                            let g = z[c] * v + l2 * t.w[j];
+                        let base = i as usize * k;
+                        for (c, &zc) in z.iter().enumerate() {
+                            let j = base + c;
+                            let g = zc * v + l2 * t.w[j];
                             t.g2[j] += g * g;
                             t.w[j] -= eta * g / (t.g2[j].sqrt() + 1e-6);
                         }
                     }
-                    for c in 0..k {
-                        t.b2[c] += z[c] * z[c];
-                        t.b[c] -= eta * z[c] / (t.b2[c].sqrt() + 1e-6);
+                    for (c, &zc) in z.iter().enumerate() {
+                        t.b2[c] += zc * zc;
+                        t.b[c] -= eta * zc / (t.b2[c].sqrt() + 1e-6);
                     }
                 }
             }
@@ -212,12 +215,7 @@ pub fn train_streaming(
             let own = row_heads(cfg.task, e).and_then(|t| head_of.get(&t.to_lowercase()).copied());
             if !is_train(*i) {
                 let t = &tables[own.unwrap_or(pooled)];
-                z.copy_from_slice(&t.b);
-                for (&f, &v) in x.indices.iter().zip(&x.values) {
-                    for c in 0..k {
-                        z[c] += v * t.w[f as usize * k + c];
-                    }
-                }
+                scores(&t.w, &t.b, x, &mut z);
                 gold.push(y);
                 pred.push((0..k).max_by(|&a, &b| z[a].total_cmp(&z[b])).unwrap_or(0));
                 continue;
@@ -228,19 +226,14 @@ pub fn train_streaming(
                 if g.is_empty() {
                     g.resize(dim * k, 0.0);
                 }
-                z.copy_from_slice(&t.b);
-                for (&f, &v) in x.indices.iter().zip(&x.values) {
-                    for c in 0..k {
-                        z[c] += v * t.w[f as usize * k + c];
-                    }
-                }
+                scores(&t.w, &t.b, x, &mut z);
                 let m = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
                 let lse = m + z.iter().map(|&v| (v - m).exp()).sum::<f32>().ln();
                 let s = class_w[y] as f64;
                 loss[h] += s * (lse - z[y]) as f64;
                 weight_sum[h] += s;
-                for c in 0..k {
-                    let d = s * (((z[c] - lse).exp() - if c == y { 1.0 } else { 0.0 }) as f64);
+                for (c, &zc) in z.iter().enumerate() {
+                    let d = s * (((zc - lse).exp() - if c == y { 1.0 } else { 0.0 }) as f64);
                     for (&f, &v) in x.indices.iter().zip(&x.values) {
                         g[f as usize * k + c] += d * v as f64;
                     }
@@ -264,7 +257,7 @@ pub fn train_streaming(
     }
     // Heads in the same order as the in-memory trainer: targets sorted, pooled last.
     let pooled_head = heads.pop().expect("pooled head");
-    heads.sort_by(|a, b| a.0.name.to_lowercase().cmp(&b.0.name.to_lowercase()));
+    heads.sort_by_key(|h| h.0.name.to_lowercase());
     heads.push(pooled_head);
     let labels: Vec<String> = cfg.task.labels().iter().map(|s| s.to_string()).collect();
     let holdout = (!gold.is_empty()).then(|| Metrics::compute(&labels, &gold, &pred));
@@ -303,4 +296,46 @@ fn for_chunks(
         f(&chunk)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows() -> Vec<Example> {
+        (0..300)
+            .map(|i| {
+                let (text, label) = match i % 3 {
+                    0 => (format!("I love this plan {i}"), 0),
+                    1 => (format!("I hate this plan {i}"), 1),
+                    _ => (format!("the weather is mild {i}"), 2),
+                };
+                let target = if i % 2 == 0 { "A" } else { "B" };
+                Example { id: i.to_string(), text, target: Some(target.into()), target_spans: vec![], label: Some(label) }
+            })
+            .collect()
+    }
+
+    fn run(seed: u64) -> Trained {
+        let data = rows();
+        let source = move || -> Result<Box<dyn Iterator<Item = Result<Example>>>> {
+            Ok(Box::new(data.clone().into_iter().map(Ok)))
+        };
+        let cfg = TrainConfig { seed, ..TrainConfig::for_task(Task::Stance, "s") };
+        let sgd = SgdConfig { chunk_rows: 64, ..SgdConfig::default() };
+        train_streaming(&cfg, &sgd, &source, None, &DataInfo::default(), "x", &|_, _, _| {}).unwrap()
+    }
+
+    #[test]
+    fn streams_learns_and_is_deterministic() {
+        let a = run(3);
+        let holdout = a.cv.as_ref().unwrap();
+        assert_eq!(holdout.rows, 30);
+        assert!(holdout.accuracy > 0.95, "{}", holdout.summary());
+        let heads: Vec<&str> = a.model.heads().iter().map(|h| h.name.as_str()).collect();
+        assert_eq!(heads, ["A", "B", POOLED_HEAD]);
+        let b = run(3);
+        assert_eq!(a.model.heads(), b.model.heads());
+        assert!(a.model.meta().training.fit.iter().all(|f| f.loss.is_finite() && f.grad_max.is_finite()));
+    }
 }
