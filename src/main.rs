@@ -119,6 +119,15 @@ struct TrainArgs {
     /// reports metrics on every 10th row held out; "auto" picks sgd above 64 MB of input.
     #[arg(long, default_value = "auto", value_parser = ["auto", "lbfgs", "sgd"])]
     solver: String,
+    /// Also cross-validate the configuration of this existing model on the same rows and
+    /// folds, and print the difference per metric.
+    #[arg(long, value_name = "MODEL.safetensors")]
+    compare: Option<PathBuf>,
+    /// With --compare: replace that model with the new one (atomically, keeping the old file
+    /// as NAME.prev.safetensors) when the new one is not worse on the primary metric (F_avg
+    /// for stance, macro-F1 for sentiment). A running `stancer serve` reloads it.
+    #[arg(long, requires = "compare")]
+    promote: bool,
     /// Passes over the data for the sgd solver.
     #[arg(long, default_value_t = 5)]
     epochs: usize,
@@ -303,6 +312,9 @@ fn run_train(a: TrainArgs) -> Result<()> {
     let data = DataInfo { files: a.data.clone(), digest };
     let streaming = a.solver == "sgd" || (a.solver == "auto" && total_bytes > STREAM_ABOVE_BYTES);
     if streaming {
+        if a.compare.is_some() {
+            bail!("--compare needs the in-memory solver (--solver lbfgs); the input is {total_bytes} bytes");
+        }
         return train_streaming(&a, &cfg, lexicon, &data, task);
     }
 
@@ -325,17 +337,85 @@ fn run_train(a: TrainArgs) -> Result<()> {
     };
     let trained = train::train(&cfg, &examples, lexicon, &data, &created_at()?, &progress)?;
     pb.finish_and_clear();
-    model::save(&trained.model, &a.out)?;
-    let secs = start.elapsed().as_secs_f64();
-
     print_fits(&trained.model);
     if let Some(cv) = &trained.cv {
         eprintln!("{}-fold cross-validation: {}", cfg.folds, cv.summary());
         eprint!("{}", cv.confusion_table());
         println!("{}", serde_json::to_string_pretty(cv)?);
     }
+
+    let better = match &a.compare {
+        Some(current) => Some(compare(&cfg, &examples, &data, current, trained.cv.as_ref())?),
+        None => None,
+    };
+    match (a.promote, &a.compare, better) {
+        (true, Some(current), Some(true)) => {
+            model::save(&trained.model, &a.out)?;
+            promote(&a.out, current)?;
+        }
+        (true, Some(current), _) => {
+            eprintln!("not promoted: the new model is worse than {} on {}", current.display(), task.primary_metric());
+            if a.out != *current {
+                model::save(&trained.model, &a.out)?;
+            }
+        }
+        _ => model::save(&trained.model, &a.out)?,
+    }
     let size = std::fs::metadata(&a.out).map(|m| m.len()).unwrap_or(0);
-    eprintln!("wrote {} ({:.1} MB) in {secs:.1} s", a.out.display(), size as f64 / 1e6);
+    eprintln!("wrote {} ({:.1} MB) in {:.1} s", a.out.display(), size as f64 / 1e6, start.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// Cross-validates the current model's configuration on the same rows and folds as the new
+/// one, prints both and the difference per metric, and says whether the new one is not
+/// worse on the task's primary metric.
+fn compare(
+    cfg: &TrainConfig,
+    examples: &[train::Example],
+    data: &DataInfo,
+    current: &Path,
+    new_cv: Option<&Metrics>,
+) -> Result<bool> {
+    let new_cv = new_cv.context("--compare needs cross-validation (--folds 2 or more)")?;
+    let cur = model::load(current)?;
+    if cur.task() != cfg.task {
+        bail!("{} is a {} model; cannot compare with a {} model", current.display(), cur.task(), cfg.task);
+    }
+    let cur_cfg = TrainConfig { folds: cfg.folds, seed: cfg.seed, ..TrainConfig::from_meta(cur.meta()) };
+    eprintln!("cross-validating the configuration of {} on the same {} folds...", current.display(), cfg.folds);
+    let cur_cv = train::train(&cur_cfg, examples, cur.featurizer().lexicon().cloned(), data, "-", &|_, _, _| {})?
+        .cv
+        .expect("folds >= 2");
+    let mut names: Vec<(String, f64, f64)> = ["accuracy", "macro_f1", "f_avg"]
+        .iter()
+        .filter_map(|m| Some((m.to_string(), new_cv.get(m)?, cur_cv.get(m)?)))
+        .collect();
+    for (n, c) in new_cv.per_class.iter().zip(&cur_cv.per_class) {
+        names.push((format!("f1 {}", n.label), n.f1, c.f1));
+    }
+    eprintln!("{:<16} {:>9} {:>9} {:>8}", "metric", "new", "current", "diff");
+    for (name, n, c) in &names {
+        eprintln!("{name:<16} {:>9.2} {:>9.2} {:>+8.2}", 100.0 * n, 100.0 * c, 100.0 * (n - c));
+    }
+    let primary = cfg.task.primary_metric();
+    Ok(new_cv.get(primary).unwrap_or(0.0) >= cur_cv.get(primary).unwrap_or(0.0))
+}
+
+/// Replaces `current` with the model at `new` atomically (a serving `stancer serve` reloads
+/// it), keeping the old file as NAME.prev.safetensors.
+fn promote(new: &Path, current: &Path) -> Result<()> {
+    let prev = current.with_extension("prev.safetensors");
+    if current.exists() {
+        let tmp = prev.with_extension("tmp");
+        std::fs::copy(current, &tmp).with_context(|| format!("copying {} to {}", current.display(), tmp.display()))?;
+        std::fs::rename(&tmp, &prev).with_context(|| format!("writing {}", prev.display()))?;
+    }
+    if new != current {
+        let tmp = current.with_extension("promote.tmp");
+        std::fs::copy(new, &tmp).with_context(|| format!("copying {} to {}", new.display(), tmp.display()))?;
+        std::fs::rename(&tmp, current).with_context(|| format!("replacing {}", current.display()))?;
+    }
+    eprintln!("promoted: {} now holds the new model; the old one is kept as {}", current.display(), prev.display());
     Ok(())
 }
 

@@ -259,3 +259,64 @@ fn resume_finishes_an_interrupted_run_identically() {
     assert!(stderr(&o).contains("processed 30 of 30 rows"), "{}", stderr(&o));
     assert_eq!(std::fs::read_to_string(dir.path().join("part.jsonl")).unwrap(), full);
 }
+
+#[test]
+fn compare_and_promote_only_when_not_worse() {
+    let dir = trained_dir();
+    let models = dir.path().join("models");
+    let before = std::fs::read(models.join("stance.safetensors")).unwrap();
+
+    // A model without text features is worse: it is not promoted.
+    let o = stancer(
+        &[
+            "train",
+            "--task",
+            "stance",
+            "--data",
+            "train.jsonl",
+            "--out",
+            "blind.safetensors",
+            "--folds",
+            "3",
+            "--word-ngrams",
+            "0-0",
+            "--char-ngrams",
+            "0-0",
+            "--compare",
+            "models/stance.safetensors",
+            "--promote",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("metric") && err.contains("f_avg") && err.contains("not promoted"), "{err}");
+    assert_eq!(std::fs::read(models.join("stance.safetensors")).unwrap(), before);
+    assert!(!models.join("stance.prev.safetensors").exists());
+
+    // The same configuration again is not worse: promoted, old file kept as .prev.
+    let o = stancer(
+        &[
+            "train",
+            "--task",
+            "stance",
+            "--data",
+            "train.jsonl",
+            "--out",
+            "new.safetensors",
+            "--folds",
+            "3",
+            "--compare",
+            "models/stance.safetensors",
+            "--promote",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("promoted:"), "{}", stderr(&o));
+    assert_eq!(std::fs::read(models.join("stance.prev.safetensors")).unwrap(), before);
+    assert_eq!(
+        std::fs::read(models.join("stance.safetensors")).unwrap(),
+        std::fs::read(dir.path().join("new.safetensors")).unwrap()
+    );
+}

@@ -115,8 +115,23 @@ pub struct TrainingInfo {
     pub l2: f64,
     pub seed: u64,
     pub folds: usize,
+    /// The remaining settings of the fit, so that `train --compare` can cross-validate this
+    /// model's configuration again on new data.
+    #[serde(default)]
+    pub class_weight: crate::train::ClassWeight,
+    #[serde(default = "one")]
+    pub min_count: u32,
+    #[serde(default)]
+    pub tolerance: Option<f64>,
+    /// `lbfgs` or `sgd`.
+    #[serde(default)]
+    pub solver: String,
     /// Final state of the optimiser for each head, in head order.
     pub fit: Vec<FitReport>,
+}
+
+fn one() -> u32 {
+    1
 }
 
 /// One weight table.

@@ -85,6 +85,24 @@ impl TrainConfig {
     }
 }
 
+impl TrainConfig {
+    /// The configuration a model was trained with, as recorded in its file (settings older
+    /// files did not record take the defaults of the task).
+    pub fn from_meta(meta: &ModelMeta) -> TrainConfig {
+        let d = TrainConfig::for_task(meta.task, &meta.name);
+        let t = &meta.training;
+        TrainConfig {
+            featurizer: meta.featurizer.clone(),
+            l2: t.l2,
+            class_weight: t.class_weight,
+            seed: t.seed,
+            min_count: t.min_count,
+            tolerance: t.tolerance.unwrap_or(d.tolerance),
+            ..d
+        }
+    }
+}
+
 /// Provenance of the training data, recorded in the model.
 #[derive(Debug, Clone, Default)]
 pub struct DataInfo {
@@ -326,6 +344,10 @@ pub fn train(
         l2: cfg.l2,
         seed: cfg.seed,
         folds: cfg.folds,
+        class_weight: cfg.class_weight,
+        min_count: cfg.min_count,
+        tolerance: Some(cfg.tolerance),
+        solver: "lbfgs".into(),
         fit: Vec::new(),
     };
 

@@ -268,6 +268,10 @@ pub fn train_streaming(
         l2: cfg.l2,
         seed: cfg.seed,
         folds: 0,
+        class_weight: cfg.class_weight,
+        min_count: cfg.min_count,
+        tolerance: Some(cfg.tolerance),
+        solver: "sgd".into(),
         fit: Vec::new(),
     };
     progress(Stage::Fit, total_steps, total_steps);
@@ -311,7 +315,13 @@ mod tests {
                     _ => (format!("the weather is mild {i}"), 2),
                 };
                 let target = if i % 2 == 0 { "A" } else { "B" };
-                Example { id: i.to_string(), text, target: Some(target.into()), target_spans: vec![], label: Some(label) }
+                Example {
+                    id: i.to_string(),
+                    text,
+                    target: Some(target.into()),
+                    target_spans: vec![],
+                    label: Some(label),
+                }
             })
             .collect()
     }
