@@ -404,6 +404,9 @@ pub const NOT_NAMES: &[&str] = &[
     "not", "one", "his", "her", "their", "its", "our", "my", "your", "said", "says",
     "according", "both", "each", "every", "other", "such", "because", "since", "though",
     "although", "just", "only", "even", "instead", "indeed", "thus", "therefore",
+    "hours", "days", "minutes", "weeks", "months", "years", "moments", "later", "earlier",
+    "asked", "speaking", "like", "unlike", "despite", "during", "under", "we", "they",
+    "he", "she", "i", "you", "if", "yes", "oh", "well", "last", "next", "first",
 ];
 
 /// Auxiliaries and adverbs allowed between a source and its cue verb ("Rutte also
@@ -416,7 +419,8 @@ pub const PRE_CUE_FILLERS: &[&str] = &[
     "clearly", "specifically", "finally", "actually", "angrily", "bluntly", "strongly",
     "sharply", "correctly", "wrongly", "falsely", "famously", "memorably", "even",
     "never", "always", "not", "did", "does", "do", "could", "may", "might", "can",
-    "should", "must", "just", "still", "quietly", "loudly", "proudly", "told", "had",
+    "should", "must", "just", "still", "quietly", "loudly", "proudly", "only", "had",
+    "immediately", "personally", "directly", "specifically", "tearfully", "curtly",
 ];
 
 /// Lower-cased membership test over one of the word lists above.

@@ -176,6 +176,32 @@ const ADVERBIAL_STARTS: &[&str] = &[
     "again", "too", "also", "tonight", "overnight", "privately", "publicly",
 ];
 
+/// Time words skipped between a source and its cue ("Trump on Saturday tweeted").
+const TIME_WORDS: &[&str] = &[
+    "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "today",
+    "yesterday", "tonight", "night", "morning", "evening", "afternoon", "week", "weekend",
+    "month", "year", "later", "earlier",
+];
+
+const TIME_PREPS: &[&str] = &["on", "last", "this", "late", "early", "next", "that"];
+
+/// Cue lemmas that are also common nouns; their bare form counts as a verb only after a
+/// pronoun or an auxiliary ("they report", not "a report").
+const NOUNY: &[&str] = &[
+    "comment", "report", "note", "post", "answer", "question", "attack", "call", "show",
+    "state", "name", "term", "fear", "hope", "doubt", "demand", "counter", "signal",
+    "release", "welcome", "project", "point", "find", "claim", "promise", "pledge", "reply",
+    "remark", "tweet", "statement", "warning", "label", "brand", "want", "respond", "vow",
+    "mention", "joke", "read", "see", "know", "feel", "estimate", "forecast", "fault",
+    "praise", "blame", "quip", "boast", "thank", "continue", "shout", "chant", "repeat",
+];
+
+const PRONOUNS_AND_AUX: &[&str] = &[
+    "i", "we", "you", "they", "he", "she", "will", "would", "can", "could", "should", "may",
+    "might", "must", "do", "did", "does", "not", "never", "also", "to", "people", "who",
+    "officials", "experts", "critics", "analysts", "sources",
+];
+
 /// Object pronouns and audience nouns skipped after "told", "asked" and the like.
 const OBJECTS: &[&str] = &[
     "him", "her", "them", "us", "me", "you", "reporters", "journalists", "lawmakers",
@@ -266,6 +292,8 @@ struct Engine<'a> {
     clock: usize,
     /// Index into `raws` of the last direct or mixed quotation with a speaker.
     last_quote: Option<usize>,
+    /// Attribution of a sentence ending with a colon, waiting for its quotation.
+    colon_raw: Option<usize>,
 }
 
 impl<'a> Engine<'a> {
@@ -282,6 +310,7 @@ impl<'a> Engine<'a> {
             raws: Vec::new(),
             clock: 0,
             last_quote: None,
+            colon_raw: None,
         }
     }
 
@@ -352,6 +381,31 @@ impl<'a> Engine<'a> {
             }
             let prev = if i > 0 { chars[i - 1] } else { '\n' };
             let next = if i + 1 < n { chars[i + 1] } else { '\n' };
+            if c == '\'' && next == '\'' {
+                // Two apostrophes as a double quotation mark (''like this'', as in some
+                // wire copy).
+                let after = if i + 2 < n { chars[i + 2] } else { '\n' };
+                let open_ctx = prev.is_whitespace() || matches!(prev, '(' | '[' | '-');
+                let close_ctx = after.is_whitespace()
+                    || matches!(after, '.' | ',' | ';' | ':' | '!' | '?' | ')' | '-');
+                let dir = match (open_ctx, close_ctx) {
+                    (true, false) => Dir::Open,
+                    (false, true) => Dir::Close,
+                    _ => Dir::Either,
+                };
+                toks.push(Tok {
+                    start: i,
+                    end: i + 2,
+                    kind: Tk::Mark,
+                    lower: "\"".to_string(),
+                    cap: false,
+                    para,
+                    dir,
+                    single: false,
+                });
+                i += 2;
+                continue;
+            }
             let opening_ctx = prev.is_whitespace() || matches!(prev, '(' | '[' | '-' | '/');
             let closing_ctx =
                 next.is_whitespace() || matches!(next, '.' | ',' | ';' | ':' | '!' | '?' | ')' | ']' | '-' | '"');
@@ -630,10 +684,26 @@ impl<'a> Engine<'a> {
         Some((a, end))
     }
 
-    /// Noun phrase starting at token `a`, not reaching `hi`.
-    fn np_forward(&self, a: usize, hi: usize) -> Option<(usize, usize)> {
+    /// Noun phrase starting at token `a`, not reaching `hi`. With `loose`, up to three
+    /// lower-case words may precede the name ("said retired neurosurgeon Ben Carson").
+    fn np_forward(&self, a: usize, hi: usize, loose: bool) -> Option<(usize, usize)> {
         if a >= hi || !self.free_word(a) {
             return None;
+        }
+        if loose && !self.is_np_word(a) && pronoun_kind(&self.toks[a].lower).is_none() {
+            let mut k = a;
+            while k < hi
+                && k < a + 3
+                && self.free_word(k)
+                && !self.toks[k].cap
+                && lexicon::cue_entry(&self.toks[k].lower).is_none()
+                && !matches!(self.toks[k].lower.as_str(), "that" | "it" | "to" | "and")
+            {
+                k += 1;
+            }
+            if k > a && k < hi && self.is_head(k) {
+                return self.np_forward(k, hi, false).map(|(_, b)| (a, b));
+            }
         }
         if matches!(pronoun_kind(&self.toks[a].lower), Some(k) if k != PronounKind::Deictic)
             && self.toks[a].lower != "her"
@@ -655,7 +725,7 @@ impl<'a> Engine<'a> {
     fn cues_in(&self, s: usize, e: usize) -> Vec<Cue> {
         let mut out = Vec::new();
         for t in s..e {
-            if !self.free_word(t) {
+            if !self.free_word(t) && self.toks[t].lower != ":" {
                 continue;
             }
             let tk = &self.toks[t];
@@ -669,15 +739,51 @@ impl<'a> Engine<'a> {
                 });
                 continue;
             }
+            if tk.lower == ":"
+                && t > s
+                && self.tok_region[t].is_none()
+                && self.tok_region.get(t + 1).copied().flatten().is_some_and(|r| self.regions[r].open == t + 1)
+            {
+                out.push(Cue {
+                    tok: t,
+                    end_tok: t,
+                    class: CueClass::Speech,
+                    lemma: ":",
+                    ing: false,
+                });
+                continue;
+            }
+            if matches!(tk.lower.as_str(), "put" | "puts")
+                && t + 1 < e
+                && self.toks[t + 1].lower == "it"
+            {
+                out.push(Cue {
+                    tok: t,
+                    end_tok: t + 1,
+                    class: CueClass::Speech,
+                    lemma: "put",
+                    ing: false,
+                });
+                continue;
+            }
             let Some(entry) = lexicon::cue_entry(&tk.lower) else {
                 continue;
             };
+            if in_list(NOUNY, entry.lemma)
+                && (tk.lower == entry.lemma || tk.lower.ends_with('s'))
+                && !(t > s && in_list(PRONOUNS_AND_AUX, &self.toks[t - 1].lower))
+                && !(tk.lower.ends_with('s') && t > s && self.toks[t - 1].cap)
+            {
+                continue;
+            }
             if tk.cap && t != s {
                 continue;
             }
             if t > s {
                 let p = &self.toks[t - 1];
-                if matches!(
+                let progressive = tk.lower.ends_with("ing")
+                    && matches!(p.lower.as_str(), "is" | "was" | "were" | "are" | "been");
+                if !progressive && matches!(
                     p.lower.as_str(),
                     "is" | "was" | "were" | "are" | "be" | "been" | "being" | "the" | "a" | "an"
                         | "this" | "that" | "his" | "her" | "their" | "its" | "our" | "my"
@@ -723,36 +829,75 @@ impl<'a> Engine<'a> {
         prev_source: Option<(usize, usize)>,
     ) -> Option<((usize, usize), Order)> {
         if cue.lemma == "according to" {
-            return self.np_forward(cue.end_tok + 1, e).map(|np| (np, Order::According));
+            return self
+                .np_forward(cue.end_tok + 1, e, true)
+                .map(|np| (np, Order::According));
+        }
+        if cue.lemma == ":" {
+            return self
+                .np_back(cue.tok.checked_sub(1)?, s)
+                .filter(|&(a, _)| {
+                    a == s || matches!(self.toks[a - 1].lower.as_str(), "," | "-" | ":")
+                })
+                .map(|np| (np, Order::Before));
         }
         let mut j = cue.tok;
-        while j > s && self.free_word(j - 1) && in_list(PRE_CUE_FILLERS, &self.toks[j - 1].lower)
-        {
-            j -= 1;
+        loop {
+            if j <= s || !self.free_word(j - 1) {
+                break;
+            }
+            let l = self.toks[j - 1].lower.as_str();
+            if in_list(PRE_CUE_FILLERS, l)
+                || (cue.ing && matches!(l, "is" | "are" | "was" | "were" | "been"))
+            {
+                j -= 1;
+            } else if in_list(TIME_WORDS, l) {
+                j -= 1;
+                if j > s && in_list(TIME_PREPS, &self.toks[j - 1].lower) {
+                    j -= 1;
+                }
+            } else {
+                break;
+            }
         }
         if j == s {
             return None;
         }
         let p = j - 1;
         let pl = self.toks[p].lower.as_str();
+        // "“...,” former Bush speechwriter Noam Neusner wrote": everything between the
+        // closing mark and the cue is the source.
+        if let Some(src) = self.source_after_quote(s, p) {
+            return Some((src, Order::Before));
+        }
         if matches!(pl, "who" | "which") {
             if p > s + 1 && self.toks[p - 1].lower == "," {
                 return self.np_back(p - 2, s).map(|np| (np, Order::Relative));
             }
             return None;
         }
-        if pl == "," && cue.ing {
+        if (pl == "," && cue.ing) || matches!(pl, "and" | "but") {
             if let Some(src) = prev_source {
                 return Some((src, Order::Subject));
             }
             return self
-                .np_forward(s, p)
+                .np_forward(s, p, false)
                 .filter(|&(_, b)| {
                     // The subject must be followed by a verb-like word, not be a fronted
                     // phrase: accept when the next word is lower-case.
                     b + 1 < p && self.toks[b + 1].kind == Tk::Word && !self.toks[b + 1].cap
                 })
                 .map(|np| (np, Order::Subject));
+        }
+        if pl == ")" {
+            // "Sen. Marco Rubio (R-Fla.) said": skip the parenthesis.
+            let lo = p.saturating_sub(12).max(s);
+            if let Some(k) = (lo..p).rev().find(|&k| self.toks[k].lower == "(")
+                && k > s
+            {
+                return self.np_back(k - 1, s).map(|np| (np, Order::Before));
+            }
+            return None;
         }
         let closing_mark = self.toks[p].kind == Tk::Mark
             && self.tok_region[p].is_some_and(|r| self.regions[r].close == Some(p));
@@ -763,12 +908,17 @@ impl<'a> Engine<'a> {
                 for k in (lo..p).rev() {
                     if self.toks[k].lower == "," && self.tok_region[k].is_none() && k > s {
                         let first = &self.toks[k + 1];
-                        let aside = matches!(
+                        let marked = matches!(
                             first.lower.as_str(),
                             "who" | "whose" | "a" | "an" | "the" | "speaking" | "citing" | "in"
                         ) || (k + 1..p).all(|t| self.is_np_word(t));
-                        if aside && let Some(np) = self.np_back(k - 1, s) {
-                            return Some((np, Order::Relative));
+                        if let Some(np) = self.np_back(k - 1, s) {
+                            let clean_start = np.0 == s
+                                || matches!(self.toks[np.0 - 1].lower.as_str(), "," | ":")
+                                || self.toks[np.0 - 1].kind == Tk::Mark;
+                            if marked || clean_start {
+                                return Some((np, Order::Relative));
+                            }
                         }
                         break;
                     }
@@ -778,10 +928,52 @@ impl<'a> Engine<'a> {
                 return None;
             }
             return self
-                .np_forward(cue.end_tok + 1, e)
+                .np_forward(cue.end_tok + 1, e, true)
                 .map(|np| (np, Order::After));
         }
         self.np_back(p, s).map(|np| (np, Order::Before))
+    }
+
+    /// The words between a closing quotation mark and a cue, when they look like a source:
+    /// at most 14 tokens, no cue verb, no other quotation mark, at least one name-like word.
+    fn source_after_quote(&self, s: usize, p: usize) -> Option<(usize, usize)> {
+        let lo = p.saturating_sub(14).max(s);
+        let c = (lo..=p).rev().find(|&k| self.toks[k].kind == Tk::Mark)?;
+        let r = self.tok_region[c]?;
+        if self.regions[r].close != Some(c) || c == 0 {
+            return None;
+        }
+        let before_mark = &self.toks[c - 1];
+        if !matches!(before_mark.lower.as_str(), "," | "?" | "!" | "-") {
+            return None;
+        }
+        let mut a = c + 1;
+        while a <= p && self.toks[a].kind == Tk::Punct {
+            a += 1;
+        }
+        if a > p || !self.free_word(a) {
+            return None;
+        }
+        let mut b = p;
+        while b > a && self.toks[b].kind == Tk::Punct && self.toks[b].lower != ")" {
+            b -= 1;
+        }
+        let ok = (a..=b).all(|t| {
+            let tk = &self.toks[t];
+            match tk.kind {
+                Tk::Word => lexicon::cue_entry(&tk.lower).is_none() || tk.cap,
+                Tk::Punct => matches!(tk.lower.as_str(), "," | "." | "(" | ")" | "-" | "&"),
+                Tk::Mark => false,
+            }
+        }) && (a..=b).any(|t| {
+            self.toks[t].kind == Tk::Word
+                && (self.toks[t].cap || pronoun_kind(&self.toks[t].lower).is_some())
+        });
+        // A lone lower-case word is a verb more often than a source ("..., was").
+        if !ok || (a == b && !self.is_head(a) && pronoun_kind(&self.toks[a].lower).is_none()) {
+            return None;
+        }
+        Some((a, b))
     }
 
     /// Trims punctuation (but not quotation marks) at both ends of a token range.
@@ -896,7 +1088,7 @@ impl<'a> Engine<'a> {
         if in_list(TELL_LIKE, cue.lemma) && a < e && self.free_word(a) {
             if in_list(OBJECTS, &self.toks[a].lower) {
                 a += 1;
-            } else if let Some((_, b)) = self.np_forward(a, e)
+            } else if let Some((_, b)) = self.np_forward(a, e, false)
                 && b + 1 < e
                 && matches!(self.toks[b + 1].lower.as_str(), "that" | "," | ":" | "on" | "in")
             {
@@ -920,6 +1112,33 @@ impl<'a> Engine<'a> {
     }
 
     fn attribute_sentence(&mut self, s: usize, e: usize, pending: &mut Option<Raw>) {
+        // "X observed, the biggest victor was ...:" followed by a quotation: the quotation
+        // belongs to that attribution.
+        if let Some(ri) = self.colon_raw.take()
+            && self.tok_region[s].is_some_and(|r| self.regions[r].open == s && !self.consumed[r])
+        {
+            let regs = self.regions_in(s, e);
+            let last = regs.last().map(|&r| self.regions[r].close.unwrap_or(e - 1));
+            let b = last.map_or(e, |t| t + 1).min(e);
+            if let Some((_, spans)) = self.content(s, b) {
+                let raw = &mut self.raws[ri];
+                raw.content.extend(spans);
+                raw.content.sort_unstable();
+                if raw.kind == QuoteKind::Indirect {
+                    raw.kind = QuoteKind::Mixed;
+                }
+                self.last_quote = Some(ri);
+            }
+        }
+        let before = self.raws.len();
+        self.attribute_sentence_inner(s, e, pending);
+        let ends_with_colon = self.toks[e - 1].lower == ":" && self.tok_region[e - 1].is_none();
+        if ends_with_colon && self.raws.len() > before {
+            self.colon_raw = Some(self.raws.len() - 1);
+        }
+    }
+
+    fn attribute_sentence_inner(&mut self, s: usize, e: usize, pending: &mut Option<Raw>) {
         let para = self.toks[s].para;
         // A cue that announced a quotation ("Breitbart News responded:") takes this
         // sentence when it opens with a quotation.
@@ -1204,7 +1423,17 @@ impl<'a> Engine<'a> {
             };
         }
         let mention = self.orig_text(self.toks[a].start, self.toks[b].end);
-        let mut idx: Vec<usize> = (a..=b).collect();
+        // The naming part ends at the first comma or parenthesis ("Sarah Warbelow, legal
+        // director for ..."); what follows is role.
+        let cut = (a..=b)
+            .find(|&t| matches!(self.toks[t].lower.as_str(), "," | "(" | "-") && t > a)
+            .unwrap_or(b + 1);
+        let tail: Vec<usize> = (cut..=b).filter(|&t| self.toks[t].kind == Tk::Word).collect();
+        let b = (a..cut).rev().find(|&t| self.toks[t].kind == Tk::Word).unwrap_or(a);
+        let mut idx: Vec<usize> = (a..=b).filter(|&t| self.toks[t].kind == Tk::Word).collect();
+        if idx.is_empty() {
+            return None;
+        }
         // Split off "of ..." ("Joel Pollak of Breitbart California").
         let mut suffix: Vec<usize> = Vec::new();
         if let Some(k) = idx.iter().position(|&t| self.toks[t].lower == "of")
@@ -1239,6 +1468,7 @@ impl<'a> Engine<'a> {
         } else {
             Some(join(&role_toks))
         };
+        suffix.extend(tail);
         if !suffix.is_empty() {
             let suf = join(&suffix);
             role = Some(match role {
