@@ -338,6 +338,11 @@ pub const SOURCE_NOUNS: &[&str] = &[
     "website", "outlet", "network", "magazine", "broadcaster", "tv", "television",
     "press", "correspondents", "commentators", "pundits", "observers", "watchdog",
     "senators", "representatives", "congressman", "congresswoman", "governments",
+    "bank", "person", "woman", "man", "official", "ministry", "spokeswoman", "union",
+    "residents", "friend", "neighbor", "neighbour", "father", "mother", "son", "daughter",
+    "wife", "husband", "brother", "sister", "owner", "president", "lawmaker", "voter",
+    "supporter", "student", "teacher", "doctor", "nurse", "farmer", "worker", "resident",
+    "victim", "witness", "employee", "employees", "staff", "spokesperson", "rival",
 ];
 
 /// Lower-case modifiers allowed inside a source noun phrase before its head.
@@ -353,6 +358,8 @@ pub const NP_MODIFIERS: &[&str] = &[
     "conservative", "liberal", "independent", "leading", "prominent", "outside",
     "economic", "legal", "medical", "fellow", "longtime", "veteran", "chief", "deputy",
     "assistant", "associate", "vice", "executive", "managing", "general", "public",
+    "central", "regional", "provincial", "young", "old", "elderly", "retired", "british",
+    "french", "german", "israeli", "iranian", "ukrainian", "japanese", "korean", "indian",
 ];
 
 /// Personal pronouns that can be a source, with what they may refer to.

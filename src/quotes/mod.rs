@@ -202,6 +202,20 @@ const PRONOUNS_AND_AUX: &[&str] = &[
     "officials", "experts", "critics", "analysts", "sources",
 ];
 
+/// First words of multi-word place and organisation names, which are not people.
+const PLACE_STARTS: &[&str] = &[
+    "north", "south", "east", "west", "new", "united", "saudi", "los", "san", "las", "hong",
+    "sri", "el", "costa", "puerto", "great", "western", "eastern", "central", "european",
+    "white", "supreme", "federal", "national", "democratic", "republican", "american",
+    "islamic", "middle", "latin", "fox", "wall", "silicon", "capitol", "planned",
+];
+
+/// Cue lemmas that report speech only when a clause or quotation follows.
+const NEEDS_CLAUSE: &[&str] = &[
+    "add", "show", "find", "read", "continue", "release", "publish", "post", "point",
+    "project", "signal", "demonstrate", "illustrate", "highlight", "cite", "welcome",
+];
+
 /// Object pronouns and audience nouns skipped after "told", "asked" and the like.
 const OBJECTS: &[&str] = &[
     "him", "her", "them", "us", "me", "you", "reporters", "journalists", "lawmakers",
@@ -744,8 +758,14 @@ impl<'a> Engine<'a> {
                 && self.tok_region[t].is_none()
                 && self.tok_region.get(t + 1).copied().flatten().is_some_and(|r| self.regions[r].open == t + 1)
             {
+                let p = &self.toks[t - 1];
+                if p.kind == Tk::Word && lexicon::cue_entry(&p.lower).is_some() {
+                    continue;
+                }
+                // "The central bank disagreed: “...”": the verb joins the cue.
+                let verb = p.kind == Tk::Word && !p.cap && p.lower.ends_with("ed") && t - 1 > s;
                 out.push(Cue {
-                    tok: t,
+                    tok: if verb { t - 1 } else { t },
                     end_tok: t,
                     class: CueClass::Speech,
                     lemma: ":",
@@ -770,9 +790,8 @@ impl<'a> Engine<'a> {
                 continue;
             };
             if in_list(NOUNY, entry.lemma)
-                && (tk.lower == entry.lemma || tk.lower.ends_with('s'))
+                && tk.lower == entry.lemma
                 && !(t > s && in_list(PRONOUNS_AND_AUX, &self.toks[t - 1].lower))
-                && !(tk.lower.ends_with('s') && t > s && self.toks[t - 1].cap)
             {
                 continue;
             }
@@ -834,8 +853,9 @@ impl<'a> Engine<'a> {
                 .map(|np| (np, Order::According));
         }
         if cue.lemma == ":" {
+            let end = cue.tok.checked_sub(1)?;
             return self
-                .np_back(cue.tok.checked_sub(1)?, s)
+                .np_back(end, s)
                 .filter(|&(a, _)| {
                     a == s || matches!(self.toks[a - 1].lower.as_str(), "," | "-" | ":")
                 })
@@ -880,8 +900,15 @@ impl<'a> Engine<'a> {
             if let Some(src) = prev_source {
                 return Some((src, Order::Subject));
             }
+            let mut s2 = s;
+            while s2 < p
+                && (self.toks[s2].kind == Tk::Punct
+                    || matches!(self.toks[s2].lower.as_str(), "but" | "and" | "so" | "yet" | "then"))
+            {
+                s2 += 1;
+            }
             return self
-                .np_forward(s, p, false)
+                .np_forward(s2, p, false)
                 .filter(|&(_, b)| {
                     // The subject must be followed by a verb-like word, not be a fronted
                     // phrase: accept when the next word is lower-case.
@@ -902,7 +929,7 @@ impl<'a> Engine<'a> {
         let closing_mark = self.toks[p].kind == Tk::Mark
             && self.tok_region[p].is_some_and(|r| self.regions[r].close == Some(p));
         if pl == "," || pl == "-" || closing_mark {
-            if pl == "," {
+            if pl == "," || closing_mark {
                 // Apposition or aside: "Singh, a Pentagon spokesperson, said".
                 let lo = p.saturating_sub(25).max(s);
                 for k in (lo..p).rev() {
@@ -911,7 +938,10 @@ impl<'a> Engine<'a> {
                         let marked = matches!(
                             first.lower.as_str(),
                             "who" | "whose" | "a" | "an" | "the" | "speaking" | "citing" | "in"
-                        ) || (k + 1..p).all(|t| self.is_np_word(t));
+                        ) || (pl == "," && (k + 1..p).all(|t| self.is_np_word(t)));
+                        if closing_mark && !matches!(first.lower.as_str(), "who" | "whose") {
+                            break;
+                        }
                         if let Some(np) = self.np_back(k - 1, s) {
                             let clean_start = np.0 == s
                                 || matches!(self.toks[np.0 - 1].lower.as_str(), "," | ":")
@@ -1132,6 +1162,7 @@ impl<'a> Engine<'a> {
         }
         let before = self.raws.len();
         self.attribute_sentence_inner(s, e, pending);
+        self.note_subject(s, e);
         let ends_with_colon = self.toks[e - 1].lower == ":" && self.tok_region[e - 1].is_none();
         if ends_with_colon && self.raws.len() > before {
             self.colon_raw = Some(self.raws.len() - 1);
@@ -1196,8 +1227,13 @@ impl<'a> Engine<'a> {
                     trailing = false;
                 }
                 Order::Before => {
+                    // "“...,” X said" (the quotation opens the sentence) or "..., X said
+                    // on Monday." (nothing reported after the cue).
+                    let opens_with_quote = self.tok_region[s]
+                        .is_some_and(|r| self.regions[r].open == s);
                     let use_before = before.is_some()
-                        && (before_ends_with_quote || self.adverbial_only(after_start, e));
+                        && ((before_ends_with_quote && opens_with_quote)
+                            || self.adverbial_only(after_start, e));
                     if use_before {
                         (ca, cb) = (s, before_end);
                         trailing = true;
@@ -1230,6 +1266,23 @@ impl<'a> Engine<'a> {
                         cb = t;
                         break;
                     }
+                }
+            }
+            if !trailing && order != Order::According && in_list(NEEDS_CLAUSE, cue.lemma) {
+                // "adds complexity", "showed the way": these verbs report speech only with a
+                // clause or a quotation after them.
+                let first = (ca..cb).find(|&t| self.toks[t].kind != Tk::Punct);
+                let clause = first.is_some_and(|t| {
+                    self.tok_region[t].is_some()
+                        || matches!(
+                            self.toks[t].lower.as_str(),
+                            "that" | "how" | "what" | "why" | "whether" | "if" | "when" | "where"
+                                | "to"
+                        )
+                });
+                let colon = ca < cb && matches!(self.toks[ca].lower.as_str(), ":" | ",");
+                if !clause && !colon {
+                    continue;
                 }
             }
             let mut quote_content = None;
@@ -1330,7 +1383,14 @@ impl<'a> Engine<'a> {
         if free.is_empty() || self.free_words(s, e) > 3 || made > 0 {
             return;
         }
-        let Some((kind, spans)) = self.content(s, e) else {
+        let first = self.regions[free[0]].open;
+        let last = free
+            .iter()
+            .rev()
+            .find_map(|&r| self.regions[r].close)
+            .unwrap_or(e - 1)
+            .max(first);
+        let Some((kind, spans)) = self.content(first, (last + 1).min(e)) else {
             return;
         };
         let len: usize = spans.iter().map(|&(a, b)| b - a).sum();
@@ -1372,6 +1432,53 @@ impl<'a> Engine<'a> {
                 para,
             });
         }
+    }
+
+    /// Records a person named as the subject of a sentence ("Opposition leader Paul Ward
+    /// disagreed."), so that a later "he said" can refer to them even before they are
+    /// quoted. Only multi-word names that do not look like places or organisations.
+    fn note_subject(&mut self, s: usize, e: usize) {
+        let Some((a, b)) = self.np_forward(s, e, false) else {
+            return;
+        };
+        if b + 1 >= e || !self.free_word(b + 1) || self.toks[b + 1].cap {
+            return;
+        }
+        let next = self.toks[b + 1].lower.as_str();
+        if matches!(next, "of" | "and" | "or" | "in" | "on" | "at" | "for" | "to" | "who") {
+            return;
+        }
+        let words: Vec<usize> = (a..=b).collect();
+        let k = words
+            .iter()
+            .rposition(|&t| !self.toks[t].cap || in_list(TITLES, &self.toks[t].lower))
+            .map_or(0, |k| k + 1);
+        let name = &words[k..];
+        if name.len() < 2
+            || name.len() > 4
+            || name.iter().any(|&t| {
+                let l = self.toks[t].lower.as_str();
+                in_list(ORG_WORDS, l) || in_list(PLACE_STARTS, l) || l.ends_with("'s")
+            })
+        {
+            return;
+        }
+        let name_text = name
+            .iter()
+            .map(|&t| self.word_text(t))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let role = (k > 0).then(|| {
+            words[..k]
+                .iter()
+                .map(|&t| self.word_text(t))
+                .collect::<Vec<_>>()
+                .join(" ")
+        });
+        let mention = self.orig_text(self.toks[a].start, self.toks[b].end);
+        let i = self.upsert(name_text, &mention, role, false);
+        self.clock += 1;
+        self.entries[i].last = self.clock;
     }
 
     fn unclosed_at(&self, end: usize) -> bool {

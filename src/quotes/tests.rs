@@ -58,3 +58,13 @@ fn dump() {
     }
     std::fs::write(out, s).unwrap();
 }
+
+#[test]
+#[ignore]
+fn show() {
+    let path = std::env::var("QUOTES_SHOW").unwrap_or_default();
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return;
+    };
+    println!("{}", serde_json::to_string_pretty(&extract(&text)).unwrap());
+}
