@@ -57,7 +57,12 @@ fn inverted_and_colon_introduced_quotes() {
                 The central bank disagreed: “Inflation is not beaten yet.”";
     let x = extract(text);
     spans_ok(text, &x);
-    check(find(&x, "Prices will fall"), QuoteKind::Direct, Some("said"), Some("Karl Berg"));
+    check(
+        find(&x, "Prices will fall"),
+        QuoteKind::Direct,
+        Some("said"),
+        Some("Karl Berg"),
+    );
     check(
         find(&x, "Inflation is not beaten"),
         QuoteKind::Direct,
@@ -77,7 +82,11 @@ fn quotation_over_several_paragraphs() {
     check(q, QuoteKind::Direct, Some("said"), Some("Maria Chen"));
     assert_eq!(q.content.spans.len(), 3, "{q:#?}");
     assert!(q.content.text.contains("Nobody will be left behind"));
-    assert!(!x.quotes.iter().any(|q| q.content.text.contains("legislature")));
+    assert!(
+        !x.quotes
+            .iter()
+            .any(|q| q.content.text.contains("legislature"))
+    );
 }
 
 #[test]
@@ -104,7 +113,12 @@ fn indirect_said_that_and_trailing_said() {
     check(q, QuoteKind::Indirect, Some("said"), Some("Dana Moore"));
     assert!(q.content.text.starts_with("that the suspect"));
     let q = find(&x, "The roads will reopen");
-    check(q, QuoteKind::Indirect, Some("said"), Some("health ministry"));
+    check(
+        q,
+        QuoteKind::Indirect,
+        Some("said"),
+        Some("health ministry"),
+    );
     assert_eq!(q.content.text, "The roads will reopen by the weekend");
 }
 
@@ -127,7 +141,11 @@ fn according_to_in_both_orders_and_surname_merge() {
         Some("according to"),
         Some("army"),
     );
-    let singh = x.speakers.iter().find(|s| s.name == "Sabrina Singh").unwrap();
+    let singh = x
+        .speakers
+        .iter()
+        .find(|s| s.name == "Sabrina Singh")
+        .unwrap();
     assert_eq!(singh.quote_count, 2);
     assert_eq!(singh.role.as_deref(), Some("Pentagon spokesperson"));
     assert!(singh.aliases.iter().any(|a| a == "Singh"));
@@ -140,9 +158,24 @@ fn naming_cues_are_mixed_quotes() {
                 Critics described the plan as “reckless and vague.”";
     let x = extract(text);
     spans_ok(text, &x);
-    check(find(&x, "very dangerous"), QuoteKind::Mixed, Some("labeled"), Some("Joe Biden"));
-    check(find(&x, "historic mistake"), QuoteKind::Mixed, Some("called"), Some("Ola Sund"));
-    check(find(&x, "reckless and vague"), QuoteKind::Mixed, Some("described"), Some("Critics"));
+    check(
+        find(&x, "very dangerous"),
+        QuoteKind::Mixed,
+        Some("labeled"),
+        Some("Joe Biden"),
+    );
+    check(
+        find(&x, "historic mistake"),
+        QuoteKind::Mixed,
+        Some("called"),
+        Some("Ola Sund"),
+    );
+    check(
+        find(&x, "reckless and vague"),
+        QuoteKind::Mixed,
+        Some("described"),
+        Some("Critics"),
+    );
     let biden = x.speakers.iter().find(|s| s.name == "Joe Biden").unwrap();
     assert_eq!(biden.role.as_deref(), Some("US President"));
 }
@@ -153,11 +186,27 @@ fn cue_inside_an_aside() {
                 a “provocation” by the other side.";
     let x = extract(text);
     spans_ok(text, &x);
-    check(find(&x, "provocation"), QuoteKind::Mixed, Some("called"), Some("Lena Berg"));
-    check(find(&x, "The talks stalled"), QuoteKind::Indirect, Some("according to"), Some("Lena Berg"));
-    let text = "Ahmed Khan, who called the vote “a farce,” said he would appeal the result in court.";
+    check(
+        find(&x, "provocation"),
+        QuoteKind::Mixed,
+        Some("called"),
+        Some("Lena Berg"),
+    );
+    check(
+        find(&x, "The talks stalled"),
+        QuoteKind::Indirect,
+        Some("according to"),
+        Some("Lena Berg"),
+    );
+    let text =
+        "Ahmed Khan, who called the vote “a farce,” said he would appeal the result in court.";
     let x = extract(text);
-    check(find(&x, "he would appeal"), QuoteKind::Indirect, Some("said"), Some("Ahmed Khan"));
+    check(
+        find(&x, "he would appeal"),
+        QuoteKind::Indirect,
+        Some("said"),
+        Some("Ahmed Khan"),
+    );
 }
 
 #[test]
@@ -169,12 +218,27 @@ fn pronouns_nominals_and_quote_runs() {
                 Opposition leader Paul Ward disagreed. “These numbers are fiction,” he said.";
     let x = extract(text);
     spans_ok(text, &x);
-    check(find(&x, "taxes would not rise"), QuoteKind::Indirect, Some("added"), Some("Mia Torres"));
-    check(find(&x, "hard work"), QuoteKind::Direct, Some("said"), Some("Mia Torres"));
+    check(
+        find(&x, "taxes would not rise"),
+        QuoteKind::Indirect,
+        Some("added"),
+        Some("Mia Torres"),
+    );
+    check(
+        find(&x, "hard work"),
+        QuoteKind::Direct,
+        Some("said"),
+        Some("Mia Torres"),
+    );
     let run = find(&x, "Now the economy can grow");
     check(run, QuoteKind::Direct, None, Some("Mia Torres"));
     assert!(run.source.is_none());
-    check(find(&x, "These numbers are fiction"), QuoteKind::Direct, Some("said"), Some("Paul Ward"));
+    check(
+        find(&x, "These numbers are fiction"),
+        QuoteKind::Direct,
+        Some("said"),
+        Some("Paul Ward"),
+    );
     let torres = x.speakers.iter().find(|s| s.name == "Mia Torres").unwrap();
     assert_eq!(torres.quote_count, 4);
 }
@@ -197,7 +261,12 @@ fn organisations_are_speakers() {
                 Western governments have warned that sanctions will follow.";
     let x = extract(text);
     spans_ok(text, &x);
-    check(find(&x, "the convoy crossed"), QuoteKind::Indirect, Some("confirmed"), Some("The Pentagon"));
+    check(
+        find(&x, "the convoy crossed"),
+        QuoteKind::Indirect,
+        Some("confirmed"),
+        Some("The Pentagon"),
+    );
     check(
         find(&x, "the drills were defensive"),
         QuoteKind::Indirect,
@@ -217,13 +286,24 @@ fn stance_verbs_are_reported_as_cues() {
     let text = "Senator Amy Lowe condemned the raid as “a shameful act.”\n\
                 Mayor Rob Hale praised the firefighters for “extraordinary courage.”";
     let x = extract(text);
-    check(find(&x, "shameful act"), QuoteKind::Mixed, Some("condemned"), Some("Amy Lowe"));
-    check(find(&x, "extraordinary courage"), QuoteKind::Mixed, Some("praised"), Some("Rob Hale"));
+    check(
+        find(&x, "shameful act"),
+        QuoteKind::Mixed,
+        Some("condemned"),
+        Some("Amy Lowe"),
+    );
+    check(
+        find(&x, "extraordinary courage"),
+        QuoteKind::Mixed,
+        Some("praised"),
+        Some("Rob Hale"),
+    );
 }
 
 #[test]
 fn unattributed_quotation_has_no_speaker() {
-    let text = "The storm reached the coast at noon.\n\n“Nobody expected the water to rise so fast.”";
+    let text =
+        "The storm reached the coast at noon.\n\n“Nobody expected the water to rise so fast.”";
     let x = extract(text);
     spans_ok(text, &x);
     let q = find(&x, "Nobody expected");
@@ -290,16 +370,29 @@ fn news_article_example() {
             "{person} in {names:?}"
         );
     }
-    let singh = x.speakers.iter().find(|s| s.name == "Sabrina Singh").unwrap();
+    let singh = x
+        .speakers
+        .iter()
+        .find(|s| s.name == "Sabrina Singh")
+        .unwrap();
     assert!(singh.quote_count >= 2, "{singh:?}");
     assert!(singh.aliases.iter().any(|a| a == "Singh"));
-    for org in ["The Pentagon", "North Korea’s state media", "Western governments"] {
+    for org in [
+        "The Pentagon",
+        "North Korea’s state media",
+        "Western governments",
+    ] {
         assert!(names.contains(&org), "{org} in {names:?}");
     }
     let biden = find(&x, "very dangerous");
     check(biden, QuoteKind::Mixed, Some("labeled"), Some("Joe Biden"));
     let yoon = find(&x, "serious threat");
-    check(yoon, QuoteKind::Mixed, Some("called"), Some("Yoon Suk-yeol"));
+    check(
+        yoon,
+        QuoteKind::Mixed,
+        Some("called"),
+        Some("Yoon Suk-yeol"),
+    );
     assert!(
         x.quotes
             .iter()

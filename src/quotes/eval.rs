@@ -223,11 +223,16 @@ enum View {
 }
 
 fn has_double_mark(s: &str) -> bool {
-    s.contains(['"', '\u{201C}', '\u{201D}', '\u{00AB}', '\u{00BB}', '\u{201E}'])
+    s.contains([
+        '"', '\u{201C}', '\u{201D}', '\u{00AB}', '\u{00BB}', '\u{201E}',
+    ])
 }
 
 /// Greedy one-to-one matching; returns (gold index, predicted index) pairs.
-fn match_doc(gold: &[(usize, Vec<[usize; 2]>)], pred: &[(usize, Vec<[usize; 2]>)]) -> Vec<(usize, usize)> {
+fn match_doc(
+    gold: &[(usize, Vec<[usize; 2]>)],
+    pred: &[(usize, Vec<[usize; 2]>)],
+) -> Vec<(usize, usize)> {
     let mut used = vec![false; pred.len()];
     let mut out = Vec::new();
     for (gi, gs) in gold {
@@ -271,7 +276,15 @@ pub fn evaluate(gold: &[GoldDoc], predicted: &[Extraction]) -> Result<Extraction
                 .iter()
                 .enumerate()
                 .filter(|(_, a)| !quoted_only || a.quoted)
-                .map(|(i, a)| (i, a.content.iter().flat_map(|s| s.spans.clone()).collect::<Vec<_>>()))
+                .map(|(i, a)| {
+                    (
+                        i,
+                        a.content
+                            .iter()
+                            .flat_map(|s| s.spans.clone())
+                            .collect::<Vec<_>>(),
+                    )
+                })
                 .filter(|(_, s)| spans_len(s) > 0)
                 .collect()
         };
@@ -282,7 +295,9 @@ pub fn evaluate(gold: &[GoldDoc], predicted: &[Extraction]) -> Result<Extraction
                 .filter(|(_, q)| match view {
                     View::All => true,
                     View::Kind => q.kind != QuoteKind::Indirect,
-                    View::Marks => q.kind != QuoteKind::Indirect && has_double_mark(&q.content.text),
+                    View::Marks => {
+                        q.kind != QuoteKind::Indirect && has_double_mark(&q.content.text)
+                    }
                 })
                 .map(|(i, q)| (i, q.content.spans.clone()))
                 .collect()
@@ -336,18 +351,29 @@ mod tests {
 
     #[test]
     fn speaker_rule() {
-        assert!(speaker_matches("Pentagon spokesperson Sabrina Singh", Some("Sabrina Singh"), None));
+        assert!(speaker_matches(
+            "Pentagon spokesperson Sabrina Singh",
+            Some("Sabrina Singh"),
+            None
+        ));
         assert!(speaker_matches("Singh", Some("Sabrina Singh"), None));
         assert!(speaker_matches("he", Some("Joe Biden"), Some("he")));
         assert!(!speaker_matches("Rutte", Some("Joe Biden"), Some("Biden")));
-        assert!(speaker_matches("North Korea’s state media", Some("North Korea's state media"), None));
+        assert!(speaker_matches(
+            "North Korea’s state media",
+            Some("North Korea's state media"),
+            None
+        ));
     }
 
     #[test]
     fn overlap_counts_shared_code_points() {
         assert_eq!(overlap(&[[0, 10]], &[[5, 20]]), 5);
         assert_eq!(overlap(&[[0, 4], [6, 10]], &[[2, 8]]), 4);
-        let m = match_doc(&[(0, vec![[0, 10]])], &[(0, vec![[6, 9]]), (1, vec![[0, 6]])]);
+        let m = match_doc(
+            &[(0, vec![[0, 10]])],
+            &[(0, vec![[6, 9]]), (1, vec![[0, 6]])],
+        );
         assert_eq!(m, vec![(0, 1)]);
     }
 
@@ -355,7 +381,11 @@ mod tests {
     fn bad_row_names_file_and_line() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("g.jsonl");
-        std::fs::write(&p, "{\"id\":\"a\",\"text\":\"hi\",\"attributions\":[]}\n{oops\n").unwrap();
+        std::fs::write(
+            &p,
+            "{\"id\":\"a\",\"text\":\"hi\",\"attributions\":[]}\n{oops\n",
+        )
+        .unwrap();
         let err = read_gold(&p).unwrap_err().to_string();
         assert!(err.contains("g.jsonl:2"), "{err}");
         std::fs::write(&p, "{\"id\":1,\"text\":\"hi\",\"attributions\":[{\"content\":[{\"text\":\"x\",\"spans\":[[0,9]]}]}]}\n").unwrap();

@@ -162,25 +162,79 @@ struct Region {
 }
 
 const ABBREVIATIONS: &[&str] = &[
-    "mr", "mrs", "ms", "dr", "sen", "rep", "gov", "gen", "lt", "col", "st", "jr", "sr",
-    "u.s", "u.k", "u.n", "inc", "corp", "co", "no", "vs", "etc", "prof", "rev", "capt",
-    "sgt", "adm", "maj", "mt", "ft", "jan", "feb", "aug", "sept", "oct", "nov", "dec",
-    "d.c", "a.m", "p.m", "e.g", "i.e",
+    "mr", "mrs", "ms", "dr", "sen", "rep", "gov", "gen", "lt", "col", "st", "jr", "sr", "u.s",
+    "u.k", "u.n", "inc", "corp", "co", "no", "vs", "etc", "prof", "rev", "capt", "sgt", "adm",
+    "maj", "mt", "ft", "jan", "feb", "aug", "sept", "oct", "nov", "dec", "d.c", "a.m", "p.m",
+    "e.g", "i.e",
 ];
 
 const ADVERBIAL_STARTS: &[&str] = &[
-    "on", "in", "at", "during", "last", "this", "earlier", "later", "today", "yesterday",
-    "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
-    "recently", "afterward", "afterwards", "before", "after", "while", "when", "then",
-    "via", "through", "from", "to", "of", "over", "as", "late", "early", "shortly",
-    "again", "too", "also", "tonight", "overnight", "privately", "publicly",
+    "on",
+    "in",
+    "at",
+    "during",
+    "last",
+    "this",
+    "earlier",
+    "later",
+    "today",
+    "yesterday",
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+    "recently",
+    "afterward",
+    "afterwards",
+    "before",
+    "after",
+    "while",
+    "when",
+    "then",
+    "via",
+    "through",
+    "from",
+    "to",
+    "of",
+    "over",
+    "as",
+    "late",
+    "early",
+    "shortly",
+    "again",
+    "too",
+    "also",
+    "tonight",
+    "overnight",
+    "privately",
+    "publicly",
 ];
 
 /// Time words skipped between a source and its cue ("Trump on Saturday tweeted").
 const TIME_WORDS: &[&str] = &[
-    "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "today",
-    "yesterday", "tonight", "night", "morning", "evening", "afternoon", "week", "weekend",
-    "month", "year", "later", "earlier",
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+    "today",
+    "yesterday",
+    "tonight",
+    "night",
+    "morning",
+    "evening",
+    "afternoon",
+    "week",
+    "weekend",
+    "month",
+    "year",
+    "later",
+    "earlier",
 ];
 
 const TIME_PREPS: &[&str] = &["on", "last", "this", "late", "early", "next", "that"];
@@ -188,43 +242,175 @@ const TIME_PREPS: &[&str] = &["on", "last", "this", "late", "early", "next", "th
 /// Cue lemmas that are also common nouns; their bare form counts as a verb only after a
 /// pronoun or an auxiliary ("they report", not "a report").
 const NOUNY: &[&str] = &[
-    "comment", "report", "note", "post", "answer", "question", "attack", "call", "show",
-    "state", "name", "term", "fear", "hope", "doubt", "demand", "counter", "signal",
-    "release", "welcome", "project", "point", "find", "claim", "promise", "pledge", "reply",
-    "remark", "tweet", "statement", "warning", "label", "brand", "want", "respond", "vow",
-    "mention", "joke", "read", "see", "know", "feel", "estimate", "forecast", "fault",
-    "praise", "blame", "quip", "boast", "thank", "continue", "shout", "chant", "repeat",
+    "comment",
+    "report",
+    "note",
+    "post",
+    "answer",
+    "question",
+    "attack",
+    "call",
+    "show",
+    "state",
+    "name",
+    "term",
+    "fear",
+    "hope",
+    "doubt",
+    "demand",
+    "counter",
+    "signal",
+    "release",
+    "welcome",
+    "project",
+    "point",
+    "find",
+    "claim",
+    "promise",
+    "pledge",
+    "reply",
+    "remark",
+    "tweet",
+    "statement",
+    "warning",
+    "label",
+    "brand",
+    "want",
+    "respond",
+    "vow",
+    "mention",
+    "joke",
+    "read",
+    "see",
+    "know",
+    "feel",
+    "estimate",
+    "forecast",
+    "fault",
+    "praise",
+    "blame",
+    "quip",
+    "boast",
+    "thank",
+    "continue",
+    "shout",
+    "chant",
+    "repeat",
 ];
 
 const PRONOUNS_AND_AUX: &[&str] = &[
-    "i", "we", "you", "they", "he", "she", "will", "would", "can", "could", "should", "may",
-    "might", "must", "do", "did", "does", "not", "never", "also", "to", "people", "who",
-    "officials", "experts", "critics", "analysts", "sources",
+    "i",
+    "we",
+    "you",
+    "they",
+    "he",
+    "she",
+    "will",
+    "would",
+    "can",
+    "could",
+    "should",
+    "may",
+    "might",
+    "must",
+    "do",
+    "did",
+    "does",
+    "not",
+    "never",
+    "also",
+    "to",
+    "people",
+    "who",
+    "officials",
+    "experts",
+    "critics",
+    "analysts",
+    "sources",
 ];
 
 /// First words of multi-word place and organisation names, which are not people.
 const PLACE_STARTS: &[&str] = &[
-    "north", "south", "east", "west", "new", "united", "saudi", "los", "san", "las", "hong",
-    "sri", "el", "costa", "puerto", "great", "western", "eastern", "central", "european",
-    "white", "supreme", "federal", "national", "democratic", "republican", "american",
-    "islamic", "middle", "latin", "fox", "wall", "silicon", "capitol", "planned",
+    "north",
+    "south",
+    "east",
+    "west",
+    "new",
+    "united",
+    "saudi",
+    "los",
+    "san",
+    "las",
+    "hong",
+    "sri",
+    "el",
+    "costa",
+    "puerto",
+    "great",
+    "western",
+    "eastern",
+    "central",
+    "european",
+    "white",
+    "supreme",
+    "federal",
+    "national",
+    "democratic",
+    "republican",
+    "american",
+    "islamic",
+    "middle",
+    "latin",
+    "fox",
+    "wall",
+    "silicon",
+    "capitol",
+    "planned",
 ];
 
 /// Cue lemmas that report speech only when a clause or quotation follows.
 const NEEDS_CLAUSE: &[&str] = &[
-    "add", "show", "find", "read", "continue", "release", "publish", "post", "point",
-    "project", "signal", "demonstrate", "illustrate", "highlight", "cite", "welcome",
+    "add",
+    "show",
+    "find",
+    "read",
+    "continue",
+    "release",
+    "publish",
+    "post",
+    "point",
+    "project",
+    "signal",
+    "demonstrate",
+    "illustrate",
+    "highlight",
+    "cite",
+    "welcome",
 ];
 
 /// Object pronouns and audience nouns skipped after "told", "asked" and the like.
 const OBJECTS: &[&str] = &[
-    "him", "her", "them", "us", "me", "you", "reporters", "journalists", "lawmakers",
-    "supporters", "listeners", "viewers", "readers", "congress", "members", "it",
+    "him",
+    "her",
+    "them",
+    "us",
+    "me",
+    "you",
+    "reporters",
+    "journalists",
+    "lawmakers",
+    "supporters",
+    "listeners",
+    "viewers",
+    "readers",
+    "congress",
+    "members",
+    "it",
 ];
 
 const TELL_LIKE: &[&str] = &[
-    "tell", "ask", "inform", "assure", "remind", "notify", "advise", "warn", "urge",
-    "reassure", "accuse", "blame", "praise", "thank", "retell", "promise", "convince",
+    "tell", "ask", "inform", "assure", "remind", "notify", "advise", "warn", "urge", "reassure",
+    "accuse", "blame", "praise", "thank", "retell", "promise", "convince",
 ];
 
 fn is_sentence_punct(t: &Tok) -> bool {
@@ -421,8 +607,11 @@ impl<'a> Engine<'a> {
                 continue;
             }
             let opening_ctx = prev.is_whitespace() || matches!(prev, '(' | '[' | '-' | '/');
-            let closing_ctx =
-                next.is_whitespace() || matches!(next, '.' | ',' | ';' | ':' | '!' | '?' | ')' | ']' | '-' | '"');
+            let closing_ctx = next.is_whitespace()
+                || matches!(
+                    next,
+                    '.' | ',' | ';' | ':' | '!' | '?' | ')' | ']' | '-' | '"'
+                );
             let (kind, dir, single) = if c == '"' {
                 let dir = match self.orig_char(i) {
                     '\u{201C}' | '\u{201E}' | '\u{00AB}' | '\u{301D}' => Dir::Open,
@@ -539,9 +728,10 @@ impl<'a> Engine<'a> {
                     self.regions[r].prev = Some(d);
                 }
             }
-            if let Some(last) = self.regions[first_region..].iter().rposition(|r| {
-                r.close.is_none() && r.end == para_end && !self.toks[r.open].single
-            }) {
+            if let Some(last) = self.regions[first_region..]
+                .iter()
+                .rposition(|r| r.close.is_none() && r.end == para_end && !self.toks[r.open].single)
+            {
                 dangling = Some(first_region + last);
             }
             p0 = p1;
@@ -648,8 +838,7 @@ impl<'a> Engine<'a> {
         }
         let tk = &self.toks[t];
         let l = tk.lower.as_str();
-        (tk.cap && !in_list(NOT_NAMES, l) && !in_list(NP_MODIFIERS, l))
-            || in_list(SOURCE_NOUNS, l)
+        (tk.cap && !in_list(NOT_NAMES, l) && !in_list(NP_MODIFIERS, l)) || in_list(SOURCE_NOUNS, l)
     }
 
     fn is_of_link(&self, t: usize, lo: usize, hi: usize) -> bool {
@@ -687,9 +876,9 @@ impl<'a> Engine<'a> {
         // Drop sentence-initial connectives ("But", "Meanwhile").
         while a < end {
             let l = self.toks[a].lower.as_str();
-            if in_list(NOT_NAMES, l) && !matches!(l, "the" | "a" | "an") && !self.is_head(a) {
-                a += 1;
-            } else if l == "of" {
+            if (in_list(NOT_NAMES, l) && !matches!(l, "the" | "a" | "an") && !self.is_head(a))
+                || l == "of"
+            {
                 a += 1;
             } else {
                 break;
@@ -756,7 +945,12 @@ impl<'a> Engine<'a> {
             if tk.lower == ":"
                 && t > s
                 && self.tok_region[t].is_none()
-                && self.tok_region.get(t + 1).copied().flatten().is_some_and(|r| self.regions[r].open == t + 1)
+                && self
+                    .tok_region
+                    .get(t + 1)
+                    .copied()
+                    .flatten()
+                    .is_some_and(|r| self.regions[r].open == t + 1)
             {
                 let p = &self.toks[t - 1];
                 if p.kind == Tk::Word && lexicon::cue_entry(&p.lower).is_some() {
@@ -802,12 +996,33 @@ impl<'a> Engine<'a> {
                 let p = &self.toks[t - 1];
                 let progressive = tk.lower.ends_with("ing")
                     && matches!(p.lower.as_str(), "is" | "was" | "were" | "are" | "been");
-                if !progressive && matches!(
-                    p.lower.as_str(),
-                    "is" | "was" | "were" | "are" | "be" | "been" | "being" | "the" | "a" | "an"
-                        | "this" | "that" | "his" | "her" | "their" | "its" | "our" | "my"
-                        | "your" | "to" | "get" | "got" | "so"
-                ) {
+                if !progressive
+                    && matches!(
+                        p.lower.as_str(),
+                        "is" | "was"
+                            | "were"
+                            | "are"
+                            | "be"
+                            | "been"
+                            | "being"
+                            | "the"
+                            | "a"
+                            | "an"
+                            | "this"
+                            | "that"
+                            | "his"
+                            | "her"
+                            | "their"
+                            | "its"
+                            | "our"
+                            | "my"
+                            | "your"
+                            | "to"
+                            | "get"
+                            | "got"
+                            | "so"
+                    )
+                {
                     continue;
                 }
             }
@@ -821,7 +1036,7 @@ impl<'a> Engine<'a> {
                     continue;
                 }
             }
-            if entry.lemma == "refer" && !next.is_some_and(|n| n.lower == "to") {
+            if entry.lemma == "refer" && next.is_none_or(|n| n.lower != "to") {
                 continue;
             }
             let ing = tk.lower.ends_with("ing");
@@ -903,7 +1118,10 @@ impl<'a> Engine<'a> {
             let mut s2 = s;
             while s2 < p
                 && (self.toks[s2].kind == Tk::Punct
-                    || matches!(self.toks[s2].lower.as_str(), "but" | "and" | "so" | "yet" | "then"))
+                    || matches!(
+                        self.toks[s2].lower.as_str(),
+                        "but" | "and" | "so" | "yet" | "then"
+                    ))
             {
                 s2 += 1;
             }
@@ -1120,7 +1338,10 @@ impl<'a> Engine<'a> {
                 a += 1;
             } else if let Some((_, b)) = self.np_forward(a, e, false)
                 && b + 1 < e
-                && matches!(self.toks[b + 1].lower.as_str(), "that" | "," | ":" | "on" | "in")
+                && matches!(
+                    self.toks[b + 1].lower.as_str(),
+                    "that" | "," | ":" | "on" | "in"
+                )
             {
                 a = b + 1;
             }
@@ -1177,7 +1398,10 @@ impl<'a> Engine<'a> {
             && self.tok_region[s].is_some_and(|r| self.regions[r].open == s && !self.consumed[r])
         {
             let regs = self.regions_in(s, e);
-            let last = regs.iter().rev().find_map(|&r| self.regions[r].close.or(Some(self.regions[r].open)));
+            let last = regs
+                .iter()
+                .rev()
+                .find_map(|&r| self.regions[r].close.or(Some(self.regions[r].open)));
             let b = last.map_or(e, |t| t + 1).min(e);
             if let Some((kind, spans)) = self.content(s, b) {
                 p.kind = kind;
@@ -1191,7 +1415,9 @@ impl<'a> Engine<'a> {
         let mut prev_source = None;
         let mut covered: Vec<(usize, usize)> = Vec::new();
         for cue in cues {
-            if covered.iter().any(|&(a, b)| cue.tok >= a && cue.tok < b) && cue.class == CueClass::Cognition {
+            if covered.iter().any(|&(a, b)| cue.tok >= a && cue.tok < b)
+                && cue.class == CueClass::Cognition
+            {
                 continue;
             }
             let Some((src, order)) = self.find_source(s, e, &cue, prev_source) else {
@@ -1207,7 +1433,9 @@ impl<'a> Engine<'a> {
                 Order::According => cue.tok,
             };
             let before = self.trim(s, before_end);
-            let before_regions = before.map(|(a, b)| self.regions_in(a, b)).unwrap_or_default();
+            let before_regions = before
+                .map(|(a, b)| self.regions_in(a, b))
+                .unwrap_or_default();
             let before_ends_with_quote = before.is_some_and(|(_, b)| {
                 self.tok_region[b - 1].is_some_and(|r| self.regions[r].close == Some(b - 1))
             });
@@ -1229,8 +1457,8 @@ impl<'a> Engine<'a> {
                 Order::Before => {
                     // "“...,” X said" (the quotation opens the sentence) or "..., X said
                     // on Monday." (nothing reported after the cue).
-                    let opens_with_quote = self.tok_region[s]
-                        .is_some_and(|r| self.regions[r].open == s);
+                    let opens_with_quote =
+                        self.tok_region[s].is_some_and(|r| self.regions[r].open == s);
                     let use_before = before.is_some()
                         && ((before_ends_with_quote && opens_with_quote)
                             || self.adverbial_only(after_start, e));
@@ -1276,7 +1504,14 @@ impl<'a> Engine<'a> {
                     self.tok_region[t].is_some()
                         || matches!(
                             self.toks[t].lower.as_str(),
-                            "that" | "how" | "what" | "why" | "whether" | "if" | "when" | "where"
+                            "that"
+                                | "how"
+                                | "what"
+                                | "why"
+                                | "whether"
+                                | "if"
+                                | "when"
+                                | "where"
                                 | "to"
                         )
                 });
@@ -1292,8 +1527,7 @@ impl<'a> Engine<'a> {
                 while k < e && !self.free_word(k) && self.tok_region[k].is_none() {
                     k += 1;
                 }
-                while k < e && self.free_word(k) && in_list(ADVERBIAL_STARTS, &self.toks[k].lower)
-                {
+                while k < e && self.free_word(k) && in_list(ADVERBIAL_STARTS, &self.toks[k].lower) {
                     k += 1;
                 }
                 let mut k2 = k;
@@ -1445,7 +1679,10 @@ impl<'a> Engine<'a> {
             return;
         }
         let next = self.toks[b + 1].lower.as_str();
-        if matches!(next, "of" | "and" | "or" | "in" | "on" | "at" | "for" | "to" | "who") {
+        if matches!(
+            next,
+            "of" | "and" | "or" | "in" | "on" | "at" | "for" | "to" | "who"
+        ) {
             return;
         }
         let words: Vec<usize> = (a..=b).collect();
@@ -1482,7 +1719,9 @@ impl<'a> Engine<'a> {
     }
 
     fn unclosed_at(&self, end: usize) -> bool {
-        self.regions.iter().any(|r| r.end == end && r.close.is_none())
+        self.regions
+            .iter()
+            .any(|r| r.end == end && r.close.is_none())
     }
 
     fn push_raw(&mut self, raw: Raw) {
@@ -1517,7 +1756,9 @@ impl<'a> Engine<'a> {
 
     /// Resolves a source noun phrase to a speaker entry (creating one when new).
     fn resolve(&mut self, (a, b): (usize, usize)) -> Option<(usize, Resolution)> {
-        if a == b && let Some(kind) = pronoun_kind(&self.toks[a].lower) {
+        if a == b
+            && let Some(kind) = pronoun_kind(&self.toks[a].lower)
+        {
             return match kind {
                 PronounKind::Person => self
                     .most_recent(|e| !e.org)
@@ -1535,8 +1776,13 @@ impl<'a> Engine<'a> {
         let cut = (a..=b)
             .find(|&t| matches!(self.toks[t].lower.as_str(), "," | "(" | "-") && t > a)
             .unwrap_or(b + 1);
-        let tail: Vec<usize> = (cut..=b).filter(|&t| self.toks[t].kind == Tk::Word).collect();
-        let b = (a..cut).rev().find(|&t| self.toks[t].kind == Tk::Word).unwrap_or(a);
+        let tail: Vec<usize> = (cut..=b)
+            .filter(|&t| self.toks[t].kind == Tk::Word)
+            .collect();
+        let b = (a..cut)
+            .rev()
+            .find(|&t| self.toks[t].kind == Tk::Word)
+            .unwrap_or(a);
         let mut idx: Vec<usize> = (a..=b).filter(|&t| self.toks[t].kind == Tk::Word).collect();
         if idx.is_empty() {
             return None;
@@ -1616,7 +1862,10 @@ impl<'a> Engine<'a> {
                 strip_the(&mention).to_string()
             };
             let person = person_role && !possessive;
-            return Some((self.upsert(name, &mention, None, !person), Resolution::Named));
+            return Some((
+                self.upsert(name, &mention, None, !person),
+                Resolution::Named,
+            ));
         }
         let name = join(&name_toks);
         let is_org = name_toks.iter().any(org_word) && name_toks.len() <= 3

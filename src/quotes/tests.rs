@@ -27,12 +27,25 @@ fn polnear_scores() {
         let s = evaluate(&gold, &pred).unwrap();
         println!(
             "{split}: quoted P {:.1} R {:.1} F1 {:.1} ({}/{}/{}) | by kind P {:.1} R {:.1} F1 {:.1} | all P {:.1} R {:.1} F1 {:.1} ({}/{}/{}) | speaker {:.1}% ({}/{}) | {:?}",
-            100.0 * s.quoted.precision, 100.0 * s.quoted.recall, 100.0 * s.quoted.f1,
-            s.quoted.matched, s.quoted.predicted, s.quoted.gold,
-            100.0 * s.quoted_by_kind.precision, 100.0 * s.quoted_by_kind.recall, 100.0 * s.quoted_by_kind.f1,
-            100.0 * s.all.precision, 100.0 * s.all.recall, 100.0 * s.all.f1,
-            s.all.matched, s.all.predicted, s.all.gold,
-            100.0 * s.speaker_accuracy, s.speaker_correct, s.speaker_checked, dt
+            100.0 * s.quoted.precision,
+            100.0 * s.quoted.recall,
+            100.0 * s.quoted.f1,
+            s.quoted.matched,
+            s.quoted.predicted,
+            s.quoted.gold,
+            100.0 * s.quoted_by_kind.precision,
+            100.0 * s.quoted_by_kind.recall,
+            100.0 * s.quoted_by_kind.f1,
+            100.0 * s.all.precision,
+            100.0 * s.all.recall,
+            100.0 * s.all.f1,
+            s.all.matched,
+            s.all.predicted,
+            s.all.gold,
+            100.0 * s.speaker_accuracy,
+            s.speaker_correct,
+            s.speaker_checked,
+            dt
         );
     }
 }
@@ -53,7 +66,10 @@ fn dump() {
     let mut s = String::new();
     for d in &gold {
         let x = extract(&d.text);
-        s.push_str(&serde_json::json!({"id": d.id, "quotes": x.quotes, "speakers": x.speakers}).to_string());
+        s.push_str(
+            &serde_json::json!({"id": d.id, "quotes": x.quotes, "speakers": x.speakers})
+                .to_string(),
+        );
         s.push('\n');
     }
     std::fs::write(out, s).unwrap();
