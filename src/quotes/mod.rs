@@ -329,6 +329,11 @@ const PRONOUNS_AND_AUX: &[&str] = &[
     "sources",
 ];
 
+/// Quantifiers that can stand alone as a source ("Some chanted", "Many said").
+const QUANTIFIER_HEADS: &[&str] = &[
+    "some", "many", "others", "several", "most", "few", "both", "all", "one", "another",
+];
+
 /// First words of multi-word place and organisation names, which are not people.
 const PLACE_STARTS: &[&str] = &[
     "north",
@@ -370,6 +375,8 @@ const PLACE_STARTS: &[&str] = &[
 
 /// Cue lemmas that report speech only when a clause or quotation follows.
 const NEEDS_CLAUSE: &[&str] = &[
+    "speak",
+    "know",
     "add",
     "show",
     "find",
@@ -858,6 +865,10 @@ impl<'a> Engine<'a> {
         if pronoun_kind(&self.toks[end].lower).is_some() && self.toks[end].lower != "her" {
             return Some((end, end));
         }
+        if in_list(QUANTIFIER_HEADS, &self.toks[end].lower) {
+            // "Some chanted", "Both denounced": the quantifier is the source.
+            return Some((end, end));
+        }
         if !self.is_head(end) {
             return None;
         }
@@ -980,11 +991,34 @@ impl<'a> Engine<'a> {
                 });
                 continue;
             }
-            let Some(entry) = lexicon::cue_entry(&tk.lower) else {
-                continue;
+            let entry = match lexicon::cue_entry(&tk.lower) {
+                Some(entry) => entry,
+                None => {
+                    // "“Go back to Univision,” Trump barked": after a quotation that opens
+                    // the sentence and its source, any past-tense verb is the cue.
+                    let opens = self.tok_region[s].is_some_and(|r| self.regions[r].open == s);
+                    if opens
+                        && !tk.cap
+                        && tk.lower.ends_with("ed")
+                        && t > s
+                        && self.source_after_quote(s, t - 1).is_some()
+                    {
+                        out.push(Cue {
+                            tok: t,
+                            end_tok: t,
+                            class: CueClass::Speech,
+                            lemma: "",
+                            ing: false,
+                        });
+                    }
+                    continue;
+                }
             };
+            let naming_with_quote =
+                entry.class == CueClass::Naming && (t + 1..e).any(|k| self.tok_region[k].is_some());
             if in_list(NOUNY, entry.lemma)
                 && tk.lower == entry.lemma
+                && !naming_with_quote
                 && !(t > s && in_list(PRONOUNS_AND_AUX, &self.toks[t - 1].lower))
             {
                 continue;
@@ -1096,6 +1130,12 @@ impl<'a> Engine<'a> {
             }
         }
         if j == s {
+            // "Said Comey, “...”"
+            if cue.tok == s && !cue.ing && self.toks[s].cap {
+                return self
+                    .np_forward(cue.end_tok + 1, e, true)
+                    .map(|np| (np, Order::After));
+            }
             return None;
         }
         let p = j - 1;
@@ -1156,7 +1196,10 @@ impl<'a> Engine<'a> {
                         let marked = matches!(
                             first.lower.as_str(),
                             "who" | "whose" | "a" | "an" | "the" | "speaking" | "citing" | "in"
-                        ) || (pl == "," && (k + 1..p).all(|t| self.is_np_word(t)));
+                        ) || (first.kind == Tk::Word
+                            && !first.cap
+                            && first.lower.ends_with("ing"))
+                            || (pl == "," && (k + 1..p).all(|t| self.is_np_word(t)));
                         if closing_mark && !matches!(first.lower.as_str(), "who" | "whose") {
                             break;
                         }
@@ -1209,7 +1252,11 @@ impl<'a> Engine<'a> {
         let ok = (a..=b).all(|t| {
             let tk = &self.toks[t];
             match tk.kind {
-                Tk::Word => lexicon::cue_entry(&tk.lower).is_none() || tk.cap,
+                Tk::Word => {
+                    tk.cap
+                        || lexicon::cue_entry(&tk.lower)
+                            .is_none_or(|c| in_list(NOUNY, c.lemma) && c.lemma == tk.lower)
+                }
                 Tk::Punct => matches!(tk.lower.as_str(), "," | "." | "(" | ")" | "-" | "&"),
                 Tk::Mark => false,
             }
@@ -1442,6 +1489,10 @@ impl<'a> Engine<'a> {
             let (mut ca, mut cb);
             let trailing;
             match order {
+                Order::After if cue.tok == s => {
+                    (ca, cb) = (after_start, e);
+                    trailing = false;
+                }
                 Order::After => {
                     (ca, cb) = (s, before_end);
                     trailing = true;
@@ -1531,10 +1582,15 @@ impl<'a> Engine<'a> {
                     k += 1;
                 }
                 let mut k2 = k;
-                while k2 < e && self.free_words(k, k2) <= 5 && self.tok_region[k2].is_none() {
+                while k2 < e && k2 < k + 25 && self.tok_region[k2].is_none() {
                     k2 += 1;
                 }
-                if k2 < e && self.tok_region[k2].is_some() && self.free_words(k, k2) <= 4 {
+                let gap_has_cue = (k..k2).any(|t| {
+                    self.free_word(t)
+                        && !self.toks[t].cap
+                        && lexicon::cue_entry(&self.toks[t].lower).is_some()
+                });
+                if k2 < e && self.tok_region[k2].is_some() && !gap_has_cue {
                     let regs = self.regions_in(k2, e);
                     if let Some(&r) = regs.last() {
                         let endt = self.regions[r].close.unwrap_or(e - 1);
@@ -1614,7 +1670,9 @@ impl<'a> Engine<'a> {
             .into_iter()
             .filter(|&r| !self.consumed[r] && self.regions[r].next.is_none())
             .collect();
-        if free.is_empty() || self.free_words(s, e) > 3 || made > 0 {
+        let opens = self.tok_region[s].is_some_and(|r| self.regions[r].open == s);
+        let limit = if opens { 8 } else { 3 };
+        if free.is_empty() || self.free_words(s, e) > limit || made > 0 {
             return;
         }
         let first = self.regions[free[0]].open;
