@@ -1097,9 +1097,17 @@ impl<'a> Engine<'a> {
         prev_source: Option<(usize, usize)>,
     ) -> Option<((usize, usize), Order)> {
         if cue.lemma == "according to" {
-            return self
-                .np_forward(cue.end_tok + 1, e, true)
-                .map(|np| (np, Order::According));
+            if let Some(np) = self.np_forward(cue.end_tok + 1, e, true) {
+                return Some((np, Order::According));
+            }
+            // Any short phrase up to the next comma: "according to a pool report".
+            let a = cue.end_tok + 1;
+            let mut b = a;
+            while b < e && b < a + 12 && self.toks[b].kind == Tk::Word {
+                b += 1;
+            }
+            let stop = b >= e || matches!(self.toks[b].lower.as_str(), "," | "." | ";" | ")");
+            return (b > a && stop).then_some(((a, b - 1), Order::According));
         }
         if cue.lemma == ":" {
             let end = cue.tok.checked_sub(1)?;
@@ -1222,7 +1230,36 @@ impl<'a> Engine<'a> {
                 .np_forward(cue.end_tok + 1, e, true)
                 .map(|np| (np, Order::After));
         }
-        self.np_back(p, s).map(|np| (np, Order::Before))
+        if let Some(np) = self.np_back(p, s) {
+            return Some((np, Order::Before));
+        }
+        // A long subject at the start of the sentence ("A U.S. law enforcement official
+        // familiar with the investigation said"), for speech-like cues only.
+        let speechy = matches!(
+            cue.class,
+            CueClass::Speech | CueClass::Claim | CueClass::Confirm | CueClass::Warn
+        );
+        if speechy
+            && !cue.ing
+            && p >= s
+            && p - s < 12
+            && (s..=p).all(|t| {
+                let tk = &self.toks[t];
+                self.tok_region[t].is_none()
+                    && (tk.kind == Tk::Word
+                        && lexicon::cue_entry(&tk.lower).is_none()
+                        && !matches!(
+                            tk.lower.as_str(),
+                            "that" | "it" | "this" | "there" | "if" | "when"
+                        )
+                        || matches!(tk.lower.as_str(), "%" | "-" | "." | "'"))
+            })
+            && self.toks[s].kind == Tk::Word
+            && (self.toks[s].cap || self.toks[s].lower.starts_with(|c: char| c.is_ascii_digit()))
+        {
+            return Some(((s, p), Order::Before));
+        }
+        None
     }
 
     /// The words between a closing quotation mark and a cue, when they look like a source:
@@ -1441,8 +1478,22 @@ impl<'a> Engine<'a> {
         let para = self.toks[s].para;
         // A cue that announced a quotation ("Breitbart News responded:") takes this
         // sentence when it opens with a quotation.
-        if let Some(mut p) = pending.take()
-            && self.tok_region[s].is_some_and(|r| self.regions[r].open == s && !self.consumed[r])
+        let opens_quote = self.tok_region[s].is_some_and(|r| self.regions[r].open == s);
+        let block = pending.as_ref().is_some_and(|p| para > p.para)
+            && !opens_quote
+            && self.regions_in(s, e).is_empty();
+        if block && let Some(mut p) = pending.take() {
+            // "In a speech last July, he said:" and a block quotation as the next paragraph.
+            if let Some((kind, spans)) = self.content(s, e) {
+                p.kind = kind;
+                p.content = spans;
+                p.para = para;
+                p.conf *= 0.7;
+                self.push_raw(p);
+            }
+        } else if let Some(mut p) = pending.take()
+            && opens_quote
+            && self.tok_region[s].is_some_and(|r| !self.consumed[r])
         {
             let regs = self.regions_in(s, e);
             let last = regs
