@@ -207,6 +207,15 @@ const CUE_VERBS: &[(&str, CueClass)] = {
         ("wonder", Cognition),
         ("want", Cognition),
         ("see|saw|seen", Cognition),
+        ("seem", Cognition),
+        ("appear", Cognition),
+        ("decline", Cognition),
+        ("refuse", Cognition),
+        ("seek|sought", Cognition),
+        ("plan+", Cognition),
+        ("offer", Cognition),
+        ("support", Evaluation),
+        ("oppose", Evaluation),
     ]
 };
 

@@ -296,6 +296,11 @@ const NOUNY: &[&str] = &[
     "shout",
     "chant",
     "repeat",
+    "support",
+    "plan",
+    "offer",
+    "appear",
+    "back",
 ];
 
 const PRONOUNS_AND_AUX: &[&str] = &[
@@ -327,6 +332,13 @@ const PRONOUNS_AND_AUX: &[&str] = &[
     "critics",
     "analysts",
     "sources",
+];
+
+/// Words that make a span a clause rather than a subject noun phrase.
+const AUXILIARIES: &[&str] = &[
+    "is", "are", "was", "were", "be", "been", "being", "will", "would", "has", "have", "had",
+    "can", "could", "should", "may", "might", "must", "do", "does", "did", "that", "it", "this",
+    "there", "if", "when", "because", "while", "so", "far", "won", "not",
 ];
 
 /// Quantifiers that can stand alone as a source ("Some chanted", "Many said").
@@ -391,8 +403,14 @@ const NEEDS_CLAUSE: &[&str] = &[
     "demonstrate",
     "illustrate",
     "highlight",
-    "cite",
     "welcome",
+    "seem",
+    "appear",
+    "decline",
+    "refuse",
+    "seek",
+    "plan",
+    "offer",
 ];
 
 /// Object pronouns and audience nouns skipped after "told", "asked" and the like.
@@ -1016,9 +1034,16 @@ impl<'a> Engine<'a> {
             };
             let naming_with_quote =
                 entry.class == CueClass::Naming && (t + 1..e).any(|k| self.tok_region[k].is_some());
+            let after_plural = t > s && {
+                let p = &self.toks[t - 1];
+                p.kind == Tk::Word
+                    && !p.cap
+                    && (in_list(SOURCE_NOUNS, &p.lower) && p.lower.ends_with('s'))
+            };
             if in_list(NOUNY, entry.lemma)
                 && tk.lower == entry.lemma
                 && !naming_with_quote
+                && !after_plural
                 && !(t > s && in_list(PRONOUNS_AND_AUX, &self.toks[t - 1].lower))
             {
                 continue;
@@ -1241,6 +1266,7 @@ impl<'a> Engine<'a> {
         );
         if speechy
             && !cue.ing
+            && !self.toks[cue.tok].cap
             && p >= s
             && p - s < 12
             && (s..=p).all(|t| {
@@ -1248,10 +1274,7 @@ impl<'a> Engine<'a> {
                 self.tok_region[t].is_none()
                     && (tk.kind == Tk::Word
                         && lexicon::cue_entry(&tk.lower).is_none()
-                        && !matches!(
-                            tk.lower.as_str(),
-                            "that" | "it" | "this" | "there" | "if" | "when"
-                        )
+                        && !in_list(AUXILIARIES, &tk.lower)
                         || matches!(tk.lower.as_str(), "%" | "-" | "." | "'"))
             })
             && self.toks[s].kind == Tk::Word
