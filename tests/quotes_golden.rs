@@ -244,6 +244,29 @@ fn pronouns_nominals_and_quote_runs() {
 }
 
 #[test]
+fn pronouns_respect_gender_from_titles() {
+    let text = "Mrs. Ann Cole said the school would close in June.\n\
+                “We have no choice,” Mr. Tom Reed said.\n\
+                “It breaks my heart,” she added.";
+    let x = extract(text);
+    spans_ok(text, &x);
+    check(
+        find(&x, "no choice"),
+        QuoteKind::Direct,
+        Some("said"),
+        Some("Tom Reed"),
+    );
+    check(
+        find(&x, "breaks my heart"),
+        QuoteKind::Direct,
+        Some("added"),
+        Some("Ann Cole"),
+    );
+    let cole = x.speakers.iter().find(|s| s.name == "Ann Cole").unwrap();
+    assert_eq!(cole.role.as_deref(), Some("Mrs."));
+}
+
+#[test]
 fn split_quote_is_one_quotation() {
     let text = "“We are ready,” Coach Ben Ode said, “and we will win on Sunday.”";
     let x = extract(text);

@@ -341,6 +341,12 @@ const AUXILIARIES: &[&str] = &[
     "there", "if", "when", "because", "while", "so", "far", "won", "not",
 ];
 
+/// Abbreviated titles written with a full stop ("Mr.", "Sen.").
+const TITLE_ABBREVIATIONS: &[&str] = &[
+    "mr", "mrs", "ms", "dr", "sen", "rep", "gov", "gen", "lt", "col", "capt", "sgt", "adm", "maj",
+    "prof", "rev", "atty", "supt", "cmdr",
+];
+
 /// Quantifiers that can stand alone as a source ("Some chanted", "Many said").
 const QUANTIFIER_HEADS: &[&str] = &[
     "some", "many", "others", "several", "most", "few", "both", "all", "one", "another",
@@ -455,6 +461,29 @@ struct Entry {
     quote_count: usize,
     /// Order of the last attribution to this speaker (for recency).
     last: usize,
+    /// Grammatical gender when known (from a title or a pronoun already resolved to this
+    /// speaker), so that "she" does not resolve to a man quoted just before.
+    gender: Option<Gender>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Gender {
+    Male,
+    Female,
+}
+
+/// Gender marked by a title or role word, if any.
+fn gender_of_word(lower: &str) -> Option<Gender> {
+    match lower.trim_end_matches('.') {
+        "mr" | "he" | "him" | "his" | "spokesman" | "chairman" | "congressman" | "councilman"
+        | "king" | "prince" | "father" | "son" | "brother" | "husband" | "man" => {
+            Some(Gender::Male)
+        }
+        "mrs" | "ms" | "she" | "her" | "spokeswoman" | "chairwoman" | "congresswoman"
+        | "councilwoman" | "queen" | "princess" | "mother" | "daughter" | "sister" | "wife"
+        | "woman" => Some(Gender::Female),
+        _ => None,
+    }
 }
 
 /// How a source mention resolved.
@@ -895,6 +924,13 @@ impl<'a> Engine<'a> {
             let p = a - 1;
             if self.is_np_word(p) || self.is_of_link(p, lo, end + 1) {
                 a = p;
+            } else if p > lo
+                && self.toks[p].lower == "."
+                && self.toks[p - 1].end == self.toks[p].start
+                && in_list(TITLE_ABBREVIATIONS, &self.toks[p - 1].lower)
+            {
+                // "Mr. Trump", "Sen. Marco Rubio": the abbreviated title belongs to the name.
+                a = p - 1;
             } else {
                 break;
             }
@@ -1892,9 +1928,15 @@ impl<'a> Engine<'a> {
             && let Some(kind) = pronoun_kind(&self.toks[a].lower)
         {
             return match kind {
-                PronounKind::Person => self
-                    .most_recent(|e| !e.org)
-                    .map(|i| (i, Resolution::Pronoun)),
+                PronounKind::Person => {
+                    let g = gender_of_word(&self.toks[a].lower);
+                    let i =
+                        self.most_recent(|e| !e.org && (e.gender.is_none() || e.gender == g))?;
+                    if self.entries[i].gender.is_none() {
+                        self.entries[i].gender = g;
+                    }
+                    Some((i, Resolution::Pronoun))
+                }
                 PronounKind::Group => self
                     .most_recent(|e| e.org)
                     .or_else(|| self.most_recent(|_| true))
@@ -1944,7 +1986,18 @@ impl<'a> Engine<'a> {
         };
         let join = |ts: &[usize]| -> String {
             ts.iter()
-                .map(|&t| self.word_text(t))
+                .map(|&t| {
+                    let mut w = self.word_text(t);
+                    let dotted = self
+                        .toks
+                        .get(t + 1)
+                        .is_some_and(|n| n.lower == "." && n.start == self.toks[t].end)
+                        && in_list(TITLE_ABBREVIATIONS, &self.toks[t].lower);
+                    if dotted {
+                        w.push('.');
+                    }
+                    w
+                })
                 .collect::<Vec<_>>()
                 .join(" ")
         };
@@ -2057,11 +2110,17 @@ impl<'a> Engine<'a> {
                     org,
                     quote_count: 0,
                     last: self.clock,
+                    gender: None,
                 });
                 self.entries.len() - 1
             }
         };
         let e = &mut self.entries[i];
+        if e.gender.is_none() && !org {
+            e.gender = mention
+                .split(|c: char| c.is_whitespace())
+                .find_map(|w| gender_of_word(&w.to_lowercase()));
+        }
         if e.role.is_none() {
             e.role = role;
         }
