@@ -104,6 +104,24 @@ fn unbalanced_marks_stop_at_the_paragraph() {
 }
 
 #[test]
+fn unclosed_quote_in_text_without_paragraphs_stops_at_its_sentence() {
+    let filler = "The council met again on Tuesday and discussed the budget at length. ".repeat(30);
+    let text = format!(
+        "Mayor Ana Lopez said “the plan is dead. {filler}Officials said the vote would be held in May."
+    );
+    let x = extract(&text);
+    spans_ok(&text, &x);
+    let q = find(&x, "the plan is dead");
+    assert!(q.content.text.len() < 100, "{q:#?}");
+    check(
+        find(&x, "the vote would be held"),
+        QuoteKind::Indirect,
+        Some("said"),
+        Some("Officials"),
+    );
+}
+
+#[test]
 fn indirect_said_that_and_trailing_said() {
     let text = "Police Chief Dana Moore said that the suspect had left the city before dawn.\n\
                 The roads will reopen by the weekend, the health ministry said on Sunday.";

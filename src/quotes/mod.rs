@@ -341,6 +341,9 @@ const AUXILIARIES: &[&str] = &[
     "there", "if", "when", "because", "while", "so", "far", "won", "not",
 ];
 
+/// Paragraph length (chars) past which an unclosed quotation is capped at its sentence.
+const LONG_PARAGRAPH: usize = 1500;
+
 /// Abbreviated titles written with a full stop ("Mr.", "Sen.").
 const TITLE_ABBREVIATIONS: &[&str] = &[
     "mr", "mrs", "ms", "dr", "sen", "rep", "gov", "gen", "lt", "col", "capt", "sgt", "adm", "maj",
@@ -742,7 +745,20 @@ impl<'a> Engine<'a> {
                 }
             }
             if let Some(o) = open {
-                self.add_region(o, None, para_end);
+                // An unclosed quotation ends with its paragraph; in a very long paragraph
+                // (text without paragraph breaks) it ends with its sentence instead, so that
+                // one missing mark cannot swallow the document.
+                let mut end = para_end;
+                if para_end - self.toks[o].start > LONG_PARAGRAPH {
+                    if let Some(t) = (o + 1..p1.saturating_sub(1)).find(|&t| {
+                        is_sentence_punct(&self.toks[t])
+                            && self.toks[t + 1].kind == Tk::Word
+                            && self.toks[t + 1].cap
+                    }) {
+                        end = self.toks[t].end;
+                    }
+                }
+                self.add_region(o, None, end);
             }
             // Single marks outside double regions.
             let mut open: Option<usize> = None;
