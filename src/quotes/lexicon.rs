@@ -724,6 +724,11 @@ pub const NP_MODIFIERS: &[&str] = &[
 
 /// Personal pronouns that can be a source, with what they may refer to.
 pub fn pronoun_kind(lower: &str) -> Option<PronounKind> {
+    // "he's said", "she'd told": the contraction does not change the referent.
+    let lower = lower
+        .strip_suffix("'s")
+        .or_else(|| lower.strip_suffix("'d"))
+        .unwrap_or(lower);
     Some(match lower {
         "he" | "she" | "him" | "her" => PronounKind::Person,
         "they" | "it" => PronounKind::Group,

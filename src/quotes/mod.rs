@@ -1086,6 +1086,11 @@ impl<'a> Engine<'a> {
             };
             let naming_with_quote =
                 entry.class == CueClass::Naming && (t + 1..e).any(|k| self.tok_region[k].is_some());
+            let after_possessive = t > s && self.toks[t - 1].lower.ends_with("'s");
+            if in_list(NOUNY, entry.lemma) && after_possessive {
+                // "Bill Clinton's comments"
+                continue;
+            }
             let after_plural = t > s && {
                 let p = &self.toks[t - 1];
                 p.kind == Tk::Word
@@ -1331,6 +1336,9 @@ impl<'a> Engine<'a> {
             })
             && self.toks[s].kind == Tk::Word
             && (self.toks[s].cap || self.toks[s].lower.starts_with(|c: char| c.is_ascii_digit()))
+            && !(in_list(NOT_NAMES, &self.toks[s].lower)
+                && !matches!(self.toks[s].lower.as_str(), "the" | "a" | "an"))
+            && !(s..=p).any(|t| matches!(self.toks[t].lower.as_str(), "according" | "as" | "when"))
         {
             return Some(((s, p), Order::Before));
         }
@@ -1378,6 +1386,25 @@ impl<'a> Engine<'a> {
         });
         // A lone lower-case word is a verb more often than a source ("..., was").
         if !ok || (a == b && !self.is_head(a) && pronoun_kind(&self.toks[a].lower).is_none()) {
+            return None;
+        }
+        // The phrase must end in a name, a pronoun or a source noun, and start like a noun
+        // phrase ("repeatedly, before he stopped" is a clause, not a source).
+        let ends_ok = {
+            let tb = &self.toks[b];
+            (tb.kind == Tk::Word
+                && (self.is_head(b)
+                    || pronoun_kind(&tb.lower).is_some()
+                    || in_list(QUANTIFIER_HEADS, &tb.lower)))
+                || tb.lower == ")"
+        };
+        let ta = &self.toks[a];
+        let starts_ok = ta.cap
+            || pronoun_kind(&ta.lower).is_some()
+            || self.is_np_word(a)
+            || in_list(QUANTIFIER_HEADS, &ta.lower)
+            || ta.lower.starts_with(|c: char| c.is_ascii_digit());
+        if !starts_ok && !ends_ok {
             return None;
         }
         Some((a, b))
