@@ -7,6 +7,7 @@ use stancer::quotes::{OffsetUnit, convert_offsets, extract};
 fn check(text: &str) {
     let n = text.chars().count();
     let x = extract(text);
+    let mut all = Vec::new();
     for q in &x.quotes {
         assert!((0.0..=1.0).contains(&q.confidence));
         let segs = [Some(&q.content), q.cue.as_ref(), q.source.as_ref()];
@@ -18,15 +19,16 @@ fn check(text: &str) {
                     "span {s:?} in text of {n}: {text:?}"
                 );
             }
-            for unit in [OffsetUnit::Utf8Bytes, OffsetUnit::Utf16Units] {
-                let conv = convert_offsets(text, &seg.spans, unit);
-                if unit == OffsetUnit::Utf8Bytes {
-                    for c in conv {
-                        assert!(text.get(c[0]..c[1]).is_some());
-                    }
-                }
-            }
+            all.extend_from_slice(&seg.spans);
         }
+    }
+    // One conversion for the whole document (each call is linear in the text).
+    for c in convert_offsets(text, &all, OffsetUnit::Utf8Bytes) {
+        assert!(text.get(c[0]..c[1]).is_some());
+    }
+    let units = text.encode_utf16().count();
+    for c in convert_offsets(text, &all, OffsetUnit::Utf16Units) {
+        assert!(c[0] < c[1] && c[1] <= units);
     }
     for sp in &x.speakers {
         assert!(!sp.name.is_empty());
@@ -111,5 +113,31 @@ fn edge_cases() {
         "“”“”“”",
     ] {
         check(t);
+    }
+}
+
+/// Pathological inputs stay fast: no quadratic blow-up on run-on text full of cue verbs,
+/// quotation marks or names.
+#[test]
+fn pathological_inputs_are_fast() {
+    let cases = [
+        "called “x” said ".repeat(20_000),
+        "“".repeat(50_000),
+        "\"a\" ".repeat(30_000),
+        "Mr. Singh, who said, ".repeat(10_000),
+        "according to X, ".repeat(20_000),
+        "he said: ".repeat(20_000),
+        "'".repeat(50_000),
+    ];
+    for text in &cases {
+        let t0 = std::time::Instant::now();
+        check(text);
+        let dt = t0.elapsed();
+        eprintln!("{} bytes: {dt:?}", text.len());
+        assert!(
+            dt < std::time::Duration::from_secs(3),
+            "{} chars took {dt:?}",
+            text.len()
+        );
     }
 }

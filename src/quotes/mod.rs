@@ -341,6 +341,9 @@ const AUXILIARIES: &[&str] = &[
     "there", "if", "when", "because", "while", "so", "far", "won", "not",
 ];
 
+/// Longest sentence, in tokens, that attribution looks at as one unit.
+const MAX_SENTENCE_TOKENS: usize = 250;
+
 /// Paragraph length (chars) past which an unclosed quotation is capped at its sentence.
 const LONG_PARAGRAPH: usize = 1500;
 
@@ -841,7 +844,10 @@ impl<'a> Engine<'a> {
                 s = t + 1;
                 continue;
             }
-            if self.boundary_after(t) {
+            // Run-on text (no full stops) is cut into bounded pieces: attribution work per
+            // sentence is quadratic in the worst case, and no real sentence is this long.
+            let too_long = t + 1 - s >= MAX_SENTENCE_TOKENS;
+            if self.boundary_after(t) || too_long {
                 out.push((s, t + 1));
                 s = t + 1;
             }
