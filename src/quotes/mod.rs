@@ -347,6 +347,12 @@ const MAX_SENTENCE_TOKENS: usize = 250;
 /// Paragraph length (chars) past which an unclosed quotation is capped at its sentence.
 const LONG_PARAGRAPH: usize = 1500;
 
+/// "R-Fla", "D-Md": a party and state tag after a US politician's name.
+fn is_party_tag(lower: &str) -> bool {
+    let b = lower.as_bytes();
+    b.len() >= 3 && matches!(b[0], b'r' | b'd' | b'i') && b[1] == b'-' && b[2].is_ascii_alphabetic()
+}
+
 /// Abbreviated titles written with a full stop ("Mr.", "Sen.").
 const TITLE_ABBREVIATIONS: &[&str] = &[
     "mr", "mrs", "ms", "dr", "sen", "rep", "gov", "gen", "lt", "col", "capt", "sgt", "adm", "maj",
@@ -905,6 +911,12 @@ impl<'a> Engine<'a> {
         if in_list(NP_MODIFIERS, l) || in_list(SOURCE_NOUNS, l) || in_list(TITLES, l) {
             return true;
         }
+        if let Some(stem) = l.strip_suffix("'s")
+            && (in_list(SOURCE_NOUNS, stem) || in_list(ORG_WORDS, stem))
+        {
+            // "the company's chief executive"
+            return true;
+        }
         tk.cap && !in_list(NOT_NAMES, l) && !tk.lower.chars().all(|c| c.is_ascii_digit())
     }
 
@@ -928,7 +940,17 @@ impl<'a> Engine<'a> {
 
     /// Noun phrase ending at token `end` (inclusive), not before `lo`.
     fn np_back(&self, end: usize, lo: usize) -> Option<(usize, usize)> {
-        if end < lo || end >= self.toks.len() || !self.free_word(end) {
+        if end < lo || end >= self.toks.len() {
+            return None;
+        }
+        if self.toks[end].lower == ")" && self.tok_region[end].is_none() {
+            // "Rep. Elijah Cummings (D-Md.)": skip the parenthesis, keep it in the phrase.
+            let k = (end.saturating_sub(8).max(lo)..end)
+                .rev()
+                .find(|&k| self.toks[k].lower == "(")?;
+            return self.np_back(k.checked_sub(1)?, lo).map(|(a, _)| (a, end));
+        }
+        if !self.free_word(end) {
             return None;
         }
         if pronoun_kind(&self.toks[end].lower).is_some() && self.toks[end].lower != "her" {
@@ -1299,7 +1321,13 @@ impl<'a> Engine<'a> {
                         if closing_mark && !matches!(first.lower.as_str(), "who" | "whose") {
                             break;
                         }
+                        let marked = marked || (first.kind == Tk::Word && self.is_np_word(k + 1));
                         if let Some(np) = self.np_back(k - 1, s) {
+                            if np.0 == np.1 && is_party_tag(&self.toks[np.0].lower) {
+                                // "Sen. Marco Rubio, R-Fla., appearing on ..., said": the
+                                // party tag is part of the aside; look further back.
+                                continue;
+                            }
                             let clean_start = np.0 == s
                                 || matches!(self.toks[np.0 - 1].lower.as_str(), "," | ":")
                                 || self.toks[np.0 - 1].kind == Tk::Mark;
