@@ -758,14 +758,14 @@ impl<'a> Engine<'a> {
                 // (text without paragraph breaks) it ends with its sentence instead, so that
                 // one missing mark cannot swallow the document.
                 let mut end = para_end;
-                if para_end - self.toks[o].start > LONG_PARAGRAPH {
-                    if let Some(t) = (o + 1..p1.saturating_sub(1)).find(|&t| {
+                if para_end - self.toks[o].start > LONG_PARAGRAPH
+                    && let Some(t) = (o + 1..p1.saturating_sub(1)).find(|&t| {
                         is_sentence_punct(&self.toks[t])
                             && self.toks[t + 1].kind == Tk::Word
                             && self.toks[t + 1].cap
-                    }) {
-                        end = self.toks[t].end;
-                    }
+                    })
+                {
+                    end = self.toks[t].end;
                 }
                 self.add_region(o, None, end);
             }
@@ -1370,8 +1370,8 @@ impl<'a> Engine<'a> {
             })
             && self.toks[s].kind == Tk::Word
             && (self.toks[s].cap || self.toks[s].lower.starts_with(|c: char| c.is_ascii_digit()))
-            && !(in_list(NOT_NAMES, &self.toks[s].lower)
-                && !matches!(self.toks[s].lower.as_str(), "the" | "a" | "an"))
+            && (!in_list(NOT_NAMES, &self.toks[s].lower)
+                || matches!(self.toks[s].lower.as_str(), "the" | "a" | "an"))
             && !(s..=p).any(|t| matches!(self.toks[t].lower.as_str(), "according" | "as" | "when"))
         {
             return Some(((s, p), Order::Before));
@@ -1657,9 +1657,6 @@ impl<'a> Engine<'a> {
             let Some((src, order)) = self.find_source(s, e, &cue, prev_source) else {
                 continue;
             };
-            if covered.iter().any(|&(a, b)| src.0 >= a && src.1 < b) && order == Order::Before {
-                // Source inside an earlier quotation's content: nested report, keep going.
-            }
             let after_start = self.after_cue(&cue, order, src, e);
             let before_end = match order {
                 Order::Before | Order::Relative | Order::Subject => src.0,
@@ -1673,7 +1670,7 @@ impl<'a> Engine<'a> {
             let before_ends_with_quote = before.is_some_and(|(_, b)| {
                 self.tok_region[b - 1].is_some_and(|r| self.regions[r].close == Some(b - 1))
             });
-            let (mut ca, mut cb);
+            let (ca, mut cb);
             let trailing;
             match order {
                 Order::After if cue.tok == s => {
@@ -1785,9 +1782,6 @@ impl<'a> Engine<'a> {
                     }
                 }
             }
-            if ca < cb && order == Order::Before && trailing {
-                ca = s;
-            }
             let Some((kind, mut spans)) = self.content(ca, cb) else {
                 if !trailing && order != Order::According && self.trim(after_start, e).is_none() {
                     // "X said:" with the quotation in the next sentence or paragraph.
@@ -1885,9 +1879,6 @@ impl<'a> Engine<'a> {
             }
             if near {
                 let speaker = last.speaker;
-                if let Some(sp) = speaker {
-                    self.entries[sp].quote_count += 0; // counted in push_raw
-                }
                 self.push_raw(Raw {
                     kind,
                     content: spans,
