@@ -285,6 +285,17 @@ fn pronouns_respect_gender_from_titles() {
 }
 
 #[test]
+fn interview_transcript_labels() {
+    let text = "Matthews: Is the economy getting better for working families?\n\n\
+                Lopez: Well, wages are up. But rents are up faster, and that is what people feel.";
+    let x = extract(text);
+    spans_ok(text, &x);
+    let q = find(&x, "wages are up");
+    check(q, QuoteKind::Indirect, Some(":"), Some("Lopez"));
+    assert!(q.content.text.ends_with("what people feel"), "{q:#?}");
+}
+
+#[test]
 fn split_quote_is_one_quotation() {
     let text = "“We are ready,” Coach Ben Ode said, “and we will win on Sunday.”";
     let x = extract(text);

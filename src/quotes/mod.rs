@@ -1051,6 +1051,16 @@ impl<'a> Engine<'a> {
                 });
                 continue;
             }
+            if tk.lower == ":" && t > s && t + 1 < e && self.speaker_label(s, t) {
+                out.push(Cue {
+                    tok: t,
+                    end_tok: t,
+                    class: CueClass::Speech,
+                    lemma: "label:",
+                    ing: false,
+                });
+                continue;
+            }
             if tk.lower == ":"
                 && t > s
                 && self.tok_region[t].is_none()
@@ -1219,6 +1229,9 @@ impl<'a> Engine<'a> {
             let stop = b >= e || matches!(self.toks[b].lower.as_str(), "," | "." | ";" | ")");
             return (b > a && stop).then_some(((a, b - 1), Order::According));
         }
+        if cue.lemma == "label:" {
+            return self.np_back(cue.tok - 1, s).map(|np| (np, Order::Before));
+        }
         if cue.lemma == ":" {
             let end = cue.tok.checked_sub(1)?;
             return self
@@ -1377,6 +1390,17 @@ impl<'a> Engine<'a> {
             return Some(((s, p), Order::Before));
         }
         None
+    }
+
+    /// "Matthews: Well, ..." at the start of a paragraph: a speaker label in an interview
+    /// transcript (one to three capitalised words, the first tokens of the paragraph).
+    fn speaker_label(&self, s: usize, colon: usize) -> bool {
+        let para_start = s == 0 || self.toks[s - 1].para != self.toks[s].para;
+        para_start
+            && colon - s <= 3
+            && self.tok_region[colon].is_none()
+            && (s..colon).all(|t| self.free_word(t) && self.toks[t].cap)
+            && !in_list(NOT_NAMES, &self.toks[s].lower)
     }
 
     /// The words between a closing quotation mark and a cue, when they look like a source:
@@ -1704,6 +1728,15 @@ impl<'a> Engine<'a> {
                         (ca, cb) = (after_start, e);
                         trailing = false;
                     }
+                }
+                Order::Before if cue.lemma == "label:" => {
+                    // Interview transcript: the answer runs to the end of the paragraph.
+                    let mut pe = e;
+                    while pe < self.toks.len() && self.toks[pe].para == para {
+                        pe += 1;
+                    }
+                    (ca, cb) = (after_start, pe);
+                    trailing = false;
                 }
                 Order::Relative | Order::Subject => {
                     (ca, cb) = (after_start, e);
