@@ -1713,6 +1713,15 @@ impl<'a> Engine<'a> {
                     (ca, cb) = (after_start, e);
                     trailing = false;
                 }
+                Order::Before if cue.lemma == "label:" => {
+                    // Interview transcript: the answer runs to the end of the paragraph.
+                    let mut pe = e;
+                    while pe < self.toks.len() && self.toks[pe].para == para {
+                        pe += 1;
+                    }
+                    (ca, cb) = (after_start, pe);
+                    trailing = false;
+                }
                 Order::Before => {
                     // "“...,” X said" (the quotation opens the sentence) or "..., X said
                     // on Monday." (nothing reported after the cue).
@@ -1728,15 +1737,6 @@ impl<'a> Engine<'a> {
                         (ca, cb) = (after_start, e);
                         trailing = false;
                     }
-                }
-                Order::Before if cue.lemma == "label:" => {
-                    // Interview transcript: the answer runs to the end of the paragraph.
-                    let mut pe = e;
-                    while pe < self.toks.len() && self.toks[pe].para == para {
-                        pe += 1;
-                    }
-                    (ca, cb) = (after_start, pe);
-                    trailing = false;
                 }
                 Order::Relative | Order::Subject => {
                     (ca, cb) = (after_start, e);
