@@ -1307,6 +1307,17 @@ impl<'a> Engine<'a> {
                         break;
                     }
                 }
+                // "..., Gov. John Kasich (R-OH), said": the phrase between the commas is
+                // the source itself.
+                if pl == ","
+                    && !cue.ing
+                    && p > s
+                    && let Some(np) = self.np_back(p - 1, s)
+                    && (np.0 == s || matches!(self.toks[np.0 - 1].lower.as_str(), "," | ":"))
+                    && self.toks[np.0].cap
+                {
+                    return Some((np, Order::Before));
+                }
             }
             if cue.ing {
                 return None;
@@ -1556,6 +1567,18 @@ impl<'a> Engine<'a> {
         if !self.regions_in(a, b).is_empty() {
             return false;
         }
+        // "said Tuesday in Paris, noting that ...": only the part before a participle or
+        // relative clause needs to be adverbial.
+        let b = (a..b)
+            .find(|&t| {
+                self.toks[t].lower == ","
+                    && self.toks.get(t + 1).is_some_and(|n| {
+                        n.kind == Tk::Word
+                            && (n.lower.ends_with("ing")
+                                || matches!(n.lower.as_str(), "who" | "which" | "according"))
+                    })
+            })
+            .unwrap_or(b);
         let words = self.free_words(a, b);
         words <= 7
             && in_list(ADVERBIAL_STARTS, &self.toks[a].lower)
