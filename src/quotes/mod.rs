@@ -24,6 +24,17 @@
 //! normalised first with [`crate::text::normalize`], whose origin map brings every span back
 //! to the input). [`convert_offsets`] turns them into UTF-8 bytes or UTF-16 units.
 //!
+//! # Measured
+//!
+//! On PolNeAR (`../shared/data/quotes`, rules of [`evaluate`]): quoted attributions
+//! P 86.9 / R 84.6 / F1 85.7 on train and P 88.7 / R 84.0 / F1 86.3 on dev; all attributions
+//! (indirect included) P 83.4 / R 53.5 on train, P 86.0 / R 56.8 on dev; right speaker for
+//! 91.3 % (train) and 89.3 % (dev) of matched quoted attributions. Reproduce with
+//! `cargo test --release --lib quotes::tests::polnear_scores -- --ignored --nocapture`.
+//! The recall on all attributions is bounded by PolNeAR's broad notion of attribution
+//! (perception and attitude verbs, nominal cues such as "the consensus view from"), which a
+//! cue lexicon does not reach.
+//!
 //! Input is never trusted: unbalanced or stray quotation marks are capped at the end of
 //! their paragraph, so one missing mark cannot swallow the rest of a document, and no input
 //! makes extraction panic.
@@ -1923,6 +1934,16 @@ impl<'a> Engine<'a> {
     }
 
     fn push_raw(&mut self, raw: Raw) {
+        // Two cues claiming the same words ("tweeted, saying: “...”"): the first one wins.
+        if self
+            .raws
+            .iter()
+            .rev()
+            .take(8)
+            .any(|r| r.content == raw.content)
+        {
+            return;
+        }
         self.clock += 1;
         if let Some(sp) = raw.speaker {
             self.entries[sp].quote_count += 1;
