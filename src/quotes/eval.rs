@@ -53,6 +53,7 @@ pub struct GoldAttribution {
 /// One gold document.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct GoldDoc {
+    /// The row's id (numbers are kept as their decimal text; the line number if absent).
     pub id: String,
     pub text: String,
     pub attributions: Vec<GoldAttribution>,
@@ -118,8 +119,11 @@ pub struct Prf {
     pub precision: f64,
     pub recall: f64,
     pub f1: f64,
+    /// Matched pairs (true positives).
     pub matched: usize,
+    /// Predictions in this view.
     pub predicted: usize,
+    /// Gold attributions in this view.
     pub gold: usize,
 }
 
@@ -163,7 +167,9 @@ pub struct ExtractionScores {
     pub all: Prf,
     /// Share of matched quoted attributions (with a gold source) whose speaker is right.
     pub speaker_accuracy: f64,
+    /// Matched quoted attributions whose gold source is non-empty.
     pub speaker_checked: usize,
+    /// Of those, how many have the right speaker.
     pub speaker_correct: usize,
 }
 
