@@ -969,7 +969,7 @@ impl<'a> Engine<'a> {
         if a >= hi || !self.free_word(a) {
             return None;
         }
-        if loose && !self.is_np_word(a) && pronoun_kind(&self.toks[a].lower).is_none() {
+        if loose && pronoun_kind(&self.toks[a].lower).is_none() && !self.is_head(a) {
             let mut k = a;
             while k < hi
                 && k < a + 3
@@ -980,8 +980,12 @@ impl<'a> Engine<'a> {
             {
                 k += 1;
             }
-            if k > a && k < hi && self.is_head(k) {
-                return self.np_forward(k, hi, false).map(|(_, b)| (a, b));
+            if k > a
+                && k < hi
+                && self.is_head(k)
+                && let Some((_, b)) = self.np_forward(k, hi, false)
+            {
+                return Some((a, b));
             }
         }
         if matches!(pronoun_kind(&self.toks[a].lower), Some(k) if k != PronounKind::Deictic)
@@ -1293,7 +1297,15 @@ impl<'a> Engine<'a> {
                         let first = &self.toks[k + 1];
                         let marked = matches!(
                             first.lower.as_str(),
-                            "who" | "whose" | "a" | "an" | "the" | "speaking" | "citing" | "in"
+                            "who"
+                                | "who's"
+                                | "whose"
+                                | "a"
+                                | "an"
+                                | "the"
+                                | "speaking"
+                                | "citing"
+                                | "in"
                         ) || (first.kind == Tk::Word
                             && !first.cap
                             && first.lower.ends_with("ing"))
@@ -1384,7 +1396,7 @@ impl<'a> Engine<'a> {
     /// The words between a closing quotation mark and a cue, when they look like a source:
     /// at most 14 tokens, no cue verb, no other quotation mark, at least one name-like word.
     fn source_after_quote(&self, s: usize, p: usize) -> Option<(usize, usize)> {
-        let lo = p.saturating_sub(14).max(s);
+        let lo = p.saturating_sub(24).max(s);
         let c = (lo..=p).rev().find(|&k| self.toks[k].kind == Tk::Mark)?;
         let r = self.tok_region[c]?;
         if self.regions[r].close != Some(c) || c == 0 {
@@ -1416,10 +1428,14 @@ impl<'a> Engine<'a> {
                 Tk::Punct => matches!(tk.lower.as_str(), "," | "." | "(" | ")" | "-" | "&"),
                 Tk::Mark => false,
             }
-        }) && (a..=b).any(|t| {
+        }) && ((a..=b).any(|t| {
             self.toks[t].kind == Tk::Word
                 && (self.toks[t].cap || pronoun_kind(&self.toks[t].lower).is_some())
-        });
+        }) || (b - a < 6
+            && matches!(
+                self.toks[a].lower.as_str(),
+                "the" | "a" | "an" | "his" | "her" | "their" | "its" | "one"
+            )));
         // A lone lower-case word is a verb more often than a source ("..., was").
         if !ok || (a == b && !self.is_head(a) && pronoun_kind(&self.toks[a].lower).is_none()) {
             return None;
