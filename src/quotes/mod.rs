@@ -27,9 +27,9 @@
 //! # Measured
 //!
 //! On PolNeAR (`../shared/data/quotes`, rules of [`evaluate`]): quoted attributions
-//! P 86.9 / R 84.6 / F1 85.7 on train and P 88.7 / R 84.0 / F1 86.3 on dev; all attributions
-//! (indirect included) P 83.4 / R 53.5 on train, P 86.0 / R 56.8 on dev; right speaker for
-//! 91.3 % (train) and 89.3 % (dev) of matched quoted attributions. Reproduce with
+//! P 86.9 / R 85.0 / F1 85.9 on train and P 88.7 / R 84.1 / F1 86.3 on dev; all attributions
+//! (indirect included) P 83.5 / R 53.7 on train, P 86.2 / R 57.0 on dev; right speaker for
+//! 92.0 % (train) and 89.8 % (dev) of matched quoted attributions. Reproduce with
 //! `cargo test --release --lib quotes::tests::polnear_scores -- --ignored --nocapture`.
 //! The recall on all attributions is bounded by PolNeAR's broad notion of attribution
 //! (perception and attitude verbs, nominal cues such as "the consensus view from"), which a
