@@ -15,6 +15,9 @@
 //!   target-window features) whose configuration travels inside each model file.
 //! - [`train`]: labelled-data reading, the sparse multinomial logistic learner (linfa
 //!   `Fit`), stratified cross-validation, and assembly of per-target heads into a model.
+//! - [`quotes`]: quotation extraction (direct, indirect, mixed) with cue verbs, speaker
+//!   resolution (titles stripped, surnames merged, pronouns and nominals resolved), offset
+//!   conversion, and scoring against gold attributions.
 //! - [`metrics`]: accuracy, per-class P/R/F1, macro-F1, SemEval F_avg, confusion matrix.
 //! - [`model`]: [`model::LinearModel`] (predict, explain) and its safetensors file format.
 //! - [`batch`]: JSONL/CSV in -> scored JSONL out, chunked, parallel and in input order.
@@ -36,6 +39,7 @@ pub mod error;
 pub mod features;
 pub mod metrics;
 pub mod model;
+pub mod quotes;
 pub mod registry;
 pub mod server;
 pub mod text;

@@ -1,0 +1,336 @@
+//! Speaker resolution: from a source mention to a canonical speaker.
+//!
+//! Titles and roles are split off the name ("Pentagon spokesperson Sabrina Singh" ->
+//! "Sabrina Singh" + role "Pentagon spokesperson"); a surname alone merges with the full
+//! name seen before it (and a full name upgrades an entry known by its surname); pronouns
+//! resolve to the most recent compatible speaker (person or organisation, gender when known);
+//! "the spokesperson"-style nominals resolve to the most recent speaker with that role.
+//! Organisations ("The Pentagon", "North Korea's state media", "Western governments") are
+//! speakers too, named as first written.
+
+use super::lexicon::{ORG_WORDS, PronounKind, TITLES, in_list, pronoun_kind};
+use super::{Engine, PLACE_STARTS, TITLE_ABBREVIATIONS, Tk, strip_the};
+
+#[derive(Debug, Clone)]
+pub(super) struct Entry {
+    pub(super) name: String,
+    pub(super) key: String,
+    pub(super) aliases: Vec<String>,
+    pub(super) role: Option<String>,
+    pub(super) org: bool,
+    pub(super) quote_count: usize,
+    /// Order of the last attribution to this speaker (for recency).
+    pub(super) last: usize,
+    /// Grammatical gender when known (from a title or a pronoun already resolved to this
+    /// speaker), so that "she" does not resolve to a man quoted just before.
+    gender: Option<Gender>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Gender {
+    Male,
+    Female,
+}
+
+/// Gender marked by a title or role word, if any.
+fn gender_of_word(lower: &str) -> Option<Gender> {
+    match lower.trim_end_matches('.') {
+        "mr" | "he" | "him" | "his" | "spokesman" | "chairman" | "congressman" | "councilman"
+        | "king" | "prince" | "father" | "son" | "brother" | "husband" | "man" => {
+            Some(Gender::Male)
+        }
+        "mrs" | "ms" | "she" | "her" | "spokeswoman" | "chairwoman" | "congresswoman"
+        | "councilwoman" | "queen" | "princess" | "mother" | "daughter" | "sister" | "wife"
+        | "woman" => Some(Gender::Female),
+        _ => None,
+    }
+}
+
+/// How a source mention resolved.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) enum Resolution {
+    Named,
+    Pronoun,
+    Nominal,
+}
+
+impl Engine<'_> {
+    /// Records a person named as the subject of a sentence ("Opposition leader Paul Ward
+    /// disagreed."), so that a later "he said" can refer to them even before they are
+    /// quoted. Only multi-word names that do not look like places or organisations.
+    pub(super) fn note_subject(&mut self, s: usize, e: usize) {
+        let Some((a, b)) = self.np_forward(s, e, false) else {
+            return;
+        };
+        if b + 1 >= e || !self.free_word(b + 1) || self.toks[b + 1].cap {
+            return;
+        }
+        let next = self.toks[b + 1].lower.as_str();
+        if matches!(
+            next,
+            "of" | "and" | "or" | "in" | "on" | "at" | "for" | "to" | "who"
+        ) {
+            return;
+        }
+        let words: Vec<usize> = (a..=b).collect();
+        let k = words
+            .iter()
+            .rposition(|&t| !self.toks[t].cap || in_list(TITLES, &self.toks[t].lower))
+            .map_or(0, |k| k + 1);
+        let name = &words[k..];
+        if name.len() < 2
+            || name.len() > 4
+            || name.iter().any(|&t| {
+                let l = self.toks[t].lower.as_str();
+                in_list(ORG_WORDS, l) || in_list(PLACE_STARTS, l) || l.ends_with("'s")
+            })
+        {
+            return;
+        }
+        let name_text = name
+            .iter()
+            .map(|&t| self.word_text(t))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let role = (k > 0).then(|| {
+            words[..k]
+                .iter()
+                .map(|&t| self.word_text(t))
+                .collect::<Vec<_>>()
+                .join(" ")
+        });
+        let mention = self.orig_text(self.toks[a].start, self.toks[b].end);
+        let i = self.upsert(name_text, &mention, role, false);
+        self.clock += 1;
+        self.entries[i].last = self.clock;
+    }
+
+    pub(super) fn word_text(&self, t: usize) -> String {
+        self.chars()[self.toks[t].start..self.toks[t].end]
+            .iter()
+            .collect()
+    }
+
+    pub(super) fn most_recent(&self, pred: impl Fn(&Entry) -> bool) -> Option<usize> {
+        self.entries
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| pred(e))
+            .max_by_key(|(_, e)| e.last)
+            .map(|(i, _)| i)
+    }
+
+    /// Resolves a source noun phrase to a speaker entry (creating one when new).
+    pub(super) fn resolve(&mut self, (a, b): (usize, usize)) -> Option<(usize, Resolution)> {
+        if a == b
+            && let Some(kind) = pronoun_kind(&self.toks[a].lower)
+        {
+            return match kind {
+                PronounKind::Person => {
+                    let g = gender_of_word(&self.toks[a].lower);
+                    let i =
+                        self.most_recent(|e| !e.org && (e.gender.is_none() || e.gender == g))?;
+                    if self.entries[i].gender.is_none() {
+                        self.entries[i].gender = g;
+                    }
+                    Some((i, Resolution::Pronoun))
+                }
+                PronounKind::Group => self
+                    .most_recent(|e| e.org)
+                    .or_else(|| self.most_recent(|_| true))
+                    .map(|i| (i, Resolution::Pronoun)),
+                PronounKind::Deictic => None,
+            };
+        }
+        let mention = self.orig_text(self.toks[a].start, self.toks[b].end);
+        // The naming part ends at the first comma or parenthesis ("Sarah Warbelow, legal
+        // director for ..."); what follows is role.
+        let cut = (a..=b)
+            .find(|&t| matches!(self.toks[t].lower.as_str(), "," | "(" | "-") && t > a)
+            .unwrap_or(b + 1);
+        let tail: Vec<usize> = (cut..=b)
+            .filter(|&t| self.toks[t].kind == Tk::Word)
+            .collect();
+        let b = (a..cut)
+            .rev()
+            .find(|&t| self.toks[t].kind == Tk::Word)
+            .unwrap_or(a);
+        let mut idx: Vec<usize> = (a..=b).filter(|&t| self.toks[t].kind == Tk::Word).collect();
+        if idx.is_empty() {
+            return None;
+        }
+        // Split off "of ..." ("Joel Pollak of Breitbart California").
+        let mut suffix: Vec<usize> = Vec::new();
+        if let Some(k) = idx.iter().position(|&t| self.toks[t].lower == "of")
+            && k > 0
+        {
+            suffix = idx.split_off(k);
+        }
+        while idx.len() > 1 && matches!(self.toks[idx[0]].lower.as_str(), "the" | "a" | "an") {
+            idx.remove(0);
+        }
+        let possessive = idx.iter().any(|&t| self.toks[t].lower.ends_with("'s"));
+        let last_title = idx.iter().rposition(|&t| {
+            let tk = &self.toks[t];
+            !tk.cap || in_list(TITLES, &tk.lower)
+        });
+        let name_toks: Vec<usize> = match last_title {
+            Some(k) => idx[k + 1..].to_vec(),
+            None => idx.clone(),
+        };
+        let role_toks: Vec<usize> = match last_title {
+            Some(k) => idx[..=k].to_vec(),
+            None => Vec::new(),
+        };
+        let join = |ts: &[usize]| -> String {
+            ts.iter()
+                .map(|&t| {
+                    let mut w = self.word_text(t);
+                    let dotted = self
+                        .toks
+                        .get(t + 1)
+                        .is_some_and(|n| n.lower == "." && n.start == self.toks[t].end)
+                        && in_list(TITLE_ABBREVIATIONS, &self.toks[t].lower);
+                    if dotted {
+                        w.push('.');
+                    }
+                    w
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let mut role = if role_toks.is_empty() {
+            None
+        } else {
+            Some(join(&role_toks))
+        };
+        suffix.extend(tail);
+        if !suffix.is_empty() {
+            let suf = join(&suffix);
+            role = Some(match role {
+                Some(r) => format!("{r} {suf}"),
+                None => suf,
+            });
+        }
+        let org_word = |t: &usize| {
+            let l = self.toks[*t].lower.as_str();
+            in_list(ORG_WORDS, l)
+                || (self.toks[*t].end - self.toks[*t].start >= 2
+                    && self.chars()[self.toks[*t].start..self.toks[*t].end]
+                        .iter()
+                        .all(|c| c.is_uppercase()))
+        };
+        if possessive || name_toks.is_empty() {
+            let head = self.toks[b].lower.clone();
+            let determined = matches!(self.toks[a].lower.as_str(), "the" | "his" | "her" | "their");
+            let person_role = in_list(TITLES, &head) && !head.ends_with('s') && !org_word(&b);
+            if !possessive && determined && person_role {
+                // "the spokesperson": the most recent speaker with that role, else the most
+                // recent person.
+                let found = self
+                    .most_recent(|e| {
+                        !e.org
+                            && e.role
+                                .as_deref()
+                                .is_some_and(|r| r.to_lowercase().contains(&head))
+                    })
+                    .or_else(|| self.most_recent(|e| !e.org));
+                if let Some(i) = found {
+                    return Some((i, Resolution::Nominal));
+                }
+            }
+            let name = if possessive {
+                mention.clone()
+            } else {
+                strip_the(&mention).to_string()
+            };
+            let person = person_role && !possessive;
+            return Some((
+                self.upsert(name, &mention, None, !person),
+                Resolution::Named,
+            ));
+        }
+        let name = join(&name_toks);
+        let is_org = name_toks.iter().any(org_word) && name_toks.len() <= 3
+            || (name_toks.len() == 1 && idx.len() == 1 && org_word(&name_toks[0]));
+        if is_org {
+            let name = if matches!(self.toks[a].lower.as_str(), "the") {
+                mention.clone()
+            } else {
+                name
+            };
+            return Some((self.upsert(name, &mention, role, true), Resolution::Named));
+        }
+        Some((self.upsert(name, &mention, role, false), Resolution::Named))
+    }
+
+    /// Finds or creates the entry for `name`, merging surnames with full names.
+    pub(super) fn upsert(
+        &mut self,
+        name: String,
+        mention: &str,
+        role: Option<String>,
+        org: bool,
+    ) -> usize {
+        let key = strip_the(&name).to_lowercase();
+        let last_word = |s: &str| s.rsplit(' ').next().unwrap_or("").to_lowercase();
+        let words = key.split(' ').count();
+        let found = self
+            .entries
+            .iter()
+            .position(|e| e.key == key && e.org == org)
+            .or_else(|| {
+                if org {
+                    return None;
+                }
+                if words == 1 {
+                    // A surname: the most recent person whose name ends with it.
+                    self.most_recent(|e| !e.org && last_word(&e.key) == key)
+                } else {
+                    // A full name: a person known so far by the surname alone.
+                    self.entries
+                        .iter()
+                        .position(|e| !e.org && e.key == last_word(&key))
+                }
+            });
+        let i = match found {
+            Some(i) => {
+                let e = &mut self.entries[i];
+                if words > e.key.split(' ').count() && !org {
+                    let old = std::mem::replace(&mut e.name, name.clone());
+                    e.key = key;
+                    if !e.aliases.contains(&old) {
+                        e.aliases.push(old);
+                    }
+                }
+                i
+            }
+            None => {
+                self.entries.push(Entry {
+                    name: name.clone(),
+                    key,
+                    aliases: Vec::new(),
+                    role: None,
+                    org,
+                    quote_count: 0,
+                    last: self.clock,
+                    gender: None,
+                });
+                self.entries.len() - 1
+            }
+        };
+        let e = &mut self.entries[i];
+        if e.gender.is_none() && !org {
+            e.gender = mention
+                .split(|c: char| c.is_whitespace())
+                .find_map(|w| gender_of_word(&w.to_lowercase()));
+        }
+        if e.role.is_none() {
+            e.role = role;
+        }
+        if mention != e.name && !e.aliases.iter().any(|x| x == mention) {
+            e.aliases.push(mention.to_string());
+        }
+        i
+    }
+}

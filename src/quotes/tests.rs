@@ -1,0 +1,86 @@
+use super::*;
+
+fn shared_data() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data")
+}
+
+#[test]
+fn smoke() {
+    let x = extract("“We will respond,” Pentagon spokesperson Sabrina Singh said on Monday.");
+    assert_eq!(x.quotes.len(), 1, "{x:#?}");
+}
+
+/// Prints scores on polnear train and dev: `cargo test --release --lib quotes::tests::polnear_scores -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn polnear_scores() {
+    for split in ["train", "dev"] {
+        let p = shared_data().join(format!("quotes/polnear-{split}.jsonl"));
+        if !p.exists() {
+            eprintln!("skipping: {} not found", p.display());
+            return;
+        }
+        let gold = read_gold(&p).unwrap();
+        let t0 = std::time::Instant::now();
+        let pred: Vec<Extraction> = gold.iter().map(|d| extract(&d.text)).collect();
+        let dt = t0.elapsed();
+        let s = evaluate(&gold, &pred).unwrap();
+        println!(
+            "{split}: quoted P {:.1} R {:.1} F1 {:.1} ({}/{}/{}) | by kind P {:.1} R {:.1} F1 {:.1} | all P {:.1} R {:.1} F1 {:.1} ({}/{}/{}) | speaker {:.1}% ({}/{}) | {:?}",
+            100.0 * s.quoted.precision,
+            100.0 * s.quoted.recall,
+            100.0 * s.quoted.f1,
+            s.quoted.matched,
+            s.quoted.predicted,
+            s.quoted.gold,
+            100.0 * s.quoted_by_kind.precision,
+            100.0 * s.quoted_by_kind.recall,
+            100.0 * s.quoted_by_kind.f1,
+            100.0 * s.all.precision,
+            100.0 * s.all.recall,
+            100.0 * s.all.f1,
+            s.all.matched,
+            s.all.predicted,
+            s.all.gold,
+            100.0 * s.speaker_accuracy,
+            s.speaker_correct,
+            s.speaker_checked,
+            dt
+        );
+    }
+}
+
+/// Writes predictions for error analysis: `QUOTES_DUMP=/tmp/x.jsonl cargo test --release --lib quotes::tests::dump -- --ignored`.
+#[test]
+#[ignore]
+fn dump() {
+    let Ok(out) = std::env::var("QUOTES_DUMP") else {
+        return;
+    };
+    let split = std::env::var("QUOTES_SPLIT").unwrap_or_else(|_| "train".into());
+    let p = shared_data().join(format!("quotes/polnear-{split}.jsonl"));
+    if !p.exists() {
+        return;
+    }
+    let gold = read_gold(&p).unwrap();
+    let mut s = String::new();
+    for d in &gold {
+        let x = extract(&d.text);
+        s.push_str(
+            &serde_json::json!({"id": d.id, "quotes": x.quotes, "speakers": x.speakers})
+                .to_string(),
+        );
+        s.push('\n');
+    }
+    std::fs::write(out, s).unwrap();
+}
+
+#[test]
+#[ignore]
+fn show() {
+    let path = std::env::var("QUOTES_SHOW").unwrap_or_default();
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return;
+    };
+    println!("{}", serde_json::to_string_pretty(&extract(&text)).unwrap());
+}
