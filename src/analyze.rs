@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::features::Input;
 use crate::model::{LinearModel, Prediction, Task};
+use crate::quotes::{self, Quote, Speaker};
 
 /// Explanations longer than this are cut: past a few dozen features an explanation stops
 /// explaining, and each one costs a string.
@@ -150,6 +151,75 @@ pub fn score_quotations(
         .collect();
     let speakers = aggregate(&quotes);
     Ok(Analysis { target: target.to_string(), quotes, speakers })
+}
+
+/// One quotation found in a document, with its predictions.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DocumentQuote {
+    /// `q1`, `q2`, ... in document order; the ids the verdicts refer to.
+    pub id: String,
+    #[serde(flatten)]
+    pub quote: Quote,
+    pub stance: Prediction,
+    pub sentiment: Prediction,
+}
+
+/// A document's quotations, their predictions and one verdict per attributed speaker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DocumentAnalysis {
+    pub target: String,
+    /// Every quotation found, attributed or not, in document order.
+    pub quotes: Vec<DocumentQuote>,
+    /// The speakers found, with their aliases and roles.
+    pub speakers: Vec<Speaker>,
+    /// One verdict per speaker over their attributed quotations; unattributed quotations
+    /// are left out.
+    pub verdicts: Vec<SpeakerVerdict>,
+}
+
+/// Finds the quotations in `text`, scores each one's content, and rolls the attributed
+/// ones up per canonical speaker.
+pub fn analyze_document(
+    text: &str,
+    target: &str,
+    stance: &LinearModel,
+    sentiment: &LinearModel,
+    explain: usize,
+) -> Result<DocumentAnalysis> {
+    if text.trim().is_empty() {
+        return Err(Error::InvalidInput { field: "text".into(), message: "must not be empty".into() });
+    }
+    if target.trim().is_empty() {
+        return Err(Error::InvalidInput {
+            field: "target".into(),
+            message: "must not be empty (stance is always toward a target)".into(),
+        });
+    }
+    check_task(stance, Task::Stance, "stance_model")?;
+    check_task(sentiment, Task::Sentiment, "sentiment_model")?;
+    let extraction = quotes::extract(text);
+    let scored: Vec<DocumentQuote> = extraction
+        .quotes
+        .into_iter()
+        .enumerate()
+        .map(|(i, quote)| {
+            let (stance, sentiment) = score_text(&quote.content.text, target, stance, sentiment, explain);
+            DocumentQuote { id: format!("q{}", i + 1), quote, stance, sentiment }
+        })
+        .collect();
+    let attributed: Vec<QuoteScore> = scored
+        .iter()
+        .filter_map(|q| {
+            Some(QuoteScore {
+                id: q.id.clone(),
+                speaker: q.quote.speaker.clone()?,
+                stance: q.stance.clone(),
+                sentiment: q.sentiment.clone(),
+            })
+        })
+        .collect();
+    let verdicts = aggregate(&attributed);
+    Ok(DocumentAnalysis { target: target.trim().to_string(), quotes: scored, speakers: extraction.speakers, verdicts })
 }
 
 /// Groups scored quotations by speaker (trimmed, case-insensitive) and rolls each group
