@@ -19,13 +19,7 @@ const PARAGRAPHS: &[&str] = &[
     "The ministry denied the report, saying the convoy was part of a routine exercise planned months ago.",
     "“We have a plan for the winter.\n\n“It starts with the power grid and ends with the hospitals.\n\n“Nobody will be left behind,” the governor said.",
 ];
-const NAMES: &[&str] = &[
-    "Sabrina Singh",
-    "Mark Rutte",
-    "Lena Berg",
-    "Paul Ward",
-    "Ana Ruiz",
-];
+const NAMES: &[&str] = &["Sabrina Singh", "Mark Rutte", "Lena Berg", "Paul Ward", "Ana Ruiz"];
 const PLACES: &[&str] = &["North Korea", "the north", "the alliance", "Iran"];
 
 fn article(target_words: usize) -> String {
@@ -50,9 +44,7 @@ fn bench(c: &mut Criterion) {
     let words = text.split_whitespace().count();
     let mut g = c.benchmark_group("quotes");
     g.throughput(Throughput::Elements(words as u64));
-    g.bench_function(format!("extract_{words}_words"), |b| {
-        b.iter(|| stancer::quotes::extract(black_box(&text)))
-    });
+    g.bench_function(format!("extract_{words}_words"), |b| b.iter(|| stancer::quotes::extract(black_box(&text))));
     g.finish();
 }
 

@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 
 use flate2::read::MultiGzDecoder;
 use flate2::write::GzEncoder;
+use stancer::analyze;
 use stancer::batch::{self, BatchOptions, Format};
 use stancer::features::{Input, Lexicon};
 use stancer::metrics::Metrics;
@@ -51,6 +52,24 @@ enum Command {
     /// {"<label>": p, ...}, "head"?}. A row that cannot be scored becomes {"id", "error"}
     /// and is counted in the summary on stderr (or stops the run with --fail-fast).
     Score(ScoreArgs),
+    /// Find the quotations in news articles and who said them.
+    ///
+    /// Input rows {"id", "text"} (other fields ignored); output rows {"id", "quotes":
+    /// [{"kind", "content": {"text", "spans"}, "cue", "source", "speaker", "confidence"}],
+    /// "speakers": [{"name", "aliases", "role"?, "quote_count"}]}. Spans are [start, end)
+    /// code-point offsets into the text.
+    Extract(ExtractArgs),
+    /// Analyze articles: quotations, who said them, their stance and sentiment, and one
+    /// verdict per speaker.
+    ///
+    /// With FILE (or '-', or nothing: stdin) analyzes one document of plain text and prints
+    /// JSON. With --input, analyzes JSONL/CSV rows {"id", "text", "target"?} in batch, one
+    /// JSON row out per row in.
+    Analyze(AnalyzeArgs),
+    /// Score quotation extraction against gold attributions (PolNeAR format): precision,
+    /// recall and F1 of quotations whose content overlaps the gold content by at least half,
+    /// for quoted attributions and for all, and speaker accuracy on matched quoted ones.
+    EvalQuotes(EvalQuotesArgs),
     /// Serve the gRPC API (stancer.v1) over a models directory, with health, reflection,
     /// hot reload (ReloadModels, SIGHUP, file changes), limits and Prometheus metrics.
     Serve(cli_serve::ServeArgs),
@@ -168,6 +187,64 @@ struct ScoreArgs {
     models: ModelsDir,
 }
 
+#[derive(Args)]
+struct ExtractArgs {
+    #[command(flatten)]
+    io: BatchIo,
+}
+
+#[derive(Args)]
+struct AnalyzeArgs {
+    /// A plain-text document ('-' or nothing: stdin). Not with --input.
+    #[arg(conflicts_with = "input")]
+    file: Option<String>,
+    /// What stance is taken toward (batch rows may carry their own "target").
+    #[arg(long)]
+    target: Option<String>,
+    /// Top contributing features to show per prediction.
+    #[arg(long, default_value_t = 0)]
+    explain: usize,
+    /// Stance model name or path.
+    #[arg(long, default_value = "stance")]
+    stance_model: String,
+    /// Sentiment model name or path.
+    #[arg(long, default_value = "sentiment")]
+    sentiment_model: String,
+    /// Batch input (JSONL or CSV, optionally .gz); see `stancer score --help` for the options.
+    #[arg(long, value_name = "FILE")]
+    input: Option<String>,
+    /// Batch output JSONL ('-' for stdout).
+    #[arg(long, default_value = "-", value_name = "FILE")]
+    output: String,
+    /// CSV column holding the text.
+    #[arg(long, value_name = "NAME")]
+    text_column: Option<String>,
+    /// CSV column holding the row id.
+    #[arg(long, value_name = "NAME")]
+    id_column: Option<String>,
+    /// CSV column holding the target.
+    #[arg(long, value_name = "NAME")]
+    target_column: Option<String>,
+    /// Continue an interrupted batch run.
+    #[arg(long)]
+    resume: bool,
+    /// Stop at the first bad row instead of writing an error row.
+    #[arg(long)]
+    fail_fast: bool,
+    /// Longest document processed, in characters.
+    #[arg(long, default_value_t = 1_000_000)]
+    max_text_chars: usize,
+    #[command(flatten)]
+    models: ModelsDir,
+}
+
+#[derive(Args)]
+struct EvalQuotesArgs {
+    /// Gold JSONL: {"id", "text", "attributions": [{"source", "cue", "content", "quoted"}]}.
+    #[arg(long, value_name = "FILE.jsonl")]
+    gold: PathBuf,
+}
+
 /// Input, output and failure handling shared by the batch commands.
 #[derive(Args)]
 struct BatchIo {
@@ -205,6 +282,9 @@ fn main() {
         Command::Train(a) => run_train(a),
         Command::Eval(a) => run_eval(a),
         Command::Score(a) => run_score(a),
+        Command::Extract(a) => run_extract(a),
+        Command::Analyze(a) => run_analyze(a),
+        Command::EvalQuotes(a) => run_eval_quotes(a),
         Command::Serve(a) => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
@@ -658,6 +738,85 @@ where
     for e in &summary.first_errors {
         eprintln!("  {e}");
     }
+    Ok(())
+}
+
+fn run_extract(a: ExtractArgs) -> Result<()> {
+    let opened = open_batch(&a.io)?;
+    let max = a.io.max_text_chars;
+    run_batch(opened, |n, rec| {
+        let id = rec.id_or(n);
+        let ex = rec.into_example(n, None, max).map_err(|m| (id, m))?;
+        let found = stancer::quotes::extract(&ex.text);
+        let row = serde_json::json!({"id": ex.id, "quotes": found.quotes, "speakers": found.speakers});
+        Ok(row.to_string())
+    })
+}
+
+fn run_analyze(a: AnalyzeArgs) -> Result<()> {
+    let stance = load_model(&a.stance_model, &a.models.dir)?;
+    let sentiment = load_model(&a.sentiment_model, &a.models.dir)?;
+    if let Some(input) = &a.input {
+        let io = BatchIo {
+            input: input.clone(),
+            output: a.output.clone(),
+            text_column: a.text_column.clone(),
+            id_column: a.id_column.clone(),
+            target_column: a.target_column.clone(),
+            resume: a.resume,
+            fail_fast: a.fail_fast,
+            max_text_chars: a.max_text_chars,
+        };
+        let opened = open_batch(&io)?;
+        return run_batch(opened, |n, rec| {
+            let id = rec.id_or(n);
+            let row_target = rec.target.clone();
+            let ex = rec.into_example(n, None, a.max_text_chars).map_err(|m| (id.clone(), m))?;
+            let target = row_target
+                .or_else(|| a.target.clone())
+                .ok_or_else(|| (id.clone(), "no target: give --target or a \"target\" field".to_string()))?;
+            let analysis = analyze::analyze_document(&ex.text, &target, &stance, &sentiment, a.explain)
+                .map_err(|e| (id.clone(), e.to_string()))?;
+            let mut row = serde_json::to_value(&analysis).map_err(|e| (id.clone(), e.to_string()))?;
+            row.as_object_mut().expect("object").insert("id".into(), serde_json::Value::String(ex.id));
+            Ok(row.to_string())
+        });
+    }
+    let target = a.target.as_deref().context("--target is required: stance is always toward a target")?;
+    let text = match a.file.as_deref() {
+        None | Some("-") => {
+            let mut s = String::new();
+            std::io::stdin().read_to_string(&mut s).context("reading the document from stdin")?;
+            s
+        }
+        Some(path) => std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?,
+    };
+    let analysis = analyze::analyze_document(&text, target, &stance, &sentiment, a.explain)?;
+    println!("{}", serde_json::to_string_pretty(&analysis)?);
+    Ok(())
+}
+
+fn run_eval_quotes(a: EvalQuotesArgs) -> Result<()> {
+    let gold = stancer::quotes::read_gold(&a.gold)?;
+    let start = std::time::Instant::now();
+    let predicted: Vec<_> = gold.iter().map(|d| stancer::quotes::extract(&d.text)).collect();
+    let secs = start.elapsed().as_secs_f64();
+    let scores = stancer::quotes::evaluate(&gold, &predicted)?;
+    println!("{}", serde_json::to_string_pretty(&scores)?);
+    let pct = |x: f64| 100.0 * x;
+    eprintln!(
+        "{} documents in {secs:.2} s: quoted P/R/F1 {:.1}/{:.1}/{:.1}, all P/R/F1 {:.1}/{:.1}/{:.1}, speaker {:.1}% ({}/{})",
+        gold.len(),
+        pct(scores.quoted.precision),
+        pct(scores.quoted.recall),
+        pct(scores.quoted.f1),
+        pct(scores.all.precision),
+        pct(scores.all.recall),
+        pct(scores.all.f1),
+        pct(scores.speaker_accuracy),
+        scores.speaker_correct,
+        scores.speaker_checked
+    );
     Ok(())
 }
 

@@ -320,3 +320,93 @@ fn compare_and_promote_only_when_not_worse() {
         std::fs::read(dir.path().join("new.safetensors")).unwrap()
     );
 }
+
+const ARTICLE: &str = "Senator Jane Doe said on Monday that the plan was “a disaster for working families.” \
+Later, Doe called the bill “reckless.”\n\n“We will fight it,” she added.";
+
+fn shipped_models() -> String {
+    concat!(env!("CARGO_MANIFEST_DIR"), "/models").to_string()
+}
+
+#[test]
+fn extract_finds_quotes_and_speakers_per_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = format!(
+        "{}\n{}\n",
+        serde_json::json!({"id": "a1", "text": ARTICLE, "section": "ignored"}),
+        serde_json::json!({"id": "a2", "text": ""})
+    );
+    common::write(dir.path(), "docs.jsonl", &rows);
+    let o = stancer(&["extract", "--input", "docs.jsonl", "--output", "quotes.jsonl"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = std::fs::read_to_string(dir.path().join("quotes.jsonl")).unwrap();
+    let rows: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(rows.len(), 2);
+    let quotes = rows[0]["quotes"].as_array().unwrap();
+    assert!(quotes.len() >= 3, "{out}");
+    assert!(quotes.iter().all(|q| q["speaker"] == "Jane Doe"), "{out}");
+    assert!(quotes.iter().any(|q| q["cue"]["text"] == "called"), "{out}");
+    let speakers = rows[0]["speakers"].as_array().unwrap();
+    assert_eq!(speakers[0]["name"], "Jane Doe");
+    assert!(rows[1]["error"].as_str().unwrap().contains("empty"));
+}
+
+#[test]
+fn analyze_one_document_and_a_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    common::write(dir.path(), "article.txt", ARTICLE);
+    let models = shipped_models();
+    let o = stancer(&["analyze", "--models", &models, "--target", "the plan", "article.txt"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let verdicts = v["verdicts"].as_array().unwrap();
+    assert_eq!(verdicts.len(), 1, "{v}");
+    assert_eq!(verdicts[0]["speaker"], "Jane Doe");
+    assert!(verdicts[0]["quote_count"].as_u64().unwrap() >= 3);
+    assert!(v["quotes"][0]["stance"]["label"].is_string());
+
+    let o = stancer(&["analyze", "--models", &models, "article.txt"], dir.path());
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("--target is required"), "{}", stderr(&o));
+
+    let rows = format!(
+        "{}\n{}\n",
+        serde_json::json!({"id": 1, "text": ARTICLE, "target": "the plan"}),
+        serde_json::json!({"id": 2, "text": ARTICLE})
+    );
+    common::write(dir.path(), "docs.jsonl", &rows);
+    let o = stancer(&["analyze", "--models", &models, "--input", "docs.jsonl", "--output", "out.jsonl"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = std::fs::read_to_string(dir.path().join("out.jsonl")).unwrap();
+    let rows: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(rows[0]["id"], "1");
+    assert_eq!(rows[0]["verdicts"][0]["speaker"], "Jane Doe");
+    assert!(rows[1]["error"].as_str().unwrap().contains("no target"), "{out}");
+}
+
+#[test]
+fn eval_quotes_scores_against_gold() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "\"We will win,\" Smith said.";
+    let gold = serde_json::json!({
+        "id": "g1",
+        "text": text,
+        "attributions": [{
+            "source": [{"text": "Smith", "spans": [[15, 20]]}],
+            "cue": [{"text": "said", "spans": [[21, 25]]}],
+            "content": [{"text": "\"We will win,\"", "spans": [[0, 14]]}],
+            "quoted": true
+        }]
+    });
+    common::write(dir.path(), "gold.jsonl", &format!("{gold}\n"));
+    let o = stancer(&["eval-quotes", "--gold", "gold.jsonl"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["quoted"]["f1"], 1.0, "{v}");
+    assert_eq!(v["speaker_accuracy"], 1.0, "{v}");
+
+    common::write(dir.path(), "bad.jsonl", "{\"id\": 1}\n");
+    let o = stancer(&["eval-quotes", "--gold", "bad.jsonl"], dir.path());
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("bad.jsonl:1"), "{}", stderr(&o));
+}

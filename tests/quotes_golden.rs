@@ -39,9 +39,8 @@ fn spans_ok(text: &str, x: &Extraction) {
 #[test]
 fn direct_in_every_mark_style() {
     for (open, close) in [("\"", "\""), ("“", "”"), ("«", "»"), ("‘", "’")] {
-        let text = format!(
-            "The mayor spoke on Tuesday.\n{open}We will rebuild the bridge,{close} Mayor Ana Lopez said."
-        );
+        let text =
+            format!("The mayor spoke on Tuesday.\n{open}We will rebuild the bridge,{close} Mayor Ana Lopez said.");
         let x = extract(&text);
         spans_ok(&text, &x);
         let q = find(&x, "We will rebuild the bridge");
@@ -57,18 +56,8 @@ fn inverted_and_colon_introduced_quotes() {
                 The central bank disagreed: “Inflation is not beaten yet.”";
     let x = extract(text);
     spans_ok(text, &x);
-    check(
-        find(&x, "Prices will fall"),
-        QuoteKind::Direct,
-        Some("said"),
-        Some("Karl Berg"),
-    );
-    check(
-        find(&x, "Inflation is not beaten"),
-        QuoteKind::Direct,
-        Some("disagreed:"),
-        Some("central bank"),
-    );
+    check(find(&x, "Prices will fall"), QuoteKind::Direct, Some("said"), Some("Karl Berg"));
+    check(find(&x, "Inflation is not beaten"), QuoteKind::Direct, Some("disagreed:"), Some("central bank"));
 }
 
 #[test]
@@ -82,11 +71,7 @@ fn quotation_over_several_paragraphs() {
     check(q, QuoteKind::Direct, Some("said"), Some("Maria Chen"));
     assert_eq!(q.content.spans.len(), 3, "{q:#?}");
     assert!(q.content.text.contains("Nobody will be left behind"));
-    assert!(
-        !x.quotes
-            .iter()
-            .any(|q| q.content.text.contains("legislature"))
-    );
+    assert!(!x.quotes.iter().any(|q| q.content.text.contains("legislature")));
 }
 
 #[test]
@@ -106,19 +91,12 @@ fn unbalanced_marks_stop_at_the_paragraph() {
 #[test]
 fn unclosed_quote_in_text_without_paragraphs_stops_at_its_sentence() {
     let filler = "The council met again on Tuesday and discussed the budget at length. ".repeat(30);
-    let text = format!(
-        "Mayor Ana Lopez said “the plan is dead. {filler}Officials said the vote would be held in May."
-    );
+    let text = format!("Mayor Ana Lopez said “the plan is dead. {filler}Officials said the vote would be held in May.");
     let x = extract(&text);
     spans_ok(&text, &x);
     let q = find(&x, "the plan is dead");
     assert!(q.content.text.len() < 100, "{q:#?}");
-    check(
-        find(&x, "the vote would be held"),
-        QuoteKind::Indirect,
-        Some("said"),
-        Some("Officials"),
-    );
+    check(find(&x, "the vote would be held"), QuoteKind::Indirect, Some("said"), Some("Officials"));
 }
 
 #[test]
@@ -131,12 +109,7 @@ fn indirect_said_that_and_trailing_said() {
     check(q, QuoteKind::Indirect, Some("said"), Some("Dana Moore"));
     assert!(q.content.text.starts_with("that the suspect"));
     let q = find(&x, "The roads will reopen");
-    check(
-        q,
-        QuoteKind::Indirect,
-        Some("said"),
-        Some("health ministry"),
-    );
+    check(q, QuoteKind::Indirect, Some("said"), Some("health ministry"));
     assert_eq!(q.content.text, "The roads will reopen by the weekend");
 }
 
@@ -147,23 +120,9 @@ fn according_to_in_both_orders_and_surname_merge() {
                 The strikes will continue through the winter, according to the army.";
     let x = extract(text);
     spans_ok(text, &x);
-    check(
-        find(&x, "the units will reach"),
-        QuoteKind::Indirect,
-        Some("According to"),
-        Some("Sabrina Singh"),
-    );
-    check(
-        find(&x, "The strikes will continue"),
-        QuoteKind::Indirect,
-        Some("according to"),
-        Some("army"),
-    );
-    let singh = x
-        .speakers
-        .iter()
-        .find(|s| s.name == "Sabrina Singh")
-        .unwrap();
+    check(find(&x, "the units will reach"), QuoteKind::Indirect, Some("According to"), Some("Sabrina Singh"));
+    check(find(&x, "The strikes will continue"), QuoteKind::Indirect, Some("according to"), Some("army"));
+    let singh = x.speakers.iter().find(|s| s.name == "Sabrina Singh").unwrap();
     assert_eq!(singh.quote_count, 2);
     assert_eq!(singh.role.as_deref(), Some("Pentagon spokesperson"));
     assert!(singh.aliases.iter().any(|a| a == "Singh"));
@@ -176,24 +135,9 @@ fn naming_cues_are_mixed_quotes() {
                 Critics described the plan as “reckless and vague.”";
     let x = extract(text);
     spans_ok(text, &x);
-    check(
-        find(&x, "very dangerous"),
-        QuoteKind::Mixed,
-        Some("labeled"),
-        Some("Joe Biden"),
-    );
-    check(
-        find(&x, "historic mistake"),
-        QuoteKind::Mixed,
-        Some("called"),
-        Some("Ola Sund"),
-    );
-    check(
-        find(&x, "reckless and vague"),
-        QuoteKind::Mixed,
-        Some("described"),
-        Some("Critics"),
-    );
+    check(find(&x, "very dangerous"), QuoteKind::Mixed, Some("labeled"), Some("Joe Biden"));
+    check(find(&x, "historic mistake"), QuoteKind::Mixed, Some("called"), Some("Ola Sund"));
+    check(find(&x, "reckless and vague"), QuoteKind::Mixed, Some("described"), Some("Critics"));
     let biden = x.speakers.iter().find(|s| s.name == "Joe Biden").unwrap();
     assert_eq!(biden.role.as_deref(), Some("US President"));
 }
@@ -204,27 +148,11 @@ fn cue_inside_an_aside() {
                 a “provocation” by the other side.";
     let x = extract(text);
     spans_ok(text, &x);
-    check(
-        find(&x, "provocation"),
-        QuoteKind::Mixed,
-        Some("called"),
-        Some("Lena Berg"),
-    );
-    check(
-        find(&x, "The talks stalled"),
-        QuoteKind::Indirect,
-        Some("according to"),
-        Some("Lena Berg"),
-    );
-    let text =
-        "Ahmed Khan, who called the vote “a farce,” said he would appeal the result in court.";
+    check(find(&x, "provocation"), QuoteKind::Mixed, Some("called"), Some("Lena Berg"));
+    check(find(&x, "The talks stalled"), QuoteKind::Indirect, Some("according to"), Some("Lena Berg"));
+    let text = "Ahmed Khan, who called the vote “a farce,” said he would appeal the result in court.";
     let x = extract(text);
-    check(
-        find(&x, "he would appeal"),
-        QuoteKind::Indirect,
-        Some("said"),
-        Some("Ahmed Khan"),
-    );
+    check(find(&x, "he would appeal"), QuoteKind::Indirect, Some("said"), Some("Ahmed Khan"));
 }
 
 #[test]
@@ -236,27 +164,12 @@ fn pronouns_nominals_and_quote_runs() {
                 Opposition leader Paul Ward disagreed. “These numbers are fiction,” he said.";
     let x = extract(text);
     spans_ok(text, &x);
-    check(
-        find(&x, "taxes would not rise"),
-        QuoteKind::Indirect,
-        Some("added"),
-        Some("Mia Torres"),
-    );
-    check(
-        find(&x, "hard work"),
-        QuoteKind::Direct,
-        Some("said"),
-        Some("Mia Torres"),
-    );
+    check(find(&x, "taxes would not rise"), QuoteKind::Indirect, Some("added"), Some("Mia Torres"));
+    check(find(&x, "hard work"), QuoteKind::Direct, Some("said"), Some("Mia Torres"));
     let run = find(&x, "Now the economy can grow");
     check(run, QuoteKind::Direct, None, Some("Mia Torres"));
     assert!(run.source.is_none());
-    check(
-        find(&x, "These numbers are fiction"),
-        QuoteKind::Direct,
-        Some("said"),
-        Some("Paul Ward"),
-    );
+    check(find(&x, "These numbers are fiction"), QuoteKind::Direct, Some("said"), Some("Paul Ward"));
     let torres = x.speakers.iter().find(|s| s.name == "Mia Torres").unwrap();
     assert_eq!(torres.quote_count, 4);
 }
@@ -268,18 +181,8 @@ fn pronouns_respect_gender_from_titles() {
                 “It breaks my heart,” she added.";
     let x = extract(text);
     spans_ok(text, &x);
-    check(
-        find(&x, "no choice"),
-        QuoteKind::Direct,
-        Some("said"),
-        Some("Tom Reed"),
-    );
-    check(
-        find(&x, "breaks my heart"),
-        QuoteKind::Direct,
-        Some("added"),
-        Some("Ann Cole"),
-    );
+    check(find(&x, "no choice"), QuoteKind::Direct, Some("said"), Some("Tom Reed"));
+    check(find(&x, "breaks my heart"), QuoteKind::Direct, Some("added"), Some("Ann Cole"));
     let cole = x.speakers.iter().find(|s| s.name == "Ann Cole").unwrap();
     assert_eq!(cole.role.as_deref(), Some("Mrs."));
 }
@@ -313,24 +216,14 @@ fn organisations_are_speakers() {
                 Western governments have warned that sanctions will follow.";
     let x = extract(text);
     spans_ok(text, &x);
-    check(
-        find(&x, "the convoy crossed"),
-        QuoteKind::Indirect,
-        Some("confirmed"),
-        Some("The Pentagon"),
-    );
+    check(find(&x, "the convoy crossed"), QuoteKind::Indirect, Some("confirmed"), Some("The Pentagon"));
     check(
         find(&x, "the drills were defensive"),
         QuoteKind::Indirect,
         Some("claimed"),
         Some("North Korea’s state media"),
     );
-    check(
-        find(&x, "sanctions will follow"),
-        QuoteKind::Indirect,
-        Some("warned"),
-        Some("Western governments"),
-    );
+    check(find(&x, "sanctions will follow"), QuoteKind::Indirect, Some("warned"), Some("Western governments"));
 }
 
 #[test]
@@ -338,24 +231,13 @@ fn stance_verbs_are_reported_as_cues() {
     let text = "Senator Amy Lowe condemned the raid as “a shameful act.”\n\
                 Mayor Rob Hale praised the firefighters for “extraordinary courage.”";
     let x = extract(text);
-    check(
-        find(&x, "shameful act"),
-        QuoteKind::Mixed,
-        Some("condemned"),
-        Some("Amy Lowe"),
-    );
-    check(
-        find(&x, "extraordinary courage"),
-        QuoteKind::Mixed,
-        Some("praised"),
-        Some("Rob Hale"),
-    );
+    check(find(&x, "shameful act"), QuoteKind::Mixed, Some("condemned"), Some("Amy Lowe"));
+    check(find(&x, "extraordinary courage"), QuoteKind::Mixed, Some("praised"), Some("Rob Hale"));
 }
 
 #[test]
 fn unattributed_quotation_has_no_speaker() {
-    let text =
-        "The storm reached the coast at noon.\n\n“Nobody expected the water to rise so fast.”";
+    let text = "The storm reached the coast at noon.\n\n“Nobody expected the water to rise so fast.”";
     let x = extract(text);
     spans_ok(text, &x);
     let q = find(&x, "Nobody expected");
@@ -381,10 +263,7 @@ fn offsets_convert_to_bytes_and_utf16() {
     assert_eq!(&text[bytes[0][0]..bytes[0][1]], "“Très bien 😀.”");
     let utf16 = convert_offsets(text, &q.content.spans, OffsetUnit::Utf16Units);
     let units: Vec<u16> = text.encode_utf16().collect();
-    assert_eq!(
-        String::from_utf16(&units[utf16[0][0]..utf16[0][1]]).unwrap(),
-        "“Très bien 😀.”"
-    );
+    assert_eq!(String::from_utf16(&units[utf16[0][0]..utf16[0][1]]).unwrap(), "“Très bien 😀.”");
 }
 
 #[test]
@@ -406,8 +285,7 @@ fn output_serialises_in_the_documented_shape() {
 /// The example article of `../shared/examples`, when present.
 #[test]
 fn news_article_example() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/examples/news-article.txt");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/examples/news-article.txt");
     let Ok(text) = std::fs::read_to_string(&path) else {
         eprintln!("skipping: {} not found", path.display());
         return;
@@ -416,39 +294,20 @@ fn news_article_example() {
     spans_ok(&text, &x);
     let names: Vec<&str> = x.speakers.iter().map(|s| s.name.as_str()).collect();
     for person in ["Sabrina Singh", "Mark Rutte", "Yoon Suk-yeol", "Joe Biden"] {
-        assert_eq!(
-            names.iter().filter(|n| **n == person).count(),
-            1,
-            "{person} in {names:?}"
-        );
+        assert_eq!(names.iter().filter(|n| **n == person).count(), 1, "{person} in {names:?}");
     }
-    let singh = x
-        .speakers
-        .iter()
-        .find(|s| s.name == "Sabrina Singh")
-        .unwrap();
+    let singh = x.speakers.iter().find(|s| s.name == "Sabrina Singh").unwrap();
     assert!(singh.quote_count >= 2, "{singh:?}");
     assert!(singh.aliases.iter().any(|a| a == "Singh"));
-    for org in [
-        "The Pentagon",
-        "North Korea’s state media",
-        "Western governments",
-    ] {
+    for org in ["The Pentagon", "North Korea’s state media", "Western governments"] {
         assert!(names.contains(&org), "{org} in {names:?}");
     }
     let biden = find(&x, "very dangerous");
     check(biden, QuoteKind::Mixed, Some("labeled"), Some("Joe Biden"));
     let yoon = find(&x, "serious threat");
-    check(
-        yoon,
-        QuoteKind::Mixed,
-        Some("called"),
-        Some("Yoon Suk-yeol"),
-    );
+    check(yoon, QuoteKind::Mixed, Some("called"), Some("Yoon Suk-yeol"));
     assert!(
-        x.quotes
-            .iter()
-            .any(|q| q.cue.as_ref().is_some_and(|c| c.text == "According to")
-                && q.speaker.as_deref() == Some("Sabrina Singh"))
+        x.quotes.iter().any(|q| q.cue.as_ref().is_some_and(|c| c.text == "According to")
+            && q.speaker.as_deref() == Some("Sabrina Singh"))
     );
 }

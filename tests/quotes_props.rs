@@ -14,10 +14,7 @@ fn check(text: &str) {
         for seg in segs.into_iter().flatten() {
             assert!(!seg.spans.is_empty());
             for s in &seg.spans {
-                assert!(
-                    s[0] < s[1] && s[1] <= n,
-                    "span {s:?} in text of {n}: {text:?}"
-                );
+                assert!(s[0] < s[1] && s[1] <= n, "span {s:?} in text of {n}: {text:?}");
             }
             all.extend_from_slice(&seg.spans);
         }
@@ -134,10 +131,6 @@ fn pathological_inputs_are_fast() {
         check(text);
         let dt = t0.elapsed();
         eprintln!("{} bytes: {dt:?}", text.len());
-        assert!(
-            dt < std::time::Duration::from_secs(3),
-            "{} chars took {dt:?}",
-            text.len()
-        );
+        assert!(dt < std::time::Duration::from_secs(3), "{} chars took {dt:?}", text.len());
     }
 }

@@ -79,13 +79,8 @@ pub fn read_gold(path: &Path) -> Result<Vec<GoldDoc>> {
         if line.trim().is_empty() {
             continue;
         }
-        let bad = |message: String| Error::InvalidRecord {
-            path: shown.clone(),
-            line: i + 1,
-            message,
-        };
-        let raw: RawGoldDoc =
-            serde_json::from_str(&line).map_err(|e| bad(format!("invalid JSON: {e}")))?;
+        let bad = |message: String| Error::InvalidRecord { path: shown.clone(), line: i + 1, message };
+        let raw: RawGoldDoc = serde_json::from_str(&line).map_err(|e| bad(format!("invalid JSON: {e}")))?;
         let n = raw.text.chars().count();
         for (k, a) in raw.attributions.iter().enumerate() {
             for seg in a.source.iter().chain(&a.cue).chain(&a.content) {
@@ -104,11 +99,7 @@ pub fn read_gold(path: &Path) -> Result<Vec<GoldDoc>> {
             Some(v) => v.to_string(),
             None => (i + 1).to_string(),
         };
-        docs.push(GoldDoc {
-            id,
-            text: raw.text,
-            attributions: raw.attributions,
-        });
+        docs.push(GoldDoc { id, text: raw.text, attributions: raw.attributions });
     }
     Ok(docs)
 }
@@ -129,29 +120,10 @@ pub struct Prf {
 
 impl Prf {
     fn from_counts(matched: usize, predicted: usize, gold: usize) -> Prf {
-        let p = if predicted == 0 {
-            0.0
-        } else {
-            matched as f64 / predicted as f64
-        };
-        let r = if gold == 0 {
-            0.0
-        } else {
-            matched as f64 / gold as f64
-        };
-        let f1 = if p + r == 0.0 {
-            0.0
-        } else {
-            2.0 * p * r / (p + r)
-        };
-        Prf {
-            precision: p,
-            recall: r,
-            f1,
-            matched,
-            predicted,
-            gold,
-        }
+        let p = if predicted == 0 { 0.0 } else { matched as f64 / predicted as f64 };
+        let r = if gold == 0 { 0.0 } else { matched as f64 / gold as f64 };
+        let f1 = if p + r == 0.0 { 0.0 } else { 2.0 * p * r / (p + r) };
+        Prf { precision: p, recall: r, f1, matched, predicted, gold }
     }
 }
 
@@ -229,16 +201,11 @@ enum View {
 }
 
 fn has_double_mark(s: &str) -> bool {
-    s.contains([
-        '"', '\u{201C}', '\u{201D}', '\u{00AB}', '\u{00BB}', '\u{201E}',
-    ])
+    s.contains(['"', '\u{201C}', '\u{201D}', '\u{00AB}', '\u{00BB}', '\u{201E}'])
 }
 
 /// Greedy one-to-one matching; returns (gold index, predicted index) pairs.
-fn match_doc(
-    gold: &[(usize, Vec<[usize; 2]>)],
-    pred: &[(usize, Vec<[usize; 2]>)],
-) -> Vec<(usize, usize)> {
+fn match_doc(gold: &[(usize, Vec<[usize; 2]>)], pred: &[(usize, Vec<[usize; 2]>)]) -> Vec<(usize, usize)> {
     let mut used = vec![false; pred.len()];
     let mut out = Vec::new();
     for (gi, gs) in gold {
@@ -266,11 +233,7 @@ pub fn evaluate(gold: &[GoldDoc], predicted: &[Extraction]) -> Result<Extraction
     if gold.len() != predicted.len() {
         return Err(Error::InvalidParam {
             name: "predicted",
-            message: format!(
-                "{} extractions for {} gold documents",
-                predicted.len(),
-                gold.len()
-            ),
+            message: format!("{} extractions for {} gold documents", predicted.len(), gold.len()),
         });
     }
     let (mut qm, mut qp, mut qg, mut am, mut ap, mut ag) = (0, 0, 0, 0, 0, 0);
@@ -282,15 +245,7 @@ pub fn evaluate(gold: &[GoldDoc], predicted: &[Extraction]) -> Result<Extraction
                 .iter()
                 .enumerate()
                 .filter(|(_, a)| !quoted_only || a.quoted)
-                .map(|(i, a)| {
-                    (
-                        i,
-                        a.content
-                            .iter()
-                            .flat_map(|s| s.spans.clone())
-                            .collect::<Vec<_>>(),
-                    )
-                })
+                .map(|(i, a)| (i, a.content.iter().flat_map(|s| s.spans.clone()).collect::<Vec<_>>()))
                 .filter(|(_, s)| spans_len(s) > 0)
                 .collect()
         };
@@ -301,9 +256,7 @@ pub fn evaluate(gold: &[GoldDoc], predicted: &[Extraction]) -> Result<Extraction
                 .filter(|(_, q)| match view {
                     View::All => true,
                     View::Kind => q.kind != QuoteKind::Indirect,
-                    View::Marks => {
-                        q.kind != QuoteKind::Indirect && has_double_mark(&q.content.text)
-                    }
+                    View::Marks => q.kind != QuoteKind::Indirect && has_double_mark(&q.content.text),
                 })
                 .map(|(i, q)| (i, q.content.spans.clone()))
                 .collect()
@@ -324,11 +277,7 @@ pub fn evaluate(gold: &[GoldDoc], predicted: &[Extraction]) -> Result<Extraction
             }
             checked += 1;
             let q = &ext.quotes[*pi];
-            if speaker_matches(
-                &gsrc.join(" "),
-                q.speaker.as_deref(),
-                q.source.as_ref().map(|s| s.text.as_str()),
-            ) {
+            if speaker_matches(&gsrc.join(" "), q.speaker.as_deref(), q.source.as_ref().map(|s| s.text.as_str())) {
                 correct += 1;
             }
         }
@@ -341,11 +290,7 @@ pub fn evaluate(gold: &[GoldDoc], predicted: &[Extraction]) -> Result<Extraction
         quoted: Prf::from_counts(qm, qp, qg),
         quoted_by_kind: Prf::from_counts(km, kp, qg),
         all: Prf::from_counts(am, ap, ag),
-        speaker_accuracy: if checked == 0 {
-            0.0
-        } else {
-            correct as f64 / checked as f64
-        },
+        speaker_accuracy: if checked == 0 { 0.0 } else { correct as f64 / checked as f64 },
         speaker_checked: checked,
         speaker_correct: correct,
     })
@@ -357,29 +302,18 @@ mod tests {
 
     #[test]
     fn speaker_rule() {
-        assert!(speaker_matches(
-            "Pentagon spokesperson Sabrina Singh",
-            Some("Sabrina Singh"),
-            None
-        ));
+        assert!(speaker_matches("Pentagon spokesperson Sabrina Singh", Some("Sabrina Singh"), None));
         assert!(speaker_matches("Singh", Some("Sabrina Singh"), None));
         assert!(speaker_matches("he", Some("Joe Biden"), Some("he")));
         assert!(!speaker_matches("Rutte", Some("Joe Biden"), Some("Biden")));
-        assert!(speaker_matches(
-            "North Korea’s state media",
-            Some("North Korea's state media"),
-            None
-        ));
+        assert!(speaker_matches("North Korea’s state media", Some("North Korea's state media"), None));
     }
 
     #[test]
     fn overlap_counts_shared_code_points() {
         assert_eq!(overlap(&[[0, 10]], &[[5, 20]]), 5);
         assert_eq!(overlap(&[[0, 4], [6, 10]], &[[2, 8]]), 4);
-        let m = match_doc(
-            &[(0, vec![[0, 10]])],
-            &[(0, vec![[6, 9]]), (1, vec![[0, 6]])],
-        );
+        let m = match_doc(&[(0, vec![[0, 10]])], &[(0, vec![[6, 9]]), (1, vec![[0, 6]])]);
         assert_eq!(m, vec![(0, 1)]);
     }
 
@@ -387,14 +321,14 @@ mod tests {
     fn bad_row_names_file_and_line() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("g.jsonl");
-        std::fs::write(
-            &p,
-            "{\"id\":\"a\",\"text\":\"hi\",\"attributions\":[]}\n{oops\n",
-        )
-        .unwrap();
+        std::fs::write(&p, "{\"id\":\"a\",\"text\":\"hi\",\"attributions\":[]}\n{oops\n").unwrap();
         let err = read_gold(&p).unwrap_err().to_string();
         assert!(err.contains("g.jsonl:2"), "{err}");
-        std::fs::write(&p, "{\"id\":1,\"text\":\"hi\",\"attributions\":[{\"content\":[{\"text\":\"x\",\"spans\":[[0,9]]}]}]}\n").unwrap();
+        std::fs::write(
+            &p,
+            "{\"id\":1,\"text\":\"hi\",\"attributions\":[{\"content\":[{\"text\":\"x\",\"spans\":[[0,9]]}]}]}\n",
+        )
+        .unwrap();
         let err = read_gold(&p).unwrap_err().to_string();
         assert!(err.contains(":1:") && err.contains("outside"), "{err}");
     }

@@ -244,11 +244,7 @@ fn inflect(entry: &str) -> (String, Vec<String>) {
     } else {
         format!("{lemma}s")
     };
-    let stem = if double {
-        format!("{lemma}{last}")
-    } else {
-        lemma.clone()
-    };
+    let stem = if double { format!("{lemma}{last}") } else { lemma.clone() };
     let past = if last == 'e' {
         format!("{lemma}d")
     } else if last == 'y' && !is_vowel(before_last) {
@@ -284,10 +280,7 @@ static CUE_FORMS: LazyLock<HashMap<String, CueEntry>> = LazyLock::new(|| {
         // Lemmas must be 'static for the entry; leak-free: point into the table entry.
         let lemma_static: &'static str = &entry[..lemma.len()];
         for f in forms {
-            map.entry(f).or_insert(CueEntry {
-                lemma: lemma_static,
-                class,
-            });
+            map.entry(f).or_insert(CueEntry { lemma: lemma_static, class });
         }
     }
     map
@@ -745,10 +738,7 @@ pub const NP_MODIFIERS: &[&str] = &[
 /// Personal pronouns that can be a source, with what they may refer to.
 pub fn pronoun_kind(lower: &str) -> Option<PronounKind> {
     // "he's said", "she'd told": the contraction does not change the referent.
-    let lower = lower
-        .strip_suffix("'s")
-        .or_else(|| lower.strip_suffix("'d"))
-        .unwrap_or(lower);
+    let lower = lower.strip_suffix("'s").or_else(|| lower.strip_suffix("'d")).unwrap_or(lower);
     Some(match lower {
         "he" | "she" | "him" | "her" => PronounKind::Person,
         "they" | "it" => PronounKind::Group,

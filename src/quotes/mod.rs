@@ -48,15 +48,12 @@ use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
-pub use eval::{
-    ExtractionScores, GoldAttribution, GoldDoc, Prf, evaluate, read_gold, speaker_matches,
-};
+pub use eval::{ExtractionScores, GoldAttribution, GoldDoc, Prf, evaluate, read_gold, speaker_matches};
 pub use lexicon::{CueClass, CueEntry, cue_class, cue_entry};
 pub use offsets::{OffsetUnit, convert_offset, convert_offsets};
 
 use lexicon::{
-    NOT_NAMES, NP_MODIFIERS, ORG_WORDS, PRE_CUE_FILLERS, PronounKind, SOURCE_NOUNS, TITLES,
-    in_list, pronoun_kind,
+    NOT_NAMES, NP_MODIFIERS, ORG_WORDS, PRE_CUE_FILLERS, PronounKind, SOURCE_NOUNS, TITLES, in_list, pronoun_kind,
 };
 
 use crate::text::{Normalized, normalize};
@@ -175,10 +172,9 @@ struct Region {
 }
 
 const ABBREVIATIONS: &[&str] = &[
-    "mr", "mrs", "ms", "dr", "sen", "rep", "gov", "gen", "lt", "col", "st", "jr", "sr", "u.s",
-    "u.k", "u.n", "inc", "corp", "co", "no", "vs", "etc", "prof", "rev", "capt", "sgt", "adm",
-    "maj", "mt", "ft", "jan", "feb", "aug", "sept", "oct", "nov", "dec", "d.c", "a.m", "p.m",
-    "e.g", "i.e",
+    "mr", "mrs", "ms", "dr", "sen", "rep", "gov", "gen", "lt", "col", "st", "jr", "sr", "u.s", "u.k", "u.n", "inc",
+    "corp", "co", "no", "vs", "etc", "prof", "rev", "capt", "sgt", "adm", "maj", "mt", "ft", "jan", "feb", "aug",
+    "sept", "oct", "nov", "dec", "d.c", "a.m", "p.m", "e.g", "i.e",
 ];
 
 const ADVERBIAL_STARTS: &[&str] = &[
@@ -349,9 +345,9 @@ const PRONOUNS_AND_AUX: &[&str] = &[
 
 /// Words that make a span a clause rather than a subject noun phrase.
 const AUXILIARIES: &[&str] = &[
-    "is", "are", "was", "were", "be", "been", "being", "will", "would", "has", "have", "had",
-    "can", "could", "should", "may", "might", "must", "do", "does", "did", "that", "it", "this",
-    "there", "if", "when", "because", "while", "so", "far", "won", "not",
+    "is", "are", "was", "were", "be", "been", "being", "will", "would", "has", "have", "had", "can", "could", "should",
+    "may", "might", "must", "do", "does", "did", "that", "it", "this", "there", "if", "when", "because", "while", "so",
+    "far", "won", "not",
 ];
 
 /// Longest sentence, in tokens, that attribution looks at as one unit.
@@ -368,14 +364,13 @@ fn is_party_tag(lower: &str) -> bool {
 
 /// Abbreviated titles written with a full stop ("Mr.", "Sen.").
 const TITLE_ABBREVIATIONS: &[&str] = &[
-    "mr", "mrs", "ms", "dr", "sen", "rep", "gov", "gen", "lt", "col", "capt", "sgt", "adm", "maj",
-    "prof", "rev", "atty", "supt", "cmdr",
+    "mr", "mrs", "ms", "dr", "sen", "rep", "gov", "gen", "lt", "col", "capt", "sgt", "adm", "maj", "prof", "rev",
+    "atty", "supt", "cmdr",
 ];
 
 /// Quantifiers that can stand alone as a source ("Some chanted", "Many said").
-const QUANTIFIER_HEADS: &[&str] = &[
-    "some", "many", "others", "several", "most", "few", "both", "all", "one", "another",
-];
+const QUANTIFIER_HEADS: &[&str] =
+    &["some", "many", "others", "several", "most", "few", "both", "all", "one", "another"];
 
 /// First words of multi-word place and organisation names, which are not people.
 const PLACE_STARTS: &[&str] = &[
@@ -465,8 +460,8 @@ const OBJECTS: &[&str] = &[
 ];
 
 const TELL_LIKE: &[&str] = &[
-    "tell", "ask", "inform", "assure", "remind", "notify", "advise", "warn", "urge", "reassure",
-    "accuse", "blame", "praise", "thank", "retell", "promise", "convince",
+    "tell", "ask", "inform", "assure", "remind", "notify", "advise", "warn", "urge", "reassure", "accuse", "blame",
+    "praise", "thank", "retell", "promise", "convince",
 ];
 
 fn is_sentence_punct(t: &Tok) -> bool {
@@ -553,12 +548,7 @@ impl<'a> Engine<'a> {
 
     /// The input character a normalised char came from (for the direction of curly marks).
     fn orig_char(&self, i: usize) -> char {
-        self.norm
-            .origin
-            .get(i)
-            .and_then(|&o| self.orig.get(o))
-            .copied()
-            .unwrap_or(' ')
+        self.norm.origin.get(i).and_then(|&o| self.orig.get(o)).copied().unwrap_or(' ')
     }
 
     fn tokenize(&mut self) {
@@ -589,10 +579,7 @@ impl<'a> Engine<'a> {
                     let d = chars[j];
                     if d.is_alphanumeric() {
                         j += 1;
-                    } else if matches!(d, '-' | '\'' | '.' | '&')
-                        && j + 1 < n
-                        && chars[j + 1].is_alphanumeric()
-                    {
+                    } else if matches!(d, '-' | '\'' | '.' | '&') && j + 1 < n && chars[j + 1].is_alphanumeric() {
                         j += 2;
                     } else {
                         break;
@@ -619,8 +606,7 @@ impl<'a> Engine<'a> {
                 // wire copy).
                 let after = if i + 2 < n { chars[i + 2] } else { '\n' };
                 let open_ctx = prev.is_whitespace() || matches!(prev, '(' | '[' | '-');
-                let close_ctx = after.is_whitespace()
-                    || matches!(after, '.' | ',' | ';' | ':' | '!' | '?' | ')' | '-');
+                let close_ctx = after.is_whitespace() || matches!(after, '.' | ',' | ';' | ':' | '!' | '?' | ')' | '-');
                 let dir = match (open_ctx, close_ctx) {
                     (true, false) => Dir::Open,
                     (false, true) => Dir::Close,
@@ -640,11 +626,8 @@ impl<'a> Engine<'a> {
                 continue;
             }
             let opening_ctx = prev.is_whitespace() || matches!(prev, '(' | '[' | '-' | '/');
-            let closing_ctx = next.is_whitespace()
-                || matches!(
-                    next,
-                    '.' | ',' | ';' | ':' | '!' | '?' | ')' | ']' | '-' | '"'
-                );
+            let closing_ctx =
+                next.is_whitespace() || matches!(next, '.' | ',' | ';' | ':' | '!' | '?' | ')' | ']' | '-' | '"');
             let (kind, dir, single) = if c == '"' {
                 let dir = match self.orig_char(i) {
                     '\u{201C}' | '\u{201E}' | '\u{00AB}' | '\u{301D}' => Dir::Open,
@@ -666,16 +649,7 @@ impl<'a> Engine<'a> {
             } else {
                 (Tk::Punct, Dir::Either, false)
             };
-            toks.push(Tok {
-                start: i,
-                end: i + 1,
-                kind,
-                lower: c.to_string(),
-                cap: false,
-                para,
-                dir,
-                single,
-            });
+            toks.push(Tok { start: i, end: i + 1, kind, lower: c.to_string(), cap: false, para, dir, single });
             i += 1;
         }
         self.toks = toks;
@@ -727,9 +701,7 @@ impl<'a> Engine<'a> {
                 let mut end = para_end;
                 if para_end - self.toks[o].start > LONG_PARAGRAPH
                     && let Some(t) = (o + 1..p1.saturating_sub(1)).find(|&t| {
-                        is_sentence_punct(&self.toks[t])
-                            && self.toks[t + 1].kind == Tk::Word
-                            && self.toks[t + 1].cap
+                        is_sentence_punct(&self.toks[t]) && self.toks[t + 1].kind == Tk::Word && self.toks[t + 1].cap
                     })
                 {
                     end = self.toks[t].end;
@@ -765,10 +737,8 @@ impl<'a> Engine<'a> {
             // Multi-paragraph quotations: an unclosed quotation continues when the next
             // paragraph opens with a quotation mark.
             if let Some(d) = dangling.take() {
-                let starts_here = self.regions[first_region..]
-                    .iter()
-                    .position(|r| r.open == p0)
-                    .map(|k| first_region + k);
+                let starts_here =
+                    self.regions[first_region..].iter().position(|r| r.open == p0).map(|k| first_region + k);
                 if let Some(r) = starts_here {
                     self.regions[d].next = Some(r);
                     self.regions[r].prev = Some(d);
@@ -795,14 +765,7 @@ impl<'a> Engine<'a> {
             }
             t += 1;
         }
-        self.regions.push(Region {
-            open,
-            close,
-            start,
-            end,
-            next: None,
-            prev: None,
-        });
+        self.regions.push(Region { open, close, start, end, next: None, prev: None });
     }
 
     /// Sentences as token ranges; no boundary inside a quotation.
@@ -843,8 +806,7 @@ impl<'a> Engine<'a> {
             if tk.lower == "." && t > 0 {
                 let p = &self.toks[t - 1];
                 if p.kind == Tk::Word
-                    && (ABBREVIATIONS.contains(&p.lower.as_str())
-                        || (p.lower.chars().count() == 1 && p.cap))
+                    && (ABBREVIATIONS.contains(&p.lower.as_str()) || (p.lower.chars().count() == 1 && p.cap))
                     && p.end == tk.start
                 {
                     return false;
@@ -912,9 +874,7 @@ impl<'a> Engine<'a> {
         }
         if self.toks[end].lower == ")" && self.tok_region[end].is_none() {
             // "Rep. Elijah Cummings (D-Md.)": skip the parenthesis, keep it in the phrase.
-            let k = (end.saturating_sub(8).max(lo)..end)
-                .rev()
-                .find(|&k| self.toks[k].lower == "(")?;
+            let k = (end.saturating_sub(8).max(lo)..end).rev().find(|&k| self.toks[k].lower == "(")?;
             return self.np_back(k.checked_sub(1)?, lo).map(|(a, _)| (a, end));
         }
         if !self.free_word(end) {
@@ -952,9 +912,7 @@ impl<'a> Engine<'a> {
         // Drop sentence-initial connectives ("But", "Meanwhile").
         while a < end {
             let l = self.toks[a].lower.as_str();
-            if (in_list(NOT_NAMES, l) && !matches!(l, "the" | "a" | "an") && !self.is_head(a))
-                || l == "of"
-            {
+            if (in_list(NOT_NAMES, l) && !matches!(l, "the" | "a" | "an") && !self.is_head(a)) || l == "of" {
                 a += 1;
             } else {
                 break;
@@ -1013,34 +971,17 @@ impl<'a> Engine<'a> {
             }
             let tk = &self.toks[t];
             if tk.lower == "according" && t + 1 < e && self.toks[t + 1].lower == "to" {
-                out.push(Cue {
-                    tok: t,
-                    end_tok: t + 1,
-                    class: CueClass::Speech,
-                    lemma: "according to",
-                    ing: false,
-                });
+                out.push(Cue { tok: t, end_tok: t + 1, class: CueClass::Speech, lemma: "according to", ing: false });
                 continue;
             }
             if tk.lower == ":" && t > s && t + 1 < e && self.speaker_label(s, t) {
-                out.push(Cue {
-                    tok: t,
-                    end_tok: t,
-                    class: CueClass::Speech,
-                    lemma: "label:",
-                    ing: false,
-                });
+                out.push(Cue { tok: t, end_tok: t, class: CueClass::Speech, lemma: "label:", ing: false });
                 continue;
             }
             if tk.lower == ":"
                 && t > s
                 && self.tok_region[t].is_none()
-                && self
-                    .tok_region
-                    .get(t + 1)
-                    .copied()
-                    .flatten()
-                    .is_some_and(|r| self.regions[r].open == t + 1)
+                && self.tok_region.get(t + 1).copied().flatten().is_some_and(|r| self.regions[r].open == t + 1)
             {
                 let p = &self.toks[t - 1];
                 if p.kind == Tk::Word && lexicon::cue_entry(&p.lower).is_some() {
@@ -1057,17 +998,8 @@ impl<'a> Engine<'a> {
                 });
                 continue;
             }
-            if matches!(tk.lower.as_str(), "put" | "puts")
-                && t + 1 < e
-                && self.toks[t + 1].lower == "it"
-            {
-                out.push(Cue {
-                    tok: t,
-                    end_tok: t + 1,
-                    class: CueClass::Speech,
-                    lemma: "put",
-                    ing: false,
-                });
+            if matches!(tk.lower.as_str(), "put" | "puts") && t + 1 < e && self.toks[t + 1].lower == "it" {
+                out.push(Cue { tok: t, end_tok: t + 1, class: CueClass::Speech, lemma: "put", ing: false });
                 continue;
             }
             let entry = match lexicon::cue_entry(&tk.lower) {
@@ -1082,19 +1014,12 @@ impl<'a> Engine<'a> {
                         && t > s
                         && self.source_after_quote(s, t - 1).is_some()
                     {
-                        out.push(Cue {
-                            tok: t,
-                            end_tok: t,
-                            class: CueClass::Speech,
-                            lemma: "",
-                            ing: false,
-                        });
+                        out.push(Cue { tok: t, end_tok: t, class: CueClass::Speech, lemma: "", ing: false });
                     }
                     continue;
                 }
             };
-            let naming_with_quote =
-                entry.class == CueClass::Naming && (t + 1..e).any(|k| self.tok_region[k].is_some());
+            let naming_with_quote = entry.class == CueClass::Naming && (t + 1..e).any(|k| self.tok_region[k].is_some());
             let after_possessive = t > s && self.toks[t - 1].lower.ends_with("'s");
             if in_list(NOUNY, entry.lemma) && after_possessive {
                 // "Bill Clinton's comments"
@@ -1102,9 +1027,7 @@ impl<'a> Engine<'a> {
             }
             let after_plural = t > s && {
                 let p = &self.toks[t - 1];
-                p.kind == Tk::Word
-                    && !p.cap
-                    && (in_list(SOURCE_NOUNS, &p.lower) && p.lower.ends_with('s'))
+                p.kind == Tk::Word && !p.cap && (in_list(SOURCE_NOUNS, &p.lower) && p.lower.ends_with('s'))
             };
             if in_list(NOUNY, entry.lemma)
                 && tk.lower == entry.lemma
@@ -1119,8 +1042,8 @@ impl<'a> Engine<'a> {
             }
             if t > s {
                 let p = &self.toks[t - 1];
-                let progressive = tk.lower.ends_with("ing")
-                    && matches!(p.lower.as_str(), "is" | "was" | "were" | "are" | "been");
+                let progressive =
+                    tk.lower.ends_with("ing") && matches!(p.lower.as_str(), "is" | "was" | "were" | "are" | "been");
                 if !progressive
                     && matches!(
                         p.lower.as_str(),
@@ -1167,11 +1090,7 @@ impl<'a> Engine<'a> {
             let ing = tk.lower.ends_with("ing");
             out.push(Cue {
                 tok: t,
-                end_tok: if matches!(entry.lemma, "refer" | "point") {
-                    (t + 1).min(e - 1)
-                } else {
-                    t
-                },
+                end_tok: if matches!(entry.lemma, "refer" | "point") { (t + 1).min(e - 1) } else { t },
                 class: entry.class,
                 lemma: entry.lemma,
                 ing,
@@ -1207,9 +1126,7 @@ impl<'a> Engine<'a> {
             let end = cue.tok.checked_sub(1)?;
             return self
                 .np_back(end, s)
-                .filter(|&(a, _)| {
-                    a == s || matches!(self.toks[a - 1].lower.as_str(), "," | "-" | ":")
-                })
+                .filter(|&(a, _)| a == s || matches!(self.toks[a - 1].lower.as_str(), "," | "-" | ":"))
                 .map(|np| (np, Order::Before));
         }
         let mut j = cue.tok;
@@ -1218,9 +1135,7 @@ impl<'a> Engine<'a> {
                 break;
             }
             let l = self.toks[j - 1].lower.as_str();
-            if in_list(PRE_CUE_FILLERS, l)
-                || (cue.ing && matches!(l, "is" | "are" | "was" | "were" | "been"))
-            {
+            if in_list(PRE_CUE_FILLERS, l) || (cue.ing && matches!(l, "is" | "are" | "was" | "were" | "been")) {
                 j -= 1;
             } else if in_list(TIME_WORDS, l) {
                 j -= 1;
@@ -1234,9 +1149,7 @@ impl<'a> Engine<'a> {
         if j == s {
             // "Said Comey, “...”"
             if cue.tok == s && !cue.ing && self.toks[s].cap {
-                return self
-                    .np_forward(cue.end_tok + 1, e, true)
-                    .map(|np| (np, Order::After));
+                return self.np_forward(cue.end_tok + 1, e, true).map(|np| (np, Order::After));
             }
             return None;
         }
@@ -1260,10 +1173,7 @@ impl<'a> Engine<'a> {
             let mut s2 = s;
             while s2 < p
                 && (self.toks[s2].kind == Tk::Punct
-                    || matches!(
-                        self.toks[s2].lower.as_str(),
-                        "but" | "and" | "so" | "yet" | "then"
-                    ))
+                    || matches!(self.toks[s2].lower.as_str(), "but" | "and" | "so" | "yet" | "then"))
             {
                 s2 += 1;
             }
@@ -1286,8 +1196,8 @@ impl<'a> Engine<'a> {
             }
             return None;
         }
-        let closing_mark = self.toks[p].kind == Tk::Mark
-            && self.tok_region[p].is_some_and(|r| self.regions[r].close == Some(p));
+        let closing_mark =
+            self.toks[p].kind == Tk::Mark && self.tok_region[p].is_some_and(|r| self.regions[r].close == Some(p));
         if pl == "," || pl == "-" || closing_mark {
             if pl == "," || closing_mark {
                 // Apposition or aside: "Singh, a Pentagon spokesperson, said".
@@ -1297,18 +1207,8 @@ impl<'a> Engine<'a> {
                         let first = &self.toks[k + 1];
                         let marked = matches!(
                             first.lower.as_str(),
-                            "who"
-                                | "who's"
-                                | "whose"
-                                | "a"
-                                | "an"
-                                | "the"
-                                | "speaking"
-                                | "citing"
-                                | "in"
-                        ) || (first.kind == Tk::Word
-                            && !first.cap
-                            && first.lower.ends_with("ing"))
+                            "who" | "who's" | "whose" | "a" | "an" | "the" | "speaking" | "citing" | "in"
+                        ) || (first.kind == Tk::Word && !first.cap && first.lower.ends_with("ing"))
                             || (pl == "," && (k + 1..p).all(|t| self.is_np_word(t)));
                         if closing_mark && !matches!(first.lower.as_str(), "who" | "whose") {
                             break;
@@ -1345,19 +1245,14 @@ impl<'a> Engine<'a> {
             if cue.ing {
                 return None;
             }
-            return self
-                .np_forward(cue.end_tok + 1, e, true)
-                .map(|np| (np, Order::After));
+            return self.np_forward(cue.end_tok + 1, e, true).map(|np| (np, Order::After));
         }
         if let Some(np) = self.np_back(p, s) {
             return Some((np, Order::Before));
         }
         // A long subject at the start of the sentence ("A U.S. law enforcement official
         // familiar with the investigation said"), for speech-like cues only.
-        let speechy = matches!(
-            cue.class,
-            CueClass::Speech | CueClass::Claim | CueClass::Confirm | CueClass::Warn
-        );
+        let speechy = matches!(cue.class, CueClass::Speech | CueClass::Claim | CueClass::Confirm | CueClass::Warn);
         if speechy
             && !cue.ing
             && !self.toks[cue.tok].cap
@@ -1373,8 +1268,7 @@ impl<'a> Engine<'a> {
             })
             && self.toks[s].kind == Tk::Word
             && (self.toks[s].cap || self.toks[s].lower.starts_with(|c: char| c.is_ascii_digit()))
-            && (!in_list(NOT_NAMES, &self.toks[s].lower)
-                || matches!(self.toks[s].lower.as_str(), "the" | "a" | "an"))
+            && (!in_list(NOT_NAMES, &self.toks[s].lower) || matches!(self.toks[s].lower.as_str(), "the" | "a" | "an"))
             && !(s..=p).any(|t| matches!(self.toks[t].lower.as_str(), "according" | "as" | "when"))
         {
             return Some(((s, p), Order::Before));
@@ -1422,20 +1316,15 @@ impl<'a> Engine<'a> {
             match tk.kind {
                 Tk::Word => {
                     tk.cap
-                        || lexicon::cue_entry(&tk.lower)
-                            .is_none_or(|c| in_list(NOUNY, c.lemma) && c.lemma == tk.lower)
+                        || lexicon::cue_entry(&tk.lower).is_none_or(|c| in_list(NOUNY, c.lemma) && c.lemma == tk.lower)
                 }
                 Tk::Punct => matches!(tk.lower.as_str(), "," | "." | "(" | ")" | "-" | "&"),
                 Tk::Mark => false,
             }
         }) && ((a..=b).any(|t| {
-            self.toks[t].kind == Tk::Word
-                && (self.toks[t].cap || pronoun_kind(&self.toks[t].lower).is_some())
+            self.toks[t].kind == Tk::Word && (self.toks[t].cap || pronoun_kind(&self.toks[t].lower).is_some())
         }) || (b - a < 6
-            && matches!(
-                self.toks[a].lower.as_str(),
-                "the" | "a" | "an" | "his" | "her" | "their" | "its" | "one"
-            )));
+            && matches!(self.toks[a].lower.as_str(), "the" | "a" | "an" | "his" | "her" | "their" | "its" | "one")));
         // A lone lower-case word is a verb more often than a source ("..., was").
         if !ok || (a == b && !self.is_head(a) && pronoun_kind(&self.toks[a].lower).is_none()) {
             return None;
@@ -1445,9 +1334,7 @@ impl<'a> Engine<'a> {
         let ends_ok = {
             let tb = &self.toks[b];
             (tb.kind == Tk::Word
-                && (self.is_head(b)
-                    || pronoun_kind(&tb.lower).is_some()
-                    || in_list(QUANTIFIER_HEADS, &tb.lower)))
+                && (self.is_head(b) || pronoun_kind(&tb.lower).is_some() || in_list(QUANTIFIER_HEADS, &tb.lower)))
                 || tb.lower == ")"
         };
         let ta = &self.toks[a];
@@ -1576,10 +1463,7 @@ impl<'a> Engine<'a> {
                 a += 1;
             } else if let Some((_, b)) = self.np_forward(a, e, false)
                 && b + 1 < e
-                && matches!(
-                    self.toks[b + 1].lower.as_str(),
-                    "that" | "," | ":" | "on" | "in"
-                )
+                && matches!(self.toks[b + 1].lower.as_str(), "that" | "," | ":" | "on" | "in")
             {
                 a = b + 1;
             }
@@ -1601,15 +1485,12 @@ impl<'a> Engine<'a> {
                 self.toks[t].lower == ","
                     && self.toks.get(t + 1).is_some_and(|n| {
                         n.kind == Tk::Word
-                            && (n.lower.ends_with("ing")
-                                || matches!(n.lower.as_str(), "who" | "which" | "according"))
+                            && (n.lower.ends_with("ing") || matches!(n.lower.as_str(), "who" | "which" | "according"))
                     })
             })
             .unwrap_or(b);
         let words = self.free_words(a, b);
-        words <= 7
-            && in_list(ADVERBIAL_STARTS, &self.toks[a].lower)
-            && !(a..b).any(|t| self.toks[t].lower == "that")
+        words <= 7 && in_list(ADVERBIAL_STARTS, &self.toks[a].lower) && !(a..b).any(|t| self.toks[t].lower == "that")
     }
 
     fn attribute_sentence(&mut self, s: usize, e: usize, pending: &mut Option<Raw>) {
@@ -1645,9 +1526,7 @@ impl<'a> Engine<'a> {
         // A cue that announced a quotation ("Breitbart News responded:") takes this
         // sentence when it opens with a quotation.
         let opens_quote = self.tok_region[s].is_some_and(|r| self.regions[r].open == s);
-        let block = pending.as_ref().is_some_and(|p| para > p.para)
-            && !opens_quote
-            && self.regions_in(s, e).is_empty();
+        let block = pending.as_ref().is_some_and(|p| para > p.para) && !opens_quote && self.regions_in(s, e).is_empty();
         if block && let Some(mut p) = pending.take() {
             // "In a speech last July, he said:" and a block quotation as the next paragraph.
             if let Some((kind, spans)) = self.content(s, e) {
@@ -1662,10 +1541,7 @@ impl<'a> Engine<'a> {
             && self.tok_region[s].is_some_and(|r| !self.consumed[r])
         {
             let regs = self.regions_in(s, e);
-            let last = regs
-                .iter()
-                .rev()
-                .find_map(|&r| self.regions[r].close.or(Some(self.regions[r].open)));
+            let last = regs.iter().rev().find_map(|&r| self.regions[r].close.or(Some(self.regions[r].open)));
             let b = last.map_or(e, |t| t + 1).min(e);
             if let Some((kind, spans)) = self.content(s, b) {
                 p.kind = kind;
@@ -1679,9 +1555,7 @@ impl<'a> Engine<'a> {
         let mut prev_source = None;
         let mut covered: Vec<(usize, usize)> = Vec::new();
         for cue in cues {
-            if covered.iter().any(|&(a, b)| cue.tok >= a && cue.tok < b)
-                && cue.class == CueClass::Cognition
-            {
+            if covered.iter().any(|&(a, b)| cue.tok >= a && cue.tok < b) && cue.class == CueClass::Cognition {
                 continue;
             }
             let Some((src, order)) = self.find_source(s, e, &cue, prev_source) else {
@@ -1694,12 +1568,9 @@ impl<'a> Engine<'a> {
                 Order::According => cue.tok,
             };
             let before = self.trim(s, before_end);
-            let before_regions = before
-                .map(|(a, b)| self.regions_in(a, b))
-                .unwrap_or_default();
-            let before_ends_with_quote = before.is_some_and(|(_, b)| {
-                self.tok_region[b - 1].is_some_and(|r| self.regions[r].close == Some(b - 1))
-            });
+            let before_regions = before.map(|(a, b)| self.regions_in(a, b)).unwrap_or_default();
+            let before_ends_with_quote = before
+                .is_some_and(|(_, b)| self.tok_region[b - 1].is_some_and(|r| self.regions[r].close == Some(b - 1)));
             let (ca, mut cb);
             let trailing;
             match order {
@@ -1731,11 +1602,9 @@ impl<'a> Engine<'a> {
                 Order::Before => {
                     // "“...,” X said" (the quotation opens the sentence) or "..., X said
                     // on Monday." (nothing reported after the cue).
-                    let opens_with_quote =
-                        self.tok_region[s].is_some_and(|r| self.regions[r].open == s);
+                    let opens_with_quote = self.tok_region[s].is_some_and(|r| self.regions[r].open == s);
                     let use_before = before.is_some()
-                        && ((before_ends_with_quote && opens_with_quote)
-                            || self.adverbial_only(after_start, e));
+                        && ((before_ends_with_quote && opens_with_quote) || self.adverbial_only(after_start, e));
                     if use_before {
                         (ca, cb) = (s, before_end);
                         trailing = true;
@@ -1778,15 +1647,7 @@ impl<'a> Engine<'a> {
                     self.tok_region[t].is_some()
                         || matches!(
                             self.toks[t].lower.as_str(),
-                            "that"
-                                | "how"
-                                | "what"
-                                | "why"
-                                | "whether"
-                                | "if"
-                                | "when"
-                                | "where"
-                                | "to"
+                            "that" | "how" | "what" | "why" | "whether" | "if" | "when" | "where" | "to"
                         )
                 });
                 let colon = ca < cb && matches!(self.toks[ca].lower.as_str(), ":" | ",");
@@ -1809,9 +1670,7 @@ impl<'a> Engine<'a> {
                     k2 += 1;
                 }
                 let gap_has_cue = (k..k2).any(|t| {
-                    self.free_word(t)
-                        && !self.toks[t].cap
-                        && lexicon::cue_entry(&self.toks[t].lower).is_some()
+                    self.free_word(t) && !self.toks[t].cap && lexicon::cue_entry(&self.toks[t].lower).is_some()
                 });
                 if k2 < e && self.tok_region[k2].is_some() && !gap_has_cue {
                     let regs = self.regions_in(k2, e);
@@ -1886,22 +1745,15 @@ impl<'a> Engine<'a> {
         }
         // Quotations left over: a standalone quoted sentence continues the quote run.
         let regs = self.regions_in(s, e);
-        let free: Vec<usize> = regs
-            .into_iter()
-            .filter(|&r| !self.consumed[r] && self.regions[r].next.is_none())
-            .collect();
+        let free: Vec<usize> =
+            regs.into_iter().filter(|&r| !self.consumed[r] && self.regions[r].next.is_none()).collect();
         let opens = self.tok_region[s].is_some_and(|r| self.regions[r].open == s);
         let limit = if opens { 8 } else { 3 };
         if free.is_empty() || self.free_words(s, e) > limit || made > 0 {
             return;
         }
         let first = self.regions[free[0]].open;
-        let last = free
-            .iter()
-            .rev()
-            .find_map(|&r| self.regions[r].close)
-            .unwrap_or(e - 1)
-            .max(first);
+        let last = free.iter().rev().find_map(|&r| self.regions[r].close).unwrap_or(e - 1).max(first);
         let Some((kind, spans)) = self.content(first, (last + 1).min(e)) else {
             return;
         };
@@ -1918,46 +1770,22 @@ impl<'a> Engine<'a> {
             }
             if near {
                 let speaker = last.speaker;
-                self.push_raw(Raw {
-                    kind,
-                    content: spans,
-                    cue: None,
-                    source: None,
-                    speaker,
-                    conf: 0.55,
-                    para,
-                });
+                self.push_raw(Raw { kind, content: spans, cue: None, source: None, speaker, conf: 0.55, para });
                 return;
             }
         }
         if len >= 12 {
-            self.push_raw(Raw {
-                kind,
-                content: spans,
-                cue: None,
-                source: None,
-                speaker: None,
-                conf: 0.3,
-                para,
-            });
+            self.push_raw(Raw { kind, content: spans, cue: None, source: None, speaker: None, conf: 0.3, para });
         }
     }
 
     fn unclosed_at(&self, end: usize) -> bool {
-        self.regions
-            .iter()
-            .any(|r| r.end == end && r.close.is_none())
+        self.regions.iter().any(|r| r.end == end && r.close.is_none())
     }
 
     fn push_raw(&mut self, raw: Raw) {
         // Two cues claiming the same words ("tweeted, saying: “...”"): the first one wins.
-        if self
-            .raws
-            .iter()
-            .rev()
-            .take(8)
-            .any(|r| r.content == raw.content)
-        {
+        if self.raws.iter().rev().take(8).any(|r| r.content == raw.content) {
             return;
         }
         self.clock += 1;
@@ -2011,11 +1839,7 @@ impl<'a> Engine<'a> {
                 }
             }
         }
-        let text = spans
-            .iter()
-            .map(|s| self.orig[s[0]..s[1]].iter().collect::<String>())
-            .collect::<Vec<_>>()
-            .join(" ");
+        let text = spans.iter().map(|s| self.orig[s[0]..s[1]].iter().collect::<String>()).collect::<Vec<_>>().join(" ");
         Segment { text, spans }
     }
 

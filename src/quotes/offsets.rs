@@ -43,10 +43,7 @@ pub fn convert_offsets(text: &str, spans: &[[usize; 2]], unit: OffsetUnit) -> Ve
     }
     table.push(pos);
     let last = table.len() - 1;
-    spans
-        .iter()
-        .map(|s| [table[s[0].min(last)], table[s[1].min(last)]])
-        .collect()
+    spans.iter().map(|s| [table[s[0].min(last)], table[s[1].min(last)]]).collect()
 }
 
 #[cfg(test)]
@@ -58,14 +55,8 @@ mod tests {
         let t = "a“é”😀b";
         // code points: a=0 “=1 é=2 ”=3 😀=4 b=5
         let spans = [[1, 4], [4, 6]];
-        assert_eq!(
-            convert_offsets(t, &spans, OffsetUnit::Utf8Bytes),
-            vec![[1, 9], [9, 14]]
-        );
-        assert_eq!(
-            convert_offsets(t, &spans, OffsetUnit::Utf16Units),
-            vec![[1, 4], [4, 7]]
-        );
+        assert_eq!(convert_offsets(t, &spans, OffsetUnit::Utf8Bytes), vec![[1, 9], [9, 14]]);
+        assert_eq!(convert_offsets(t, &spans, OffsetUnit::Utf16Units), vec![[1, 4], [4, 7]]);
         assert_eq!(convert_offsets(t, &spans, OffsetUnit::CodePoints), spans);
         assert_eq!(convert_offset(t, 99, OffsetUnit::Utf8Bytes), t.len());
         let bytes = convert_offsets(t, &[[2, 3]], OffsetUnit::Utf8Bytes)[0];

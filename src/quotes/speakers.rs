@@ -35,13 +35,10 @@ enum Gender {
 /// Gender marked by a title or role word, if any.
 fn gender_of_word(lower: &str) -> Option<Gender> {
     match lower.trim_end_matches('.') {
-        "mr" | "he" | "him" | "his" | "spokesman" | "chairman" | "congressman" | "councilman"
-        | "king" | "prince" | "father" | "son" | "brother" | "husband" | "man" => {
-            Some(Gender::Male)
-        }
-        "mrs" | "ms" | "she" | "her" | "spokeswoman" | "chairwoman" | "congresswoman"
-        | "councilwoman" | "queen" | "princess" | "mother" | "daughter" | "sister" | "wife"
-        | "woman" => Some(Gender::Female),
+        "mr" | "he" | "him" | "his" | "spokesman" | "chairman" | "congressman" | "councilman" | "king" | "prince"
+        | "father" | "son" | "brother" | "husband" | "man" => Some(Gender::Male),
+        "mrs" | "ms" | "she" | "her" | "spokeswoman" | "chairwoman" | "congresswoman" | "councilwoman" | "queen"
+        | "princess" | "mother" | "daughter" | "sister" | "wife" | "woman" => Some(Gender::Female),
         _ => None,
     }
 }
@@ -66,17 +63,12 @@ impl Engine<'_> {
             return;
         }
         let next = self.toks[b + 1].lower.as_str();
-        if matches!(
-            next,
-            "of" | "and" | "or" | "in" | "on" | "at" | "for" | "to" | "who"
-        ) {
+        if matches!(next, "of" | "and" | "or" | "in" | "on" | "at" | "for" | "to" | "who") {
             return;
         }
         let words: Vec<usize> = (a..=b).collect();
-        let k = words
-            .iter()
-            .rposition(|&t| !self.toks[t].cap || in_list(TITLES, &self.toks[t].lower))
-            .map_or(0, |k| k + 1);
+        let k =
+            words.iter().rposition(|&t| !self.toks[t].cap || in_list(TITLES, &self.toks[t].lower)).map_or(0, |k| k + 1);
         let name = &words[k..];
         if name.len() < 2
             || name.len() > 4
@@ -87,18 +79,8 @@ impl Engine<'_> {
         {
             return;
         }
-        let name_text = name
-            .iter()
-            .map(|&t| self.word_text(t))
-            .collect::<Vec<_>>()
-            .join(" ");
-        let role = (k > 0).then(|| {
-            words[..k]
-                .iter()
-                .map(|&t| self.word_text(t))
-                .collect::<Vec<_>>()
-                .join(" ")
-        });
+        let name_text = name.iter().map(|&t| self.word_text(t)).collect::<Vec<_>>().join(" ");
+        let role = (k > 0).then(|| words[..k].iter().map(|&t| self.word_text(t)).collect::<Vec<_>>().join(" "));
         let mention = self.orig_text(self.toks[a].start, self.toks[b].end);
         let i = self.upsert(name_text, &mention, role, false);
         self.clock += 1;
@@ -106,18 +88,11 @@ impl Engine<'_> {
     }
 
     pub(super) fn word_text(&self, t: usize) -> String {
-        self.chars()[self.toks[t].start..self.toks[t].end]
-            .iter()
-            .collect()
+        self.chars()[self.toks[t].start..self.toks[t].end].iter().collect()
     }
 
     pub(super) fn most_recent(&self, pred: impl Fn(&Entry) -> bool) -> Option<usize> {
-        self.entries
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| pred(e))
-            .max_by_key(|(_, e)| e.last)
-            .map(|(i, _)| i)
+        self.entries.iter().enumerate().filter(|(_, e)| pred(e)).max_by_key(|(_, e)| e.last).map(|(i, _)| i)
     }
 
     /// Resolves a source noun phrase to a speaker entry (creating one when new).
@@ -128,33 +103,24 @@ impl Engine<'_> {
             return match kind {
                 PronounKind::Person => {
                     let g = gender_of_word(&self.toks[a].lower);
-                    let i =
-                        self.most_recent(|e| !e.org && (e.gender.is_none() || e.gender == g))?;
+                    let i = self.most_recent(|e| !e.org && (e.gender.is_none() || e.gender == g))?;
                     if self.entries[i].gender.is_none() {
                         self.entries[i].gender = g;
                     }
                     Some((i, Resolution::Pronoun))
                 }
-                PronounKind::Group => self
-                    .most_recent(|e| e.org)
-                    .or_else(|| self.most_recent(|_| true))
-                    .map(|i| (i, Resolution::Pronoun)),
+                PronounKind::Group => {
+                    self.most_recent(|e| e.org).or_else(|| self.most_recent(|_| true)).map(|i| (i, Resolution::Pronoun))
+                }
                 PronounKind::Deictic => None,
             };
         }
         let mention = self.orig_text(self.toks[a].start, self.toks[b].end);
         // The naming part ends at the first comma or parenthesis ("Sarah Warbelow, legal
         // director for ..."); what follows is role.
-        let cut = (a..=b)
-            .find(|&t| matches!(self.toks[t].lower.as_str(), "," | "(" | "-") && t > a)
-            .unwrap_or(b + 1);
-        let tail: Vec<usize> = (cut..=b)
-            .filter(|&t| self.toks[t].kind == Tk::Word)
-            .collect();
-        let b = (a..cut)
-            .rev()
-            .find(|&t| self.toks[t].kind == Tk::Word)
-            .unwrap_or(a);
+        let cut = (a..=b).find(|&t| matches!(self.toks[t].lower.as_str(), "," | "(" | "-") && t > a).unwrap_or(b + 1);
+        let tail: Vec<usize> = (cut..=b).filter(|&t| self.toks[t].kind == Tk::Word).collect();
+        let b = (a..cut).rev().find(|&t| self.toks[t].kind == Tk::Word).unwrap_or(a);
         let mut idx: Vec<usize> = (a..=b).filter(|&t| self.toks[t].kind == Tk::Word).collect();
         if idx.is_empty() {
             return None;
@@ -186,10 +152,7 @@ impl Engine<'_> {
             ts.iter()
                 .map(|&t| {
                     let mut w = self.word_text(t);
-                    let dotted = self
-                        .toks
-                        .get(t + 1)
-                        .is_some_and(|n| n.lower == "." && n.start == self.toks[t].end)
+                    let dotted = self.toks.get(t + 1).is_some_and(|n| n.lower == "." && n.start == self.toks[t].end)
                         && in_list(TITLE_ABBREVIATIONS, &self.toks[t].lower);
                     if dotted {
                         w.push('.');
@@ -199,11 +162,7 @@ impl Engine<'_> {
                 .collect::<Vec<_>>()
                 .join(" ")
         };
-        let mut role = if role_toks.is_empty() {
-            None
-        } else {
-            Some(join(&role_toks))
-        };
+        let mut role = if role_toks.is_empty() { None } else { Some(join(&role_toks)) };
         suffix.extend(tail);
         if !suffix.is_empty() {
             let suf = join(&suffix);
@@ -216,9 +175,7 @@ impl Engine<'_> {
             let l = self.toks[*t].lower.as_str();
             in_list(ORG_WORDS, l)
                 || (self.toks[*t].end - self.toks[*t].start >= 2
-                    && self.chars()[self.toks[*t].start..self.toks[*t].end]
-                        .iter()
-                        .all(|c| c.is_uppercase()))
+                    && self.chars()[self.toks[*t].start..self.toks[*t].end].iter().all(|c| c.is_uppercase()))
         };
         if possessive || name_toks.is_empty() {
             let head = self.toks[b].lower.clone();
@@ -228,71 +185,43 @@ impl Engine<'_> {
                 // "the spokesperson": the most recent speaker with that role, else the most
                 // recent person.
                 let found = self
-                    .most_recent(|e| {
-                        !e.org
-                            && e.role
-                                .as_deref()
-                                .is_some_and(|r| r.to_lowercase().contains(&head))
-                    })
+                    .most_recent(|e| !e.org && e.role.as_deref().is_some_and(|r| r.to_lowercase().contains(&head)))
                     .or_else(|| self.most_recent(|e| !e.org));
                 if let Some(i) = found {
                     return Some((i, Resolution::Nominal));
                 }
             }
-            let name = if possessive {
-                mention.clone()
-            } else {
-                strip_the(&mention).to_string()
-            };
+            let name = if possessive { mention.clone() } else { strip_the(&mention).to_string() };
             let person = person_role && !possessive;
-            return Some((
-                self.upsert(name, &mention, None, !person),
-                Resolution::Named,
-            ));
+            return Some((self.upsert(name, &mention, None, !person), Resolution::Named));
         }
         let name = join(&name_toks);
         let is_org = name_toks.iter().any(org_word) && name_toks.len() <= 3
             || (name_toks.len() == 1 && idx.len() == 1 && org_word(&name_toks[0]));
         if is_org {
-            let name = if matches!(self.toks[a].lower.as_str(), "the") {
-                mention.clone()
-            } else {
-                name
-            };
+            let name = if matches!(self.toks[a].lower.as_str(), "the") { mention.clone() } else { name };
             return Some((self.upsert(name, &mention, role, true), Resolution::Named));
         }
         Some((self.upsert(name, &mention, role, false), Resolution::Named))
     }
 
     /// Finds or creates the entry for `name`, merging surnames with full names.
-    pub(super) fn upsert(
-        &mut self,
-        name: String,
-        mention: &str,
-        role: Option<String>,
-        org: bool,
-    ) -> usize {
+    pub(super) fn upsert(&mut self, name: String, mention: &str, role: Option<String>, org: bool) -> usize {
         let key = strip_the(&name).to_lowercase();
         let last_word = |s: &str| s.rsplit(' ').next().unwrap_or("").to_lowercase();
         let words = key.split(' ').count();
-        let found = self
-            .entries
-            .iter()
-            .position(|e| e.key == key && e.org == org)
-            .or_else(|| {
-                if org {
-                    return None;
-                }
-                if words == 1 {
-                    // A surname: the most recent person whose name ends with it.
-                    self.most_recent(|e| !e.org && last_word(&e.key) == key)
-                } else {
-                    // A full name: a person known so far by the surname alone.
-                    self.entries
-                        .iter()
-                        .position(|e| !e.org && e.key == last_word(&key))
-                }
-            });
+        let found = self.entries.iter().position(|e| e.key == key && e.org == org).or_else(|| {
+            if org {
+                return None;
+            }
+            if words == 1 {
+                // A surname: the most recent person whose name ends with it.
+                self.most_recent(|e| !e.org && last_word(&e.key) == key)
+            } else {
+                // A full name: a person known so far by the surname alone.
+                self.entries.iter().position(|e| !e.org && e.key == last_word(&key))
+            }
+        });
         let i = match found {
             Some(i) => {
                 let e = &mut self.entries[i];
@@ -321,9 +250,7 @@ impl Engine<'_> {
         };
         let e = &mut self.entries[i];
         if e.gender.is_none() && !org {
-            e.gender = mention
-                .split(|c: char| c.is_whitespace())
-                .find_map(|w| gender_of_word(&w.to_lowercase()));
+            e.gender = mention.split(|c: char| c.is_whitespace()).find_map(|w| gender_of_word(&w.to_lowercase()));
         }
         if e.role.is_none() {
             e.role = role;

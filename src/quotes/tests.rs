@@ -66,10 +66,7 @@ fn dump() {
     let mut s = String::new();
     for d in &gold {
         let x = extract(&d.text);
-        s.push_str(
-            &serde_json::json!({"id": d.id, "quotes": x.quotes, "speakers": x.speakers})
-                .to_string(),
-        );
+        s.push_str(&serde_json::json!({"id": d.id, "quotes": x.quotes, "speakers": x.speakers}).to_string());
         s.push('\n');
     }
     std::fs::write(out, s).unwrap();
