@@ -193,32 +193,56 @@ where
     Ok(summary)
 }
 
-#[derive(Serialize)]
-struct ScoreRow<'a> {
-    id: &'a str,
-    label: &'a str,
-    probabilities: serde_json::Map<String, serde_json::Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    head: Option<&'a str>,
+/// Writes score rows for one model. JSON-escaped labels and head names are made once,
+/// so a row costs one featurization and a few string appends.
+pub struct ScoreWriter<'a> {
+    model: &'a LinearModel,
+    labels: Vec<String>,
+    heads: Vec<String>,
 }
 
-/// Scores one record with `model` into its output row.
-pub fn score_record(
-    model: &LinearModel,
-    n: usize,
-    rec: Record,
-    max_chars: usize,
-) -> std::result::Result<String, (String, String)> {
-    let id = rec.id_or(n);
-    let ex = rec.into_example(n, None, max_chars).map_err(|m| (id, m))?;
-    let p = model.predict(&Input { text: &ex.text, target: ex.target.as_deref(), target_spans: &ex.target_spans }, 0);
-    let probabilities = p
-        .probabilities
-        .iter()
-        .map(|(l, v)| (l.clone(), serde_json::Value::from((*v as f64 * 1e6).round() / 1e6)))
-        .collect();
-    let head = (model.task() == Task::Stance).then_some(p.head.as_str());
-    Ok(serde_json::to_string(&ScoreRow { id: &ex.id, label: &p.label, probabilities, head }).expect("row serialises"))
+impl<'a> ScoreWriter<'a> {
+    pub fn new(model: &'a LinearModel) -> Self {
+        let json = |s: &str| serde_json::to_string(s).expect("string serialises");
+        ScoreWriter {
+            model,
+            labels: model.labels().iter().map(|l| json(l)).collect(),
+            heads: model.heads().iter().map(|h| json(&h.name)).collect(),
+        }
+    }
+
+    /// Scores one record into its output row:
+    /// `{"id", "label", "probabilities": {"<label>": p, ...}, "head"?}` (head for stance
+    /// models), probabilities rounded to 6 decimals.
+    pub fn score(&self, n: usize, rec: Record, max_chars: usize) -> RowResult {
+        use std::fmt::Write as _;
+        let id = rec.id_or(n);
+        let ex = rec.into_example(n, None, max_chars).map_err(|m| (id, m))?;
+        let mut z = [0f32; crate::train::MAX_CLASSES];
+        let k = self.labels.len();
+        let input = Input { text: &ex.text, target: ex.target.as_deref(), target_spans: &ex.target_spans };
+        let h = self.model.predict_probabilities(&input, &mut z[..k]);
+        let best = (0..k).fold(0, |b, i| if z[i] > z[b] { i } else { b });
+        let mut row = String::with_capacity(96 + ex.id.len());
+        row.push_str("{\"id\":");
+        row.push_str(&serde_json::to_string(&ex.id).expect("string serialises"));
+        row.push_str(",\"label\":");
+        row.push_str(&self.labels[best]);
+        row.push_str(",\"probabilities\":{");
+        for (i, label) in self.labels.iter().enumerate() {
+            if i > 0 {
+                row.push(',');
+            }
+            let _ = write!(row, "{label}:{}", (z[i] as f64 * 1e6).round() / 1e6);
+        }
+        row.push('}');
+        if self.model.task() == Task::Stance {
+            row.push_str(",\"head\":");
+            row.push_str(&self.heads[h]);
+        }
+        row.push('}');
+        Ok(row)
+    }
 }
 
 /// Counts the complete rows of an earlier run's output and drops a trailing partial row

@@ -824,5 +824,6 @@ fn run_score(a: ScoreArgs) -> Result<()> {
     let model = load_model(&a.model, &a.models.dir)?;
     let opened = open_batch(&a.io)?;
     let max = a.io.max_text_chars;
-    run_batch(opened, |n, rec| batch::score_record(&model, n, rec, max))
+    let writer = batch::ScoreWriter::new(&model);
+    run_batch(opened, |n, rec| writer.score(n, rec, max))
 }

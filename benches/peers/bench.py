@@ -47,7 +47,8 @@ def split(rows, seed=SEED, test=0.2):
 
 def joined(r):
     t = r.get("target") or ""
-    return ("__target_" + t.replace(" ", "_") + " " if t else "") + r["text"].replace("\n", " ")
+    # One line per text: fastText predicts line by line.
+    return " ".join((("__target_" + "_".join(t.split()) + " ") if t else "") .split() + r["text"].split())
 
 
 def scores(gold, pred, labels):

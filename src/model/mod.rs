@@ -260,12 +260,21 @@ impl LinearModel {
         self.heads[h].scores(indices, values, z);
     }
 
-    /// Index of the most probable label of `input` (the fast path for batch scoring).
+    /// Index of the most probable label of `input` (the fast path for evaluation).
     pub fn predict_index(&self, input: &Input<'_>) -> usize {
-        let mut z = [0f32; 8];
-        let k = self.meta.labels.len().min(8);
-        self.probabilities(self.head_for(input.target), input, &mut z[..k]);
+        let mut z = [0f32; crate::train::MAX_CLASSES];
+        let k = self.meta.labels.len();
+        self.predict_probabilities(input, &mut z[..k]);
         argmax(&z[..k])
+    }
+
+    /// Writes the probability of every label of `input` into `z` (one per label) and returns
+    /// the index of the head that answered: [`predict`](Self::predict) without allocating,
+    /// for batch scoring.
+    pub fn predict_probabilities(&self, input: &Input<'_>, z: &mut [f32]) -> usize {
+        let h = self.head_for(input.target);
+        self.probabilities(h, input, z);
+        h
     }
 
     /// Predicts `input`; with `explain > 0`, also returns that many top features.

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 pub use data::{Example, ReadReport, Record};
 pub use logistic::{
-    ClassWeight, FitReport, FittedLogistic, LogisticParams, ValidLogisticParams, dataset, softmax_in_place,
+    ClassWeight, FitReport, FittedLogistic, LogisticParams, MAX_CLASSES, ValidLogisticParams, dataset, softmax_in_place,
 };
 pub use sgd::{RowSource, SgdConfig, train_streaming};
 pub use sparse::CsrMatrix;
