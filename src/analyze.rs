@@ -319,33 +319,6 @@ pub fn mention_spans(text: &str, target: &str) -> Vec<[usize; 2]> {
     out
 }
 
-/// The unit in which offsets into a text are reported (callers index strings differently:
-/// Rust and Go by UTF-8 byte, Java and JavaScript by UTF-16 unit, Python by code point).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OffsetUnit {
-    Utf8Bytes,
-    Utf16Units,
-    CodePoints,
-}
-
-/// `table[i]` is the offset, in `unit`, of code point `i` of `text` (`table[n]` is the
-/// length): converts the library's code-point spans to what the caller asked for.
-pub fn offset_table(text: &str, unit: OffsetUnit) -> Vec<usize> {
-    let mut table = Vec::with_capacity(text.len() + 1);
-    let mut at = 0;
-    for c in text.chars() {
-        table.push(at);
-        at += match unit {
-            OffsetUnit::Utf8Bytes => c.len_utf8(),
-            OffsetUnit::Utf16Units => c.len_utf16(),
-            OffsetUnit::CodePoints => 1,
-        };
-    }
-    table.push(at);
-    table
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -425,13 +398,5 @@ mod tests {
     fn mentions_are_found_in_code_points() {
         assert_eq!(mention_spans("Élan said ÉLAN and élan.", "élan"), vec![[0, 4], [10, 14], [19, 23]]);
         assert!(mention_spans("abc", "").is_empty());
-    }
-
-    #[test]
-    fn offsets_convert_to_each_unit() {
-        let t = "aé😀b";
-        assert_eq!(offset_table(t, OffsetUnit::CodePoints), [0, 1, 2, 3, 4]);
-        assert_eq!(offset_table(t, OffsetUnit::Utf8Bytes), [0, 1, 3, 7, 8]);
-        assert_eq!(offset_table(t, OffsetUnit::Utf16Units), [0, 1, 2, 4, 5]);
     }
 }

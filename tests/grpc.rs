@@ -259,15 +259,29 @@ async fn every_error_code_names_the_field_or_limit() {
     assert_eq!(e.code(), Code::InvalidArgument);
     assert!(e.message().contains("stance_model"), "{}", e.message());
 
+    for text in ["", " \n\t "] {
+        let e = c
+            .analyze_document(pb::AnalyzeDocumentRequest {
+                text: text.into(),
+                target: "Alpha".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument);
+        assert!(e.message().contains("text"), "{}", e.message());
+    }
     let e = c
         .analyze_document(pb::AnalyzeDocumentRequest {
             text: "\"Alpha is great,\" said Ann.".into(),
             target: "Alpha".into(),
+            offset_unit: 99,
             ..Default::default()
         })
         .await
         .unwrap_err();
-    assert_eq!(e.code(), Code::Unimplemented);
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(e.message().contains("offset_unit"), "{}", e.message());
 
     // Unauthenticated reload is tested with a token below; without a token configured the
     // reload is open.
@@ -410,8 +424,10 @@ async fn analyze_stream_answers_each_item_and_survives_bad_ones() {
             (5, analyze_stream_response::Result::Error(e)) => {
                 assert_eq!(e.code, Code::InvalidArgument as i32);
             }
-            (7, analyze_stream_response::Result::Error(e)) => {
-                assert_eq!(e.code, Code::Unimplemented as i32);
+            (7, analyze_stream_response::Result::AnalyzeDocument(d)) => {
+                assert_eq!(d.quotes.len(), 1, "{d:?}");
+                assert_eq!(d.quotes[0].speaker, "Ann");
+                assert_eq!(d.speakers[0].quote_ids, ["q1"]);
             }
             (_, analyze_stream_response::Result::ScoreQuotations(s)) => {
                 assert_eq!(s.quotations[0].id, format!("q{got}"));
@@ -737,4 +753,148 @@ async fn shutdown_ends_open_streams_after_their_pending_replies() {
     let end = tokio::time::timeout(Duration::from_secs(10), replies.message()).await.expect("stream ends");
     assert!(matches!(end, Ok(None) | Err(_)), "{end:?}");
     drop(tx);
+}
+
+/// The article of the AnalyzeDocument tests: an emoji (two UTF-16 units, four bytes) and
+/// curly quotes (three bytes each) ahead of the quotations, so the three offset units
+/// all differ.
+const ARTICLE: &str = "📰 City desk\n\n“Nothing is settled yet.”\n\nSenator Jane Doe said on Monday that the plan \
+was “a disaster for working families.” Later, Doe called the bill “reckless.” “We will fight \
+it,” she added. According to the mayor, the city supports the plan.";
+
+fn document_req(unit: pb::OffsetUnit) -> pb::AnalyzeDocumentRequest {
+    pb::AnalyzeDocumentRequest {
+        text: ARTICLE.into(),
+        target: "Alpha".into(),
+        explain: 3,
+        offset_unit: unit as i32,
+        ..Default::default()
+    }
+}
+
+/// The text of `seg` cut out of ARTICLE with its spans in `unit`, joined by a space.
+fn slice(seg: &pb::TextSegment, unit: pb::OffsetUnit) -> String {
+    let utf16: Vec<u16> = ARTICLE.encode_utf16().collect();
+    let chars: Vec<char> = ARTICLE.chars().collect();
+    let parts: Vec<String> = seg
+        .spans
+        .iter()
+        .map(|s| {
+            let (a, b) = (s.start as usize, s.end as usize);
+            match unit {
+                pb::OffsetUnit::Utf8Bytes => ARTICLE[a..b].to_string(),
+                pb::OffsetUnit::Utf16Units => String::from_utf16(&utf16[a..b]).unwrap(),
+                _ => chars[a..b].iter().collect(),
+            }
+        })
+        .collect();
+    parts.join(" ")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn analyze_document_finds_attributes_scores_and_rolls_up() {
+    let srv = TestServer::start(ServerConfig::default()).await;
+    let mut c = srv.client().await;
+    let r = c.analyze_document(document_req(pb::OffsetUnit::Unspecified)).await.unwrap().into_inner();
+    assert_eq!(r.target, "Alpha");
+    assert_eq!(r.offset_unit, pb::OffsetUnit::CodePoints as i32, "UNSPECIFIED is reported as code points");
+    assert_eq!(r.stance_model.as_ref().unwrap().name, "stance");
+    assert_eq!(r.sentiment_model.as_ref().unwrap().name, "sentiment");
+    let ids: Vec<&str> = r.quotes.iter().map(|q| q.id.as_str()).collect();
+    assert_eq!(ids, ["q1", "q2", "q3", "q4", "q5"], "{r:#?}");
+    let content = |i: usize| r.quotes[i].content.as_ref().unwrap().text.as_str();
+    let cue = |i: usize| r.quotes[i].cue.as_ref().map(|c| c.text.as_str());
+
+    // The opening quotation has no speaker in reach: returned, scored, flagged, in no verdict.
+    let q1 = &r.quotes[0];
+    assert_eq!(content(0), "“Nothing is settled yet.”");
+    assert_eq!((q1.speaker.as_str(), q1.attributed, q1.kind), ("", false, pb::QuoteKind::Direct as i32));
+    assert!(q1.source.is_none() && q1.stance.is_some() && q1.sentiment.is_some());
+    assert!(r.speakers.iter().all(|v| !v.quote_ids.contains(&"q1".to_string())));
+
+    // Jane Doe: full name with title, then surname, then pronoun; cue verbs kept.
+    assert!(content(1).ends_with("“a disaster for working families.”"), "{}", content(1));
+    assert!(content(2).ends_with("“reckless.”"), "{}", content(2));
+    assert_eq!(content(3), "“We will fight it,”");
+    assert_eq!([cue(1), cue(2), cue(3)], [Some("said"), Some("called"), Some("added")]);
+    let sources: Vec<&str> = r.quotes[1..4].iter().map(|q| q.source.as_ref().unwrap().text.as_str()).collect();
+    assert_eq!(sources, ["Senator Jane Doe", "Doe", "she"]);
+    for q in &r.quotes[1..4] {
+        assert_eq!((q.speaker.as_str(), q.attributed), ("Jane Doe", true), "{q:?}");
+        assert!(q.confidence > 0.0 && q.confidence <= 1.0);
+        let st = q.stance.as_ref().unwrap();
+        assert_eq!(st.head, "Alpha");
+        assert!(!st.top_features.is_empty() && st.top_features.len() <= 3);
+        assert_eq!(q.sentiment.as_ref().unwrap().probabilities.len(), 3);
+    }
+    assert_eq!(
+        r.quotes[1..4].iter().map(|q| q.kind).collect::<Vec<_>>(),
+        [pb::QuoteKind::Mixed as i32, pb::QuoteKind::Mixed as i32, pb::QuoteKind::Direct as i32]
+    );
+    // Reported speech after "According to".
+    assert_eq!(content(4), "the city supports the plan");
+    assert_eq!(r.quotes[4].kind, pb::QuoteKind::Indirect as i32);
+    assert_eq!(cue(4), Some("According to"));
+    assert_eq!(r.quotes[4].source.as_ref().unwrap().text, "the mayor");
+
+    // One verdict for Jane Doe over all her quotations, under her canonical name.
+    let doe: Vec<&pb::SpeakerVerdict> = r.speakers.iter().filter(|v| v.speaker == "Jane Doe").collect();
+    assert_eq!(doe.len(), 1, "{:?}", r.speakers);
+    let attributed_to_doe: Vec<String> =
+        r.quotes.iter().filter(|q| q.speaker == "Jane Doe").map(|q| q.id.clone()).collect();
+    assert!(attributed_to_doe.len() >= 3);
+    assert_eq!(doe[0].quote_ids, attributed_to_doe);
+    assert_eq!(doe[0].quote_count as usize, attributed_to_doe.len());
+    let sum: f32 = doe[0].stance.as_ref().unwrap().probabilities.iter().map(|p| p.probability).sum();
+    assert!((sum - 1.0).abs() < 1e-4, "{sum}");
+    let speaker = r.document_speakers.iter().find(|s| s.name == "Jane Doe").expect("Jane Doe is a document speaker");
+    assert_eq!(speaker.role, "Senator");
+    assert!(speaker.aliases.contains(&"Doe".to_string()), "{speaker:?}");
+    assert_eq!(speaker.quote_count as usize, attributed_to_doe.len());
+
+    // Every span, in every unit, cuts out its segment's text; the units really differ here.
+    let mut starts = Vec::new();
+    for unit in [pb::OffsetUnit::CodePoints, pb::OffsetUnit::Utf8Bytes, pb::OffsetUnit::Utf16Units] {
+        let u = c.analyze_document(document_req(unit)).await.unwrap().into_inner();
+        assert_eq!(u.offset_unit, unit as i32);
+        assert_eq!(u.quotes.len(), r.quotes.len());
+        for (q, base) in u.quotes.iter().zip(&r.quotes) {
+            assert_eq!((&q.speaker, &q.stance), (&base.speaker, &base.stance));
+            for seg in [q.content.as_ref(), q.cue.as_ref(), q.source.as_ref()].into_iter().flatten() {
+                assert!(!seg.spans.is_empty());
+                assert_eq!(slice(seg, unit), seg.text, "{unit:?}: {seg:?}");
+            }
+        }
+        starts.push(u.quotes[1].content.as_ref().unwrap().spans[0].start);
+    }
+    // The emoji is 1 code point, 4 bytes, 2 UTF-16 units; each curly quote 1, 3, 1.
+    assert_eq!(starts[1] - starts[0], 3 + 2 * 2, "{starts:?}");
+    assert_eq!(starts[2] - starts[0], 1, "{starts:?}");
+
+    // The AnalyzeStream document item answers the same as the unary call.
+    let unary = c.analyze_document(document_req(pb::OffsetUnit::Utf16Units)).await.unwrap().into_inner();
+    let items = vec![
+        pb::AnalyzeStreamRequest {
+            request_id: "doc".into(),
+            request: Some(analyze_stream_request::Request::AnalyzeDocument(document_req(pb::OffsetUnit::Utf16Units))),
+        },
+        pb::AnalyzeStreamRequest {
+            request_id: "empty".into(),
+            request: Some(analyze_stream_request::Request::AnalyzeDocument(pb::AnalyzeDocumentRequest {
+                target: "Alpha".into(),
+                ..Default::default()
+            })),
+        },
+    ];
+    let mut replies = c.analyze_stream(tokio_stream::iter(items)).await.unwrap().into_inner();
+    let first = tokio::time::timeout(Duration::from_secs(20), replies.message()).await.unwrap().unwrap().unwrap();
+    assert_eq!(first.request_id, "doc");
+    assert_eq!(first.result, Some(analyze_stream_response::Result::AnalyzeDocument(unary)));
+    let second = tokio::time::timeout(Duration::from_secs(20), replies.message()).await.unwrap().unwrap().unwrap();
+    let Some(analyze_stream_response::Result::Error(e)) = second.result else {
+        panic!("empty text: {second:?}");
+    };
+    assert_eq!(e.code, Code::InvalidArgument as i32);
+    assert!(e.message.contains("text"), "{}", e.message);
+    srv.shutdown().await;
 }

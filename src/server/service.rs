@@ -18,6 +18,7 @@ use super::pb;
 use crate::analyze::{self, Quotation};
 use crate::error::Error;
 use crate::model::{Prediction, Task};
+use crate::quotes::{self, OffsetUnit, QuoteKind, Segment};
 use crate::registry::{LoadedModel, Registry, Snapshot};
 
 /// Default model names when a request leaves them empty.
@@ -255,11 +256,59 @@ fn check_score_limits(config: &ServerConfig, req: &pb::ScoreQuotationsRequest) -
     Ok(())
 }
 
-/// AnalyzeDocument. Checks the request and resolves the models, then answers UNIMPLEMENTED
-/// until quotation extraction (`crate::quotes`) lands; the response messages are already
-/// in the proto. To fill in: `quotes::extract(&req.text)`, score each quote's content with
-/// [`analyze::score_text`], convert spans with [`analyze::offset_table`] for
-/// `req.offset_unit`, roll attributed quotes up with [`analyze::aggregate`].
+/// The library's unit for a request's `offset_unit`: UNSPECIFIED means code points, and
+/// a value this server does not know is INVALID_ARGUMENT naming `offset_unit`.
+fn offset_unit(value: i32) -> Result<OffsetUnit, Status> {
+    match pb::OffsetUnit::try_from(value) {
+        Ok(pb::OffsetUnit::Utf8Bytes) => Ok(OffsetUnit::Utf8Bytes),
+        Ok(pb::OffsetUnit::Utf16Units) => Ok(OffsetUnit::Utf16Units),
+        Ok(pb::OffsetUnit::Unspecified | pb::OffsetUnit::CodePoints) => Ok(OffsetUnit::CodePoints),
+        Err(_) => Err(status_from_error(&Error::InvalidInput {
+            field: "offset_unit".into(),
+            message: format!("unknown offset unit {value} (use 1 = UTF-8 bytes, 2 = UTF-16 units, 3 = code points)"),
+        })),
+    }
+}
+
+fn pb_offset_unit(unit: OffsetUnit) -> pb::OffsetUnit {
+    match unit {
+        OffsetUnit::Utf8Bytes => pb::OffsetUnit::Utf8Bytes,
+        OffsetUnit::Utf16Units => pb::OffsetUnit::Utf16Units,
+        OffsetUnit::CodePoints => pb::OffsetUnit::CodePoints,
+    }
+}
+
+fn pb_quote_kind(kind: QuoteKind) -> pb::QuoteKind {
+    match kind {
+        QuoteKind::Direct => pb::QuoteKind::Direct,
+        QuoteKind::Indirect => pb::QuoteKind::Indirect,
+        QuoteKind::Mixed => pb::QuoteKind::Mixed,
+    }
+}
+
+fn to_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// A segment with its spans taken, in order, from `converted` (the spans of every segment
+/// of the document, converted to the caller's unit in one pass over the text).
+fn pb_segment(seg: Segment, converted: &mut impl Iterator<Item = [usize; 2]>) -> pb::TextSegment {
+    let spans = seg
+        .spans
+        .iter()
+        .zip(converted)
+        .map(|(_, [start, end])| pb::Span { start: to_u32(start), end: to_u32(end) })
+        .collect();
+    pb::TextSegment { text: seg.text, spans }
+}
+
+/// AnalyzeDocument. Checks the request (cheap checks first, so a bad request does no model
+/// work), resolves the models from one registry snapshot, then runs
+/// [`analyze::analyze_document`]: quotations are extracted, each one's content is scored,
+/// and the attributed ones are rolled up per canonical speaker. Unattributed quotations
+/// come back with an empty speaker and `attributed = false`, and are in no verdict. The
+/// library's code-point spans are converted to `req.offset_unit` with
+/// [`quotes::convert_offsets`], all of them in one pass over the text.
 fn analyze_document(
     registry: &Registry,
     config: &ServerConfig,
@@ -279,20 +328,70 @@ fn analyze_document(
     }
     check_text_len(&req.text, "text", config.max_text_chars)?;
     check_text_len(&req.target, "target", config.max_text_chars)?;
+    let unit = offset_unit(req.offset_unit)?;
     let snap = registry.snapshot();
-    let _stance =
+    let stance =
         lookup(&snap, registry, &model_name(&req.stance_model, DEFAULT_STANCE_MODEL), Task::Stance, "stance_model")?;
-    let _sentiment = lookup(
+    let sentiment = lookup(
         &snap,
         registry,
         &model_name(&req.sentiment_model, DEFAULT_SENTIMENT_MODEL),
         Task::Sentiment,
         "sentiment_model",
     )?;
-    Err(Status::unimplemented(
-        "AnalyzeDocument: quotation extraction is not available in this build yet; \
-         use ScoreQuotations with quotations you have attributed",
-    ))
+    let analysis =
+        analyze::analyze_document(&req.text, &req.target, &stance.model, &sentiment.model, req.explain as usize)
+            .map_err(|e| status_from_error(&e))?;
+
+    // Every span of the answer, in the order the segments are rebuilt below.
+    let all: Vec<[usize; 2]> = analysis
+        .quotes
+        .iter()
+        .flat_map(|q| {
+            let segments = [Some(&q.quote.content), q.quote.cue.as_ref(), q.quote.source.as_ref()];
+            segments.into_iter().flatten().flat_map(|s| s.spans.iter().copied()).collect::<Vec<_>>()
+        })
+        .collect();
+    let mut converted = quotes::convert_offsets(&req.text, &all, unit).into_iter();
+    let quotes = analysis
+        .quotes
+        .into_iter()
+        .map(|q| {
+            let content = pb_segment(q.quote.content, &mut converted);
+            let cue = q.quote.cue.map(|s| pb_segment(s, &mut converted));
+            let source = q.quote.source.map(|s| pb_segment(s, &mut converted));
+            pb::ExtractedQuote {
+                id: q.id,
+                kind: pb_quote_kind(q.quote.kind) as i32,
+                content: Some(content),
+                cue,
+                source,
+                attributed: q.quote.speaker.is_some(),
+                speaker: q.quote.speaker.unwrap_or_default(),
+                confidence: q.quote.confidence,
+                stance: Some(pb_prediction(q.stance)),
+                sentiment: Some(pb_prediction(q.sentiment)),
+            }
+        })
+        .collect();
+    Ok(pb::AnalyzeDocumentResponse {
+        target: req.target,
+        stance_model: Some(model_ref(&stance)),
+        sentiment_model: Some(model_ref(&sentiment)),
+        offset_unit: pb_offset_unit(unit) as i32,
+        quotes,
+        document_speakers: analysis
+            .speakers
+            .into_iter()
+            .map(|s| pb::DocumentSpeaker {
+                name: s.name,
+                aliases: s.aliases,
+                role: s.role.unwrap_or_default(),
+                quote_count: to_u32(s.quote_count),
+            })
+            .collect(),
+        speakers: analysis.verdicts.into_iter().map(pb_verdict).collect(),
+    })
 }
 
 impl Inner {
