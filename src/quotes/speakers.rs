@@ -183,10 +183,10 @@ impl Engine<'_> {
             let person_role = in_list(TITLES, &head) && !head.ends_with('s') && !org_word(&b);
             if !possessive && determined && person_role {
                 // "the spokesperson": the most recent speaker with that role, else the most
-                // recent person.
+                // recent person whose role is unknown ("the mayor" is not the senator).
                 let found = self
                     .most_recent(|e| !e.org && e.role.as_deref().is_some_and(|r| r.to_lowercase().contains(&head)))
-                    .or_else(|| self.most_recent(|e| !e.org));
+                    .or_else(|| self.most_recent(|e| !e.org && e.role.is_none()));
                 if let Some(i) = found {
                     return Some((i, Resolution::Nominal));
                 }
