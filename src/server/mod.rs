@@ -117,7 +117,7 @@ pub async fn serve(
 
     let service = StancerService::new(registry.clone(), config.clone(), metrics.clone(), stop_rx.clone());
     let stancer = pb::stancer_server::StancerServer::new(service)
-        .max_decoding_message_size(config.max_message_bytes)
+        .max_decoding_message_size(service::decoding_ceiling(&config))
         .max_encoding_message_size(config.max_message_bytes);
 
     let mut builder = Server::builder();

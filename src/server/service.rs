@@ -394,6 +394,26 @@ fn analyze_document(
     })
 }
 
+/// Refuses a request over `max_message_bytes` with RESOURCE_EXHAUSTED naming the limit.
+/// tonic decodes up to [`decoding_ceiling`] so that this check, not tonic's own
+/// OUT_OF_RANGE, answers for most oversize requests; past the ceiling tonic still refuses
+/// before decoding, which keeps memory bounded.
+fn check_message_size(config: &ServerConfig, msg: &impl prost::Message) -> Result<(), Status> {
+    let n = msg.encoded_len();
+    if n > config.max_message_bytes {
+        return Err(status_from_error(&Error::LimitExceeded {
+            limit: "max_message_bytes",
+            message: format!("the request is {n} bytes, the limit is {}", config.max_message_bytes),
+        }));
+    }
+    Ok(())
+}
+
+/// What tonic may decode: four times the configured limit (at most 1 GiB).
+pub(crate) fn decoding_ceiling(config: &ServerConfig) -> usize {
+    config.max_message_bytes.saturating_mul(4).min(1 << 30).max(config.max_message_bytes)
+}
+
 impl Inner {
     fn try_permit(&self) -> Result<OwnedSemaphorePermit, Status> {
         self.permits.clone().try_acquire_owned().map_err(|_| {
@@ -455,9 +475,14 @@ impl Inner {
         use pb::analyze_stream_response::Result as Res;
         let start = Instant::now();
         // Waiting for a slot is the backpressure: the stream is not read meanwhile.
-        let permit = self.permits.clone().acquire_owned().await;
+        let permit = match check_message_size(&self.config, &item) {
+            Ok(()) => {
+                self.permits.clone().acquire_owned().await.map_err(|_| Status::unavailable("server is shutting down"))
+            }
+            Err(s) => Err(s),
+        };
         let result = match (permit, item.request) {
-            (Err(_), _) => Err(Status::unavailable("server is shutting down")),
+            (Err(s), _) => Err(s),
             (Ok(permit), Some(Req::ScoreQuotations(r))) => self.score(r, permit).await.map(Res::ScoreQuotations),
             (Ok(permit), Some(Req::AnalyzeDocument(r))) => self.document(r, permit).await.map(Res::AnalyzeDocument),
             (Ok(_), None) => {
@@ -519,7 +544,8 @@ impl pb::stancer_server::Stancer for StancerService {
     ) -> Result<Response<pb::ScoreQuotationsResponse>, Status> {
         let start = Instant::now();
         let inner = &self.inner;
-        let r = match inner.try_permit() {
+        // Size first: an oversize request should not take a concurrency slot.
+        let r = match check_message_size(&inner.config, request.get_ref()).and_then(|_| inner.try_permit()) {
             Ok(permit) => inner.with_deadline(inner.score(request.into_inner(), permit)).await,
             Err(s) => Err(s),
         };
@@ -536,7 +562,7 @@ impl pb::stancer_server::Stancer for StancerService {
     ) -> Result<Response<pb::AnalyzeDocumentResponse>, Status> {
         let start = Instant::now();
         let inner = &self.inner;
-        let r = match inner.try_permit() {
+        let r = match check_message_size(&inner.config, request.get_ref()).and_then(|_| inner.try_permit()) {
             Ok(permit) => inner.with_deadline(inner.document(request.into_inner(), permit)).await,
             Err(s) => Err(s),
         };
