@@ -127,9 +127,19 @@ impl TestServer {
             .unwrap()
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(20))
-            // Receive windows large enough that big replies (1,000 quotations with features)
-            // are not held back by flow control: hyper's graceful shutdown does not wait
-            // for a reply the client is slow to accept (see the issue notes).
+            .connect()
+            .await
+            .unwrap()
+    }
+
+    /// A channel whose receive windows are large enough that big replies (1,000
+    /// quotations with features) are not held back by flow control: hyper's graceful
+    /// shutdown does not wait for a reply the client is slow to accept.
+    async fn channel_with_big_windows(&self) -> Channel {
+        Endpoint::from_shared(format!("http://{}", self.addr))
+            .unwrap()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(20))
             .initial_stream_window_size(Some(8 << 20))
             .initial_connection_window_size(Some(32 << 20))
             .connect()
@@ -578,7 +588,7 @@ async fn metrics_endpoint_counts_requests() {
 async fn shutdown_lets_in_flight_requests_complete() {
     let srv =
         TestServer::start(ServerConfig { shutdown_grace: Duration::from_secs(15), ..ServerConfig::default() }).await;
-    let ch = srv.channel().await;
+    let ch = srv.channel_with_big_windows().await;
     let text = "I fully support Alpha, a great plan, and we should vote for it today ".repeat(4);
     let mut calls = Vec::new();
     for t in 0..6 {
