@@ -103,30 +103,29 @@ impl Lexicon {
             let e = lex.entries.entry(w.to_lowercase()).or_insert_with(|| vec![0.0; 3]);
             e[col] = v.clamp(-1.0, 1.0);
         };
-        let (p, vader) = read("vader/vader_lexicon.txt")?;
-        for (i, line) in vader.lines().enumerate() {
-            let mut f = line.split('\t');
-            let (Some(w), Some(v)) = (f.next(), f.next()) else {
-                continue;
-            };
-            let v: f32 = v.trim().parse().map_err(|_| Error::InvalidRecord {
-                path: p.display().to_string(),
-                line: i + 1,
-                message: format!("score {v:?} is not a number"),
-            })?;
-            set(w, 0, v / 4.0);
-        }
-        let (p, afinn) = read("afinn/AFINN-en-165.txt")?;
-        for (i, line) in afinn.lines().enumerate() {
-            let Some((w, v)) = line.rsplit_once('\t') else {
-                continue;
-            };
-            let v: f32 = v.trim().parse().map_err(|_| Error::InvalidRecord {
-                path: p.display().to_string(),
-                line: i + 1,
-                message: format!("score {v:?} is not a number"),
-            })?;
-            set(w, 1, v / 5.0);
+        // VADER: word, mean valence in -4..4, then other columns; AFINN: word (which may
+        // hold spaces), valence in -5..5. Both tab-separated.
+        type Fields = fn(&str) -> Option<(&str, &str)>;
+        let sources: [(&str, usize, f32, Fields); 2] = [
+            ("vader/vader_lexicon.txt", 0, 4.0, |l| {
+                let mut f = l.split('\t');
+                Some((f.next()?, f.next()?))
+            }),
+            ("afinn/AFINN-en-165.txt", 1, 5.0, |l| l.rsplit_once('\t')),
+        ];
+        for (file, col, scale, fields) in sources {
+            let (p, text) = read(file)?;
+            for (i, line) in text.lines().enumerate() {
+                let Some((w, v)) = fields(line) else {
+                    continue;
+                };
+                let v: f32 = v.trim().parse().map_err(|_| Error::InvalidRecord {
+                    path: p.display().to_string(),
+                    line: i + 1,
+                    message: format!("score {v:?} is not a number"),
+                })?;
+                set(w, col, v / scale);
+            }
         }
         for (file, v) in [("bingliu/positive-words.txt", 1.0), ("bingliu/negative-words.txt", -1.0)] {
             let (_, text) = read(file)?;

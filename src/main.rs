@@ -210,30 +210,9 @@ struct AnalyzeArgs {
     /// Sentiment model name or path.
     #[arg(long, default_value = "sentiment")]
     sentiment_model: String,
-    /// Batch input (JSONL or CSV, optionally .gz); see `stancer score --help` for the options.
-    #[arg(long, value_name = "FILE")]
-    input: Option<String>,
-    /// Batch output JSONL ('-' for stdout).
-    #[arg(long, default_value = "-", value_name = "FILE")]
-    output: String,
-    /// CSV column holding the text.
-    #[arg(long, value_name = "NAME")]
-    text_column: Option<String>,
-    /// CSV column holding the row id.
-    #[arg(long, value_name = "NAME")]
-    id_column: Option<String>,
-    /// CSV column holding the target.
-    #[arg(long, value_name = "NAME")]
-    target_column: Option<String>,
-    /// Continue an interrupted batch run.
-    #[arg(long)]
-    resume: bool,
-    /// Stop at the first bad row instead of writing an error row.
-    #[arg(long)]
-    fail_fast: bool,
-    /// Longest document processed, in characters.
-    #[arg(long, default_value_t = 1_000_000)]
-    max_text_chars: usize,
+    /// Batch mode: --input names the rows {"id", "text", "target"?} to analyze.
+    #[command(flatten)]
+    io: BatchIo,
     #[command(flatten)]
     models: ModelsDir,
 }
@@ -248,10 +227,10 @@ struct EvalQuotesArgs {
 /// Input, output and failure handling shared by the batch commands.
 #[derive(Args)]
 struct BatchIo {
-    /// Input file ('-' for stdin): JSONL, or CSV when it ends in .csv or --text-column is
-    /// given; gzip-compressed when it ends in .gz.
-    #[arg(long, default_value = "-", value_name = "FILE")]
-    input: String,
+    /// Input file ('-' for stdin, the default): JSONL, or CSV when it ends in .csv or
+    /// --text-column is given; gzip-compressed when it ends in .gz.
+    #[arg(long, value_name = "FILE")]
+    input: Option<String>,
     /// Output JSONL ('-' for stdout); gzip-compressed when it ends in .gz.
     #[arg(long, default_value = "-", value_name = "FILE")]
     output: String,
@@ -642,21 +621,22 @@ struct Opened {
 }
 
 fn open_batch(io: &BatchIo) -> Result<Opened> {
+    let input = io.input.as_deref().unwrap_or("-");
     let bytes_read = Arc::new(AtomicU64::new(0));
-    let (raw, input_len): (Box<dyn Read>, Option<u64>) = if io.input == "-" {
+    let (raw, input_len): (Box<dyn Read>, Option<u64>) = if input == "-" {
         (Box::new(std::io::stdin()), None)
     } else {
-        let f = File::open(&io.input).with_context(|| format!("opening {}", io.input))?;
+        let f = File::open(input).with_context(|| format!("opening {input}"))?;
         let len = f.metadata().ok().map(|m| m.len());
         (Box::new(f), len)
     };
     let counted = Counting { inner: raw, count: bytes_read.clone() };
-    let reader: Box<dyn BufRead> = if io.input.ends_with(".gz") {
+    let reader: Box<dyn BufRead> = if input.ends_with(".gz") {
         Box::new(BufReader::with_capacity(1 << 16, MultiGzDecoder::new(BufReader::new(counted))))
     } else {
         Box::new(BufReader::with_capacity(1 << 16, counted))
     };
-    let plain = io.input.trim_end_matches(".gz");
+    let plain = input.trim_end_matches(".gz");
     let format = if io.text_column.is_some() || plain.ends_with(".csv") {
         Format::Csv {
             text_column: io.text_column.clone().unwrap_or_else(|| "text".into()),
@@ -666,7 +646,7 @@ fn open_batch(io: &BatchIo) -> Result<Opened> {
     } else {
         Format::Jsonl
     };
-    let rows = batch::read_rows(reader, &format, &io.input)?;
+    let rows = batch::read_rows(reader, &format, input)?;
 
     let mut skip_rows = 0;
     if io.resume {
@@ -694,7 +674,7 @@ fn open_batch(io: &BatchIo) -> Result<Opened> {
     let opts = BatchOptions {
         fail_fast: io.fail_fast,
         max_text_chars: io.max_text_chars,
-        input_name: io.input.clone(),
+        input_name: input.to_string(),
         skip_rows,
         ..Default::default()
     };
@@ -756,22 +736,12 @@ fn run_extract(a: ExtractArgs) -> Result<()> {
 fn run_analyze(a: AnalyzeArgs) -> Result<()> {
     let stance = load_model(&a.stance_model, &a.models.dir)?;
     let sentiment = load_model(&a.sentiment_model, &a.models.dir)?;
-    if let Some(input) = &a.input {
-        let io = BatchIo {
-            input: input.clone(),
-            output: a.output.clone(),
-            text_column: a.text_column.clone(),
-            id_column: a.id_column.clone(),
-            target_column: a.target_column.clone(),
-            resume: a.resume,
-            fail_fast: a.fail_fast,
-            max_text_chars: a.max_text_chars,
-        };
-        let opened = open_batch(&io)?;
+    if a.io.input.is_some() {
+        let opened = open_batch(&a.io)?;
         return run_batch(opened, |n, rec| {
             let id = rec.id_or(n);
             let row_target = rec.target.clone();
-            let ex = rec.into_example(n, None, a.max_text_chars).map_err(|m| (id.clone(), m))?;
+            let ex = rec.into_example(n, None, a.io.max_text_chars).map_err(|m| (id.clone(), m))?;
             let target = row_target
                 .or_else(|| a.target.clone())
                 .ok_or_else(|| (id.clone(), "no target: give --target or a \"target\" field".to_string()))?;
