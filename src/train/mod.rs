@@ -122,10 +122,9 @@ pub enum Stage {
 #[derive(Debug, Clone)]
 pub struct Trained {
     pub model: LinearModel,
-    /// Cross-validated metrics (predictions of every row by a model that did not see it).
+    /// Cross-validated metrics (every row predicted by a model that did not see it); from
+    /// the streaming solver, metrics on its held-out rows.
     pub cv: Option<Metrics>,
-    /// Cross-validated predictions (label indices) of every row, in input order.
-    pub cv_predictions: Vec<usize>,
 }
 
 /// Featurizes every example into one sparse matrix (in parallel, in order).
@@ -353,7 +352,7 @@ pub fn train(
 
     // Cross-validation: each fold's model predicts the rows it did not see.
     // The final fit runs beside the folds, so both cores stay busy to the end.
-    let cross_validate = || -> Result<(Option<Metrics>, Vec<usize>)> {
+    let cross_validate = || -> Result<Option<Metrics>> {
         let mut cv_predictions = vec![0usize; examples.len()];
         let cv = if folds.is_empty() {
             None
@@ -401,13 +400,13 @@ pub fn train(
             }
             Some(Metrics::compute(&featurizer_labels(cfg.task), &y, &cv_predictions))
         };
-        Ok((cv, cv_predictions))
+        Ok(cv)
     };
     let (cv_result, heads) = rayon::join(cross_validate, || fit_heads(cfg, examples, &x, &y, &all, None, &tick));
-    let (cv, cv_predictions) = cv_result?;
+    let cv = cv_result?;
     let heads = heads?;
     let model = assemble(cfg, lexicon, heads, info, cv.clone(), created_at)?;
-    Ok(Trained { model, cv, cv_predictions })
+    Ok(Trained { model, cv })
 }
 
 fn featurizer_labels(task: Task) -> Vec<String> {

@@ -276,7 +276,7 @@ pub fn train_streaming(
     };
     progress(Stage::Fit, total_steps, total_steps);
     let model = assemble(cfg, lexicon, heads, info, holdout.clone(), created_at)?;
-    Ok(Trained { model, cv: holdout, cv_predictions: pred })
+    Ok(Trained { model, cv: holdout })
 }
 
 /// Reads `source` in chunks of the rows `keep` accepts (by position) and hands each to `f`.
