@@ -251,13 +251,9 @@ impl LinearModel {
         BUF.with(|b| {
             let mut v = b.borrow_mut();
             self.featurizer.featurize(input, &mut v);
-            self.scores(h, &v.indices, &v.values, z);
+            self.heads[h].scores(&v.indices, &v.values, z);
         });
         crate::train::softmax_in_place(z);
-    }
-
-    fn scores(&self, h: usize, indices: &[u32], values: &[f32], z: &mut [f32]) {
-        self.heads[h].scores(indices, values, z);
     }
 
     /// Index of the most probable label of `input` (the fast path for evaluation).

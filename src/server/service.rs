@@ -415,6 +415,30 @@ pub(crate) fn decoding_ceiling(config: &ServerConfig) -> usize {
 }
 
 impl Inner {
+    /// One unary call: the size check first (an oversize request takes no concurrency
+    /// slot), then a slot, the work under the deadline, and the metrics.
+    async fn unary<Req, Resp, Fut>(
+        &self,
+        rpc: Rpc,
+        req: Req,
+        work: impl FnOnce(Req, OwnedSemaphorePermit) -> Fut,
+    ) -> Result<Response<Resp>, Status>
+    where
+        Req: prost::Message,
+        Fut: std::future::Future<Output = Result<Resp, Status>>,
+    {
+        let start = Instant::now();
+        let r = match check_message_size(&self.config, &req).and_then(|_| self.try_permit()) {
+            Ok(permit) => self.with_deadline(work(req, permit)).await,
+            Err(s) => Err(s),
+        };
+        self.metrics.observe(rpc, code_of(&r), start.elapsed());
+        if let Err(s) = &r {
+            tracing::debug!(rpc = ?rpc, code = ?s.code(), message = s.message(), "call failed");
+        }
+        r.map(Response::new)
+    }
+
     fn try_permit(&self) -> Result<OwnedSemaphorePermit, Status> {
         self.permits.clone().try_acquire_owned().map_err(|_| {
             status_from_error(&Error::LimitExceeded {
@@ -542,32 +566,16 @@ impl pb::stancer_server::Stancer for StancerService {
         &self,
         request: Request<pb::ScoreQuotationsRequest>,
     ) -> Result<Response<pb::ScoreQuotationsResponse>, Status> {
-        let start = Instant::now();
         let inner = &self.inner;
-        // Size first: an oversize request should not take a concurrency slot.
-        let r = match check_message_size(&inner.config, request.get_ref()).and_then(|_| inner.try_permit()) {
-            Ok(permit) => inner.with_deadline(inner.score(request.into_inner(), permit)).await,
-            Err(s) => Err(s),
-        };
-        inner.metrics.observe(Rpc::ScoreQuotations, code_of(&r), start.elapsed());
-        if let Err(s) = &r {
-            tracing::debug!(code = ?s.code(), message = s.message(), "ScoreQuotations failed");
-        }
-        r.map(Response::new)
+        inner.unary(Rpc::ScoreQuotations, request.into_inner(), |r, p| inner.score(r, p)).await
     }
 
     async fn analyze_document(
         &self,
         request: Request<pb::AnalyzeDocumentRequest>,
     ) -> Result<Response<pb::AnalyzeDocumentResponse>, Status> {
-        let start = Instant::now();
         let inner = &self.inner;
-        let r = match check_message_size(&inner.config, request.get_ref()).and_then(|_| inner.try_permit()) {
-            Ok(permit) => inner.with_deadline(inner.document(request.into_inner(), permit)).await,
-            Err(s) => Err(s),
-        };
-        inner.metrics.observe(Rpc::AnalyzeDocument, code_of(&r), start.elapsed());
-        r.map(Response::new)
+        inner.unary(Rpc::AnalyzeDocument, request.into_inner(), |r, p| inner.document(r, p)).await
     }
 
     type AnalyzeStreamStream = ReceiverStream<Result<pb::AnalyzeStreamResponse, Status>>;
