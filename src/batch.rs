@@ -47,7 +47,7 @@ impl Default for BatchOptions {
         BatchOptions {
             fail_fast: false,
             max_text_chars: crate::train::data::DEFAULT_MAX_TEXT_CHARS,
-            chunk_rows: 8192,
+            chunk_rows: 1024,
             input_name: "-".into(),
             skip_rows: 0,
         }

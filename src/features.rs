@@ -9,13 +9,15 @@
 //! is scaled to unit norm times its weight, so the many char n-grams of a long sentence do
 //! not drown its few word features.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::text::{Token, TokenKind, tokenize};
+use crate::text::{Token, TokenBuf, TokenKind, tokenize};
 
 /// How text becomes features. Stored in every model file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -249,6 +251,22 @@ fn fmix(mut h: u64) -> u64 {
     h
 }
 
+/// FNV-1a for the lexicon's lookup table: std's SipHash costs more than the rest of a
+/// token's features, and lexicon keys are not attacker-chosen.
+#[derive(Default)]
+struct FnvHasher(u64);
+
+impl Hasher for FnvHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        self.0 = fnv(self.0, bytes);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type FastMap<V> = HashMap<Box<str>, V, BuildHasherDefault<FnvHasher>>;
+
 // Namespaces keep groups apart: the word "no" and the char bigram "no" are different columns.
 const NS_WORD: u64 = 1;
 const NS_CHAR: u64 = 2;
@@ -284,14 +302,61 @@ const STOPWORDS: &[&str] = &[
 pub struct Featurizer {
     config: FeaturizerConfig,
     lexicon: Option<Lexicon>,
+    /// The lexicon's entries as offsets into `lex_scores` (sources per entry), for lookups
+    /// on the hot path.
+    lex_index: FastMap<u32>,
+    lex_scores: Vec<f32>,
     mask: u64,
+}
+
+/// Buffers reused from row to row by [`Featurizer::featurize`].
+#[derive(Debug, Default)]
+struct Scratch {
+    tokens: TokenBuf,
+    bufs: Bufs,
+}
+
+#[derive(Debug, Default)]
+struct Bufs {
+    /// Word hash of every token.
+    hashes: Vec<u64>,
+    /// Indices of the tokens word n-grams run over (all but hashtag parts).
+    seq: Vec<usize>,
+    /// A word with boundary marks, and the byte offset of each of its characters.
+    chars: Vec<u8>,
+    bounds: Vec<usize>,
+    /// Char n-gram hashes of one word, by order then start.
+    char_hashes: Vec<u64>,
+    lex_sums: Vec<[f32; 2]>,
+    /// The last target seen and its content words: batch rows repeat a few targets.
+    target: Option<String>,
+    target_words: Vec<String>,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
 }
 
 impl Featurizer {
     pub fn new(config: FeaturizerConfig, lexicon: Option<Lexicon>) -> Result<Self> {
         config.check()?;
         let mask = (1u64 << config.hash_bits) - 1;
-        Ok(Featurizer { config, lexicon, mask })
+        let mut lex_index = FastMap::default();
+        let mut lex_scores = Vec::new();
+        if let Some(lex) = &lexicon {
+            for (word, scores) in &lex.entries {
+                if scores.len() != lex.sources.len() {
+                    return Err(Error::Data(format!(
+                        "lexicon entry {word:?} has {} scores for {} sources",
+                        scores.len(),
+                        lex.sources.len()
+                    )));
+                }
+                lex_index.insert(word.as_str().into(), lex_scores.len() as u32);
+                lex_scores.extend_from_slice(scores);
+            }
+        }
+        Ok(Featurizer { config, lexicon, lex_index, lex_scores, mask })
     }
 
     pub fn config(&self) -> &FeaturizerConfig {
@@ -312,11 +377,20 @@ impl Featurizer {
         (fmix(h) & self.mask) as u32
     }
 
-    /// Featurizes `input` into `out` (cleared first).
+    /// Featurizes `input` into `out` (cleared first), reusing per-thread buffers.
     pub fn featurize(&self, input: &Input<'_>, out: &mut SparseVec) {
         out.clear();
-        let tokens = tokenize(input.text);
-        self.featurize_tokens(&tokens, input, out);
+        self.featurize_into(input, out);
+    }
+
+    /// Featurizes `input` into any sink (scoring sums weights as features arrive), reusing
+    /// per-thread buffers.
+    pub fn featurize_into<S: Sink>(&self, input: &Input<'_>, out: &mut S) {
+        SCRATCH.with(|s| {
+            let Scratch { tokens, bufs } = &mut *s.borrow_mut();
+            let tokens = tokens.tokenize(input.text);
+            self.featurize_with(tokens, input, bufs, out);
+        });
     }
 
     /// Featurizes with feature names, for explanations.
@@ -329,18 +403,22 @@ impl Featurizer {
 
     /// Featurizes already tokenized text.
     pub fn featurize_tokens<S: Sink>(&self, tokens: &[Token], input: &Input<'_>, out: &mut S) {
+        self.featurize_with(tokens, input, &mut Bufs::default(), out);
+    }
+
+    fn featurize_with<S: Sink>(&self, tokens: &[Token], input: &Input<'_>, bufs: &mut Bufs, out: &mut S) {
         let c = &self.config;
         // Per-token hashes, reused by every word n-gram order.
-        let mut th: Vec<u64> = Vec::with_capacity(tokens.len());
-        let mut seq: Vec<usize> = Vec::with_capacity(tokens.len());
+        let Bufs { hashes: th, seq, .. } = bufs;
+        th.clear();
+        seq.clear();
         for (i, t) in tokens.iter().enumerate() {
-            if t.kind == TokenKind::HashtagPart {
-                // Extra tokens: unigrams only, so they do not break the tweet's n-grams.
-                continue;
-            }
             let key: &str = if t.kind == TokenKind::Url { "<url>" } else { &t.text };
             th.push(fnv(NS_WORD, key.as_bytes()));
-            seq.push(i);
+            if t.kind != TokenKind::HashtagPart {
+                // Extra tokens: unigrams only, so they do not break the tweet's n-grams.
+                seq.push(i);
+            }
         }
 
         // Word n-grams.
@@ -348,14 +426,12 @@ impl Featurizer {
         if c.word_ngrams[1] > 0 {
             for n in c.word_ngrams[0]..=c.word_ngrams[1] {
                 if n == 1 {
-                    for t in tokens {
-                        let key: &str = if t.kind == TokenKind::Url { "<url>" } else { &t.text };
-                        let mut h = fnv(NS_WORD, key.as_bytes());
-                        if t.negated {
-                            h ^= NEG_MARK;
-                        }
-                        let idx = self.bucket(h);
-                        out.push(idx, 1.0, || if t.negated { format!("w:{key}_NEG") } else { format!("w:{key}") });
+                    for (t, &h) in tokens.iter().zip(th.iter()) {
+                        let idx = self.bucket(if t.negated { h ^ NEG_MARK } else { h });
+                        out.push(idx, 1.0, || {
+                            let key: &str = if t.kind == TokenKind::Url { "<url>" } else { &t.text };
+                            if t.negated { format!("w:{key}_NEG") } else { format!("w:{key}") }
+                        });
                     }
                     continue;
                 }
@@ -363,9 +439,9 @@ impl Featurizer {
                     continue;
                 }
                 for s in 0..=seq.len() - n {
-                    let mut h = th[s];
+                    let mut h = th[seq[s]];
                     for k in 1..n {
-                        h = mix(h, th[s + k]);
+                        h = mix(h, th[seq[s + k]]);
                     }
                     h = mix(h, n as u64);
                     let idx = self.bucket(h);
@@ -380,9 +456,9 @@ impl Featurizer {
 
         // Char n-grams within word-like tokens, with fastText-style boundary marks.
         let start = out.count();
-        if c.char_ngrams[1] > 0 {
-            let mut buf: Vec<u8> = Vec::with_capacity(64);
-            let mut bounds: Vec<usize> = Vec::with_capacity(64);
+        let [lo, hi] = c.char_ngrams;
+        if hi > 0 {
+            let Bufs { chars: buf, bounds, char_hashes, .. } = bufs;
             for t in tokens {
                 if !matches!(t.kind, TokenKind::Word | TokenKind::Hashtag | TokenKind::Mention | TokenKind::HashtagPart)
                     || t.text.len() > 40
@@ -401,14 +477,29 @@ impl Featurizer {
                 buf.push(b'>');
                 bounds.push(buf.len());
                 let nchars = bounds.len() - 1;
-                for n in c.char_ngrams[0]..=c.char_ngrams[1] {
-                    if n > nchars {
-                        break;
+                if lo > nchars {
+                    continue;
+                }
+                // FNV is sequential, so the hash of the n-gram at `s` of every order comes
+                // from one pass over its bytes; features are still pushed order by order.
+                char_hashes.clear();
+                char_hashes.resize((hi - lo + 1) * nchars, 0);
+                for s in 0..nchars {
+                    let mut h = FNV_OFFSET ^ NS_CHAR;
+                    for e in s + 1..=(s + hi).min(nchars) {
+                        for &b in &buf[bounds[e - 1]..bounds[e]] {
+                            h ^= b as u64;
+                            h = h.wrapping_mul(FNV_PRIME);
+                        }
+                        if e - s >= lo {
+                            char_hashes[(e - s - lo) * nchars + s] = h;
+                        }
                     }
+                }
+                for n in lo..=hi.min(nchars) {
                     for s in 0..=nchars - n {
-                        let piece = &buf[bounds[s]..bounds[s + n]];
-                        let idx = self.bucket(fnv(NS_CHAR, piece));
-                        out.push(idx, 1.0, || format!("c:{}", String::from_utf8_lossy(piece)));
+                        let idx = self.bucket(char_hashes[(n - lo) * nchars + s]);
+                        out.push(idx, 1.0, || format!("c:{}", String::from_utf8_lossy(&buf[bounds[s]..bounds[s + n]])));
                     }
                 }
             }
@@ -418,10 +509,13 @@ impl Featurizer {
         // Lexicon polarity: sums per source and sign, flipped inside negation scope.
         if let Some(lex) = &self.lexicon {
             let start = out.count();
-            let mut sums = vec![[0f32; 2]; lex.sources.len()];
+            let m = lex.sources.len();
+            let sums = &mut bufs.lex_sums;
+            sums.clear();
+            sums.resize(m, [0.0; 2]);
             for t in tokens.iter().filter(|t| t.kind == TokenKind::Word || t.kind == TokenKind::HashtagPart) {
-                if let Some(scores) = lex.entries.get(&t.text) {
-                    for (k, &v) in scores.iter().enumerate() {
+                if let Some(&at) = self.lex_index.get(t.text.as_str()) {
+                    for (k, &v) in self.lex_scores[at as usize..at as usize + m].iter().enumerate() {
                         let v = if t.negated { -v } else { v };
                         if v > 0.0 {
                             sums[k][0] += v;
@@ -449,11 +543,15 @@ impl Featurizer {
             && let Some(target) = input.target
         {
             let start = out.count();
-            let words: Vec<String> = tokenize(target)
-                .into_iter()
-                .filter(|t| t.kind == TokenKind::Word && t.text.len() > 2 && !STOPWORDS.contains(&t.text.as_str()))
-                .map(|t| t.text)
-                .collect();
+            if bufs.target.as_deref() != Some(target) {
+                bufs.target_words = tokenize(target)
+                    .into_iter()
+                    .filter(|t| t.kind == TokenKind::Word && t.text.len() > 2 && !STOPWORDS.contains(&t.text.as_str()))
+                    .map(|t| t.text)
+                    .collect();
+                bufs.target = Some(target.to_string());
+            }
+            let words = &bufs.target_words;
             let mut hit = false;
             let mut neg = false;
             for t in tokens {
@@ -549,6 +647,31 @@ mod tests {
         assert!(named.features.iter().any(|x| x.2 == "win:next:blamed"));
         assert!(named.features.iter().any(|x| x.2 == "w:the press"));
         assert!(named.features.iter().any(|x| x.2 == "c:<the>"));
+    }
+
+    #[test]
+    fn reused_buffers_featurize_like_fresh_ones() {
+        let mut lex = Lexicon { sources: vec!["t".into()], entries: HashMap::new() };
+        lex.entries.insert("good".into(), vec![1.0]);
+        let f = Featurizer::new(FeaturizerConfig::default(), Some(lex)).unwrap();
+        let spans = [[0usize, 5usize]];
+        let inputs = [
+            Input {
+                text: "Hillary is not good for #MakeAmericaGreat!",
+                target: Some("Hillary Clinton"),
+                target_spans: &[],
+            },
+            Input { text: "Trump blamed the press.", target: Some("Trump"), target_spans: &spans },
+            Input { text: "good", target: None, target_spans: &[] },
+            Input { text: "Clinton won't win", target: Some("Hillary Clinton"), target_spans: &[] },
+        ];
+        let mut v = SparseVec::default();
+        for input in inputs.iter().chain(&inputs) {
+            f.featurize(input, &mut v);
+            let mut fresh = SparseVec::default();
+            f.featurize_tokens(&tokenize(input.text), input, &mut fresh);
+            assert_eq!(v, fresh, "{}", input.text);
+        }
     }
 
     #[test]

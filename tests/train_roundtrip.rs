@@ -41,6 +41,21 @@ fn save_reload_predicts_identically_and_bytes_are_reproducible() {
         let input = Input { text: &e.text, target: e.target.as_deref(), target_spans: &e.target_spans };
         assert_eq!(loaded.predict(&input, 5), t.model.predict(&input, 5), "{}", e.text);
     }
+    // The scoring path sums weights as features are made; it must agree with scoring the
+    // feature vector (what cross-validation does).
+    let mut v = stancer::features::SparseVec::default();
+    for e in &examples {
+        let input = Input { text: &e.text, target: e.target.as_deref(), target_spans: &e.target_spans };
+        let mut z = vec![0f32; 3];
+        let h = loaded.predict_probabilities(&input, &mut z);
+        loaded.featurizer().featurize(&input, &mut v);
+        let mut want = vec![0f32; 3];
+        loaded.heads()[h].scores(&v.indices, &v.values, &mut want);
+        train::softmax_in_place(&mut want);
+        for (a, b) in z.iter().zip(&want) {
+            assert!((a - b).abs() < 1e-5, "{z:?} vs {want:?} for {}", e.text);
+        }
+    }
     let unseen = Input { text: "I love it", target: Some("Something New"), target_spans: &[] };
     let p = loaded.predict(&unseen, 0);
     assert!(p.pooled);

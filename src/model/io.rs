@@ -16,7 +16,7 @@ use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{Head, LinearModel, ModelMeta};
+use super::{Head, LinearModel, ModelMeta, WeightTable};
 use crate::error::{Error, Result};
 use crate::features::Lexicon;
 
@@ -68,12 +68,10 @@ pub fn to_bytes(model: &LinearModel) -> Result<Vec<u8>> {
     for (i, h) in model.heads().iter().enumerate() {
         let mut cols = Vec::new();
         let mut ws = Vec::new();
-        for (c, row) in h.weights.chunks_exact(k).enumerate() {
-            if row.iter().any(|&w| w != 0.0) {
-                cols.extend_from_slice(&(c as u32).to_le_bytes());
-                for &w in row {
-                    ws.extend_from_slice(&f16::from_f32(w).to_le_bytes());
-                }
+        for (c, row) in h.weights.rows() {
+            cols.extend_from_slice(&c.to_le_bytes());
+            for &w in row {
+                ws.extend_from_slice(&f16::from_f32(w).to_le_bytes());
             }
         }
         let n = cols.len() / 4;
@@ -156,21 +154,14 @@ pub fn from_bytes(bytes: &[u8]) -> std::result::Result<LinearModel, String> {
         let cols = get("columns", Dtype::U32, &[n])?;
         let ws = get("weights", Dtype::F16, &[n, k])?;
         let bias = get("bias", Dtype::F32, &[k])?;
-        let mut weights = vec![0f32; dim * k];
-        for (r, c) in cols.chunks_exact(4).enumerate() {
-            let c = u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as usize;
-            if c >= dim {
-                return Err(format!("head {name:?}: column {c} outside the {dim} hash buckets"));
-            }
-            for j in 0..k {
-                let o = (r * k + j) * 2;
-                weights[c * k + j] = f16::from_le_bytes([ws[o], ws[o + 1]]).to_f32();
-            }
-        }
+        let values: Vec<f32> = ws.chunks_exact(2).map(|w| f16::from_le_bytes([w[0], w[1]]).to_f32()).collect();
         let bias: Vec<f32> = bias.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
-        if weights.iter().chain(&bias).any(|w| !w.is_finite()) {
+        if values.iter().chain(&bias).any(|w| !w.is_finite()) {
             return Err(format!("head {name:?} has non-finite weights"));
         }
+        let buckets = cols.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]));
+        let weights = WeightTable::from_rows(dim, k, buckets.zip(values.chunks_exact(k)))
+            .map_err(|e| format!("head {name:?}: {e}"))?;
         heads.push(Head { name: name.clone(), weights, bias });
     }
     LinearModel::new(meta, lexicon, heads).map_err(|e| e.to_string())

@@ -6,18 +6,19 @@
 //! model has only the pooled head.
 
 mod io;
+mod table;
 
-use std::cell::RefCell;
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
 pub use io::{FORMAT_VERSION, file_digest, from_bytes, load, save};
+pub use table::WeightTable;
 
 use crate::error::{Error, Result};
-use crate::features::{Featurizer, FeaturizerConfig, Input, Lexicon, SparseVec};
+use crate::features::{Featurizer, FeaturizerConfig, Input, Lexicon, Sink};
 use crate::metrics::Metrics;
-use crate::train::FitReport;
+use crate::train::{FitReport, MAX_CLASSES};
 
 /// Name of the head trained on all rows, used when no per-target head matches.
 pub const POOLED_HEAD: &str = "(pooled)";
@@ -138,8 +139,7 @@ fn one() -> u32 {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Head {
     pub name: String,
-    /// Dense `buckets x labels`, row-major: scoring is one cache line per feature.
-    pub weights: Vec<f32>,
+    pub weights: WeightTable,
     pub bias: Vec<f32>,
 }
 
@@ -148,10 +148,12 @@ impl Head {
     pub fn scores(&self, indices: &[u32], values: &[f32], z: &mut [f32]) {
         let k = z.len();
         z.copy_from_slice(&self.bias);
+        debug_assert_eq!(k, self.weights.k());
         for (&i, &x) in indices.iter().zip(values) {
-            let row = &self.weights[i as usize * k..(i as usize + 1) * k];
-            for (zc, w) in z.iter_mut().zip(row) {
-                *zc += x * w;
+            if let Some(row) = self.weights.row(i) {
+                for (zc, w) in z.iter_mut().zip(row) {
+                    *zc += x * w;
+                }
             }
         }
     }
@@ -199,10 +201,6 @@ pub struct LinearModel {
     pooled: usize,
 }
 
-thread_local! {
-    static BUF: RefCell<SparseVec> = RefCell::new(SparseVec::default());
-}
-
 impl LinearModel {
     /// Assembles a model, checking that heads, labels and featurizer agree.
     pub fn new(meta: ModelMeta, lexicon: Option<Lexicon>, heads: Vec<Head>) -> Result<Self> {
@@ -210,7 +208,7 @@ impl LinearModel {
         let k = meta.labels.len();
         let dim = featurizer.dim();
         for h in &heads {
-            if h.weights.len() != dim * k || h.bias.len() != k {
+            if h.weights.dim() != dim || h.weights.k() != k || h.bias.len() != k {
                 return Err(Error::Data(format!("head {:?} has the wrong shape for {} labels", h.name, k)));
             }
         }
@@ -248,11 +246,10 @@ impl LinearModel {
 
     /// Label probabilities of `input` under head `h`, written into `z`.
     fn probabilities(&self, h: usize, input: &Input<'_>, z: &mut [f32]) {
-        BUF.with(|b| {
-            let mut v = b.borrow_mut();
-            self.featurizer.featurize(input, &mut v);
-            self.heads[h].scores(&v.indices, &v.values, z);
-        });
+        let head = &self.heads[h];
+        let mut sink = ScoreSink::new(&head.weights);
+        self.featurizer.featurize_into(input, &mut sink);
+        sink.finish(&head.bias, z);
         crate::train::softmax_in_place(z);
     }
 
@@ -293,10 +290,9 @@ impl LinearModel {
     /// The features that pushed hardest toward or away from label `class`.
     fn explain(&self, h: usize, input: &Input<'_>, class: usize, n: usize) -> Vec<Contribution> {
         let head = &self.heads[h];
-        let k = self.meta.labels.len();
         let mut by_name: HashMap<String, f32> = HashMap::new();
         for (i, x, name) in self.featurizer.featurize_named(input).features {
-            *by_name.entry(name).or_insert(0.0) += x * head.weights[i as usize * k + class];
+            *by_name.entry(name).or_insert(0.0) += x * head.weights.row(i).map_or(0.0, |r| r[class]);
         }
         let mut all: Vec<Contribution> = by_name
             .into_iter()
@@ -306,6 +302,56 @@ impl LinearModel {
         all.sort_by(|a, b| b.weight.abs().total_cmp(&a.weight.abs()).then_with(|| a.feature.cmp(&b.feature)));
         all.truncate(n);
         all
+    }
+}
+
+/// Scores features as the featurizer makes them, with no feature vector in between: a
+/// group's features all get the same scale, so its weight rows are summed first and the
+/// sum is scaled once when the featurizer closes the group.
+struct ScoreSink<'a> {
+    table: &'a WeightTable,
+    /// Scores of the closed groups, and the unscaled sum of the open one.
+    total: [f32; MAX_CLASSES],
+    group: [f32; MAX_CLASSES],
+    count: usize,
+}
+
+impl<'a> ScoreSink<'a> {
+    fn new(table: &'a WeightTable) -> Self {
+        ScoreSink { table, total: [0.0; MAX_CLASSES], group: [0.0; MAX_CLASSES], count: 0 }
+    }
+
+    /// Writes bias plus the scores into `z`.
+    fn finish(mut self, bias: &[f32], z: &mut [f32]) {
+        self.scale_from(0, 1.0);
+        for ((zc, b), t) in z.iter_mut().zip(bias).zip(&self.total) {
+            *zc = b + t;
+        }
+    }
+}
+
+impl Sink for ScoreSink<'_> {
+    const NAMED: bool = false;
+    #[inline]
+    fn push(&mut self, index: u32, value: f32, _name: impl FnOnce() -> String) {
+        self.count += 1;
+        if let Some(row) = self.table.row(index) {
+            for (g, w) in self.group.iter_mut().zip(row) {
+                *g += value * w;
+            }
+        }
+    }
+    fn count(&self) -> usize {
+        self.count
+    }
+    /// The featurizer scales each group once, right after making it (`from` is the group's
+    /// start), so the open sum is exactly the features `from..`.
+    fn scale_from(&mut self, _from: usize, factor: f32) {
+        let k = self.table.k();
+        for (t, g) in self.total[..k].iter_mut().zip(&mut self.group[..k]) {
+            *t += factor * *g;
+            *g = 0.0;
+        }
     }
 }
 

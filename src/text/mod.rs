@@ -7,5 +7,5 @@
 mod normalize;
 mod tokenize;
 
-pub use normalize::{Normalized, fold_char, normalize, normalize_str};
-pub use tokenize::{Token, TokenKind, tokenize, tokenize_normalized};
+pub use normalize::{Normalized, fold_char, normalize, normalize_into, normalize_str};
+pub use tokenize::{Token, TokenBuf, TokenKind, tokenize, tokenize_normalized};

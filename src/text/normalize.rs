@@ -52,8 +52,17 @@ pub fn fold_char(c: char) -> Option<&'static str> {
 /// plain space, and collapses runs of spaces (newlines are kept, as paragraph breaks matter
 /// to quotation extraction).
 pub fn normalize(text: &str) -> Normalized {
-    let mut out =
-        Normalized { chars: Vec::with_capacity(text.len()), origin: Vec::with_capacity(text.len()), input_len: 0 };
+    let mut out = Normalized::default();
+    normalize_into(text, &mut out);
+    out
+}
+
+/// [`normalize`] into `out`, reusing its buffers (the scoring hot path normalises every row).
+pub fn normalize_into(text: &str, out: &mut Normalized) {
+    out.chars.clear();
+    out.origin.clear();
+    out.chars.reserve(text.len());
+    out.origin.reserve(text.len());
     let mut last_space = true;
     let mut n = 0;
     for (i, c) in text.chars().enumerate() {
@@ -81,7 +90,6 @@ pub fn normalize(text: &str) -> Normalized {
         }
     }
     out.input_len = n;
-    out
 }
 
 /// Normalises to a plain string (no offsets), for callers that only need the text.

@@ -1,6 +1,6 @@
 //! Tokenizer for tweets and news sentences, with code-point spans into the input.
 
-use super::normalize::{Normalized, normalize};
+use super::normalize::{Normalized, normalize, normalize_into};
 
 /// What a token is; features treat kinds differently (a URL is one feature, not n-grams).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,27 +56,81 @@ pub fn tokenize(text: &str) -> Vec<Token> {
     tokenize_normalized(&norm)
 }
 
+/// Tokenizes text that has already been normalised (lets callers that need the normalised
+/// form too, such as quotation extraction, normalise once).
+pub fn tokenize_normalized(norm: &Normalized) -> Vec<Token> {
+    let mut out = Slots { toks: Vec::with_capacity(norm.chars.len() / 4 + 1), len: 0 };
+    fill(norm, &mut out);
+    out.toks.truncate(out.len);
+    out.toks
+}
+
+/// Reusable tokenizer state: tokenizing into it again reuses its buffers and token strings,
+/// so featurizing millions of rows does not allocate per row or per token.
+#[derive(Debug, Default)]
+pub struct TokenBuf {
+    norm: Normalized,
+    slots: Slots,
+}
+
+impl TokenBuf {
+    /// Tokenizes `text` exactly as [`tokenize`] does and returns the tokens.
+    pub fn tokenize(&mut self, text: &str) -> &[Token] {
+        normalize_into(text, &mut self.norm);
+        self.slots.len = 0;
+        fill(&self.norm, &mut self.slots);
+        &self.slots.toks[..self.slots.len]
+    }
+}
+
+/// Token storage whose entries past `len` are kept for reuse.
+#[derive(Debug, Default)]
+struct Slots {
+    toks: Vec<Token>,
+    len: usize,
+}
+
+impl Slots {
+    /// The next token, its fields set and its text emptied for the caller to write.
+    fn next(&mut self, kind: TokenKind, (start, end): (usize, usize)) -> &mut String {
+        if self.len == self.toks.len() {
+            self.toks.push(Token { text: String::new(), kind, start, end, negated: false });
+        }
+        let t = &mut self.toks[self.len];
+        self.len += 1;
+        *t = Token { text: std::mem::take(&mut t.text), kind, start, end, negated: false };
+        t.text.clear();
+        &mut t.text
+    }
+}
+
 fn is_word_char(c: char) -> bool {
     c.is_alphanumeric() || c == '_'
 }
 
-/// Tokenizes text that has already been normalised (lets callers that need the normalised
-/// form too, such as quotation extraction, normalise once).
-pub fn tokenize_normalized(norm: &Normalized) -> Vec<Token> {
+/// Appends `chars` lower-cased to `out`.
+fn push_lower(out: &mut String, chars: &[char]) {
+    for &c in chars {
+        if c.is_ascii() {
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.extend(c.to_lowercase());
+        }
+    }
+}
+
+/// Tokenizes `norm` into `out`, which must be empty (`len == 0`).
+fn fill(norm: &Normalized, out: &mut Slots) {
     let chars = &norm.chars;
     let n = chars.len();
-    let mut toks: Vec<Token> = Vec::with_capacity(n / 4 + 1);
     let span = |a: usize, b: usize| -> (usize, usize) {
         // `b` is exclusive in normalised chars; map back to input code points.
         let start = norm.origin[a];
         let end = if b < n { norm.origin[b].max(start + 1) } else { norm.input_len };
         (start, end.max(start + 1).min(norm.input_len.max(start + 1)))
     };
-    let push = |toks: &mut Vec<Token>, a: usize, b: usize, kind: TokenKind, text: String| {
-        let (start, end) = span(a, b);
-        toks.push(Token { text, kind, start, end, negated: false });
-    };
-    let lower = |a: usize, b: usize| -> String { chars[a..b].iter().flat_map(|c| c.to_lowercase()).collect() };
+    let lower =
+        |out: &mut Slots, a: usize, b: usize, kind: TokenKind| push_lower(out.next(kind, span(a, b)), &chars[a..b]);
 
     let mut i = 0;
     while i < n {
@@ -97,7 +151,7 @@ pub fn tokenize_normalized(norm: &Normalized) -> Vec<Token> {
             while j > i + 4 && matches!(chars[j - 1], '.' | ',' | ')' | '!' | '?' | '"' | '\'' | ';' | ':') {
                 j -= 1;
             }
-            push(&mut toks, i, j, TokenKind::Url, lower(i, j));
+            lower(out, i, j, TokenKind::Url);
             i = j;
             continue;
         }
@@ -108,13 +162,14 @@ pub fn tokenize_normalized(norm: &Normalized) -> Vec<Token> {
                 j += 1;
             }
             if c == '@' {
-                push(&mut toks, i, j, TokenKind::Mention, lower(i, j));
+                lower(out, i, j, TokenKind::Mention);
             } else {
-                push(&mut toks, i, j, TokenKind::Hashtag, lower(i, j));
+                lower(out, i, j, TokenKind::Hashtag);
                 let parts = camel_parts(&chars[i + 1..j]);
                 if parts.len() > 1 {
                     for (a, b) in parts {
-                        push(&mut toks, i, j, TokenKind::HashtagPart, lower(i + 1 + a, i + 1 + b));
+                        // Parts share the whole hashtag's span.
+                        push_lower(out.next(TokenKind::HashtagPart, span(i, j)), &chars[i + 1 + a..i + 1 + b]);
                     }
                 }
             }
@@ -135,9 +190,9 @@ pub fn tokenize_normalized(norm: &Normalized) -> Vec<Token> {
                 while j < n && is_word_char(chars[j]) {
                     j += 1;
                 }
-                push(&mut toks, i, j, TokenKind::Word, lower(i, j));
+                lower(out, i, j, TokenKind::Word);
             } else {
-                push(&mut toks, i, j, TokenKind::Number, lower(i, j));
+                lower(out, i, j, TokenKind::Number);
             }
             i = j;
             continue;
@@ -158,8 +213,7 @@ pub fn tokenize_normalized(norm: &Normalized) -> Vec<Token> {
                     break;
                 }
             }
-            let word = lower(i, j);
-            split_clitics(&mut toks, &word, i, j, &span);
+            split_clitics(out, i, j, &span, &chars[i..j]);
             i = j;
             continue;
         }
@@ -169,15 +223,14 @@ pub fn tokenize_normalized(norm: &Normalized) -> Vec<Token> {
             while j < n && chars[j] == c {
                 j += 1;
             }
-            push(&mut toks, i, j, TokenKind::Punct, chars[i..j].iter().collect());
+            out.next(TokenKind::Punct, span(i, j)).extend(&chars[i..j]);
             i = j;
             continue;
         }
-        push(&mut toks, i, i + 1, TokenKind::Symbol, c.to_string());
+        out.next(TokenKind::Symbol, span(i, i + 1)).push(c);
         i += 1;
     }
-    mark_negation(&mut toks);
-    toks
+    mark_negation(&mut out.toks[..out.len]);
 }
 
 fn is_general_punct(c: char) -> bool {
@@ -223,9 +276,13 @@ fn camel_parts(body: &[char]) -> Vec<(usize, usize)> {
     parts
 }
 
-/// Pushes `word` (chars `i..j` of the normalised text), splitting "n't" and clitics off.
-fn split_clitics(toks: &mut Vec<Token>, word: &str, i: usize, j: usize, span: &dyn Fn(usize, usize) -> (usize, usize)) {
+/// Pushes the word in chars `i..j` of the normalised text, lower-cased, splitting "n't"
+/// and clitics off.
+fn split_clitics(out: &mut Slots, i: usize, j: usize, span: &dyn Fn(usize, usize) -> (usize, usize), raw: &[char]) {
     let n_chars = j - i;
+    let slot = out.len;
+    push_lower(out.next(TokenKind::Word, span(i, j)), raw);
+    let word = &out.toks[slot].text;
     let mut cut = None;
     if word.ends_with("n't") && n_chars > 3 {
         cut = Some(n_chars - 3);
@@ -238,24 +295,24 @@ fn split_clitics(toks: &mut Vec<Token>, word: &str, i: usize, j: usize, span: &d
         }
     }
     // Lower-casing can change the char count (rare: 'İ'); only split when counts agree.
-    if let Some(k) = cut.filter(|_| word.chars().count() == n_chars) {
-        let split_byte = word.char_indices().nth(k).map_or(word.len(), |(b, _)| b);
-        let (head, tail) = word.split_at(split_byte);
-        let head = if head == "ca" && tail == "n't" {
-            "can"
-        } else if head == "wo" && tail == "n't" {
-            "will"
-        } else {
-            head
-        };
-        let (s1, e1) = span(i, i + k);
-        let (s2, e2) = span(i + k, j);
-        toks.push(Token { text: head.to_string(), kind: TokenKind::Word, start: s1, end: e1, negated: false });
-        toks.push(Token { text: tail.to_string(), kind: TokenKind::Word, start: s2, end: e2, negated: false });
-    } else {
-        let (s, e) = span(i, j);
-        toks.push(Token { text: word.to_string(), kind: TokenKind::Word, start: s, end: e, negated: false });
+    let Some(k) = cut.filter(|_| word.chars().count() == n_chars) else {
+        return;
+    };
+    let split_byte = word.char_indices().nth(k).map_or(word.len(), |(b, _)| b);
+    // The clitic is ASCII and at most 3 bytes ("n't", "'ll").
+    let mut tail = [0u8; 3];
+    let tail_len = word.len() - split_byte;
+    tail[..tail_len].copy_from_slice(&word.as_bytes()[split_byte..]);
+    let tail = std::str::from_utf8(&tail[..tail_len]).unwrap_or_default();
+    let head = &mut out.toks[slot];
+    head.text.truncate(split_byte);
+    if tail == "n't" && (head.text == "ca" || head.text == "wo") {
+        let full = if head.text == "ca" { "can" } else { "will" };
+        head.text.clear();
+        head.text.push_str(full);
     }
+    (head.start, head.end) = span(i, i + k);
+    out.next(TokenKind::Word, span(i + k, j)).push_str(tail);
 }
 
 fn mark_negation(toks: &mut [Token]) {
@@ -280,6 +337,24 @@ mod tests {
 
     fn texts(s: &str) -> Vec<String> {
         tokenize(s).into_iter().map(|t| t.text).collect()
+    }
+
+    #[test]
+    fn a_reused_buffer_tokenizes_like_a_fresh_call() {
+        let texts = [
+            "I don't think #StopHillary2016 is not good, @User! http://t.co/x",
+            "x",
+            "",
+            "İstanbul CAN'T «wait» — 10,000 won't…",
+            "It's the U.S. co-belligerents' 3rd #NRA rally 🙂🙂",
+            "no",
+        ];
+        let mut buf = TokenBuf::default();
+        for _ in 0..2 {
+            for t in texts {
+                assert_eq!(buf.tokenize(t), tokenize(t).as_slice(), "{t}");
+            }
+        }
     }
 
     #[test]

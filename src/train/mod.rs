@@ -29,7 +29,7 @@ pub use sparse::CsrMatrix;
 use crate::error::{Error, Result};
 use crate::features::{Featurizer, FeaturizerConfig, Input, Lexicon, SparseVec};
 use crate::metrics::Metrics;
-use crate::model::{FORMAT_VERSION, Head, LinearModel, ModelMeta, POOLED_HEAD, Task, TrainingInfo};
+use crate::model::{FORMAT_VERSION, Head, LinearModel, ModelMeta, POOLED_HEAD, Task, TrainingInfo, WeightTable};
 
 /// Everything that decides a trained model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -207,38 +207,39 @@ impl SplitMix64 {
     }
 }
 
-/// Rounds a dense `buckets x k` table as the file will store it: rows whose weights are all
-/// below `prune` in magnitude become zero (and are not stored), the rest become f16 values.
-/// Done before a model is handed out, so it predicts the same before saving and after loading.
-fn round_weights(weights: &mut [f32], k: usize, prune: f32) {
-    for row in weights.chunks_exact_mut(k) {
-        if row.iter().all(|w| w.abs() < prune) {
-            row.fill(0.0);
-        } else {
-            for w in row.iter_mut() {
-                *w = f16::from_f32(*w).to_f32();
-            }
+/// Rounds one row of weights as the file will store it: a row whose weights are all below
+/// `prune` in magnitude becomes zero (and is not stored), the rest become f16 values. Done
+/// before a model is handed out, so it predicts the same before saving and after loading.
+fn round_row(row: &mut [f32], prune: f32) {
+    if row.iter().all(|w| w.abs() < prune) {
+        row.fill(0.0);
+    } else {
+        for w in row.iter_mut() {
+            *w = f16::from_f32(*w).to_f32();
         }
     }
 }
 
-/// Fits one head on `rows` and returns it as a dense, pruned, f16-rounded weight table.
+/// Fits one head on `rows` and returns it pruned and f16-rounded.
 fn fit_head(cfg: &TrainConfig, x: &CsrMatrix, y: &[usize], rows: &[usize], name: &str) -> Result<(Head, FitReport)> {
     let k = cfg.task.labels().len();
     let sub_x = x.select(rows);
     let sub_y: Vec<usize> = rows.iter().map(|&r| y[r]).collect();
-    let fitted = LogisticParams::new(k)
+    let mut fitted = LogisticParams::new(k)
         .l2(cfg.l2)
         .class_weight(cfg.class_weight)
         .max_iter(cfg.max_iter)
         .tolerance(cfg.tolerance)
         .min_count(cfg.min_count)
         .fit(&dataset(sub_x, sub_y))?;
-    let mut weights = vec![0f32; x.ncols * k];
-    for (j, &c) in fitted.columns.iter().enumerate() {
-        weights[c as usize * k..(c as usize + 1) * k].copy_from_slice(&fitted.weights[j * k..(j + 1) * k]);
+    for row in fitted.weights.chunks_exact_mut(k) {
+        round_row(row, cfg.prune);
     }
-    round_weights(&mut weights, k, cfg.prune);
+    // The fit orders columns by frequency; the table wants them by bucket.
+    let mut order: Vec<usize> = (0..fitted.columns.len()).collect();
+    order.sort_unstable_by_key(|&j| fitted.columns[j]);
+    let rows = order.iter().map(|&j| (fitted.columns[j], &fitted.weights[j * k..(j + 1) * k]));
+    let weights = WeightTable::from_rows(x.ncols, k, rows)?;
     Ok((Head { name: name.to_string(), weights, bias: fitted.bias.clone() }, fitted.report))
 }
 

@@ -16,7 +16,7 @@ use super::{DataInfo, SplitMix64, Stage, TrainConfig, Trained, assemble};
 use crate::error::{Error, Result};
 use crate::features::{Featurizer, Input, Lexicon, SparseVec};
 use crate::metrics::Metrics;
-use crate::model::{Head, POOLED_HEAD, Task, TrainingInfo};
+use crate::model::{Head, POOLED_HEAD, Task, TrainingInfo, WeightTable};
 use crate::train::{ClassWeight, Example, FitReport};
 
 /// Settings of the streaming solver.
@@ -197,7 +197,9 @@ pub fn train_streaming(
     // Final pass, on the weights as they will be stored: exact objective and gradient per
     // head on the training rows, and metrics on the held-out rows.
     for t in &mut tables {
-        super::round_weights(&mut t.w, k, cfg.prune);
+        for row in t.w.chunks_exact_mut(k) {
+            super::round_row(row, cfg.prune);
+        }
         t.g2 = Vec::new();
     }
     progress(Stage::Fit, sgd.epochs, total_steps);
@@ -253,7 +255,7 @@ pub fn train_streaming(
             grad_max,
             converged: grad_max < cfg.tolerance,
         };
-        heads.push((Head { name: t.name, weights: t.w, bias: t.b }, report));
+        heads.push((Head { name: t.name, weights: WeightTable::from_dense(&t.w, k), bias: t.b }, report));
     }
     // Heads in the same order as the in-memory trainer: targets sorted, pooled last.
     let pooled_head = heads.pop().expect("pooled head");
