@@ -71,7 +71,7 @@ impl TrainConfig {
             l2: 1e-4,
             class_weight: ClassWeight::Balanced,
             // NewsMTSC is three times SemEval's size in rows and four in features: three folds
-            // keep its retraining, cross-validation included, within ten seconds on two cores.
+            // keep its retraining, cross-validation included, quick (4.6 s on two cores).
             folds: match task {
                 Task::Stance => 5,
                 Task::Sentiment => 3,
@@ -79,7 +79,10 @@ impl TrainConfig {
             seed: 42,
             prune: 1e-3,
             max_iter: 500,
-            tolerance: 1e-4,
+            // Tuned on CV of the training files: stopping at 1e-3 instead of 1e-4 halves the
+            // iterations and scores as well or better (stance F_avg 69.95 vs 69.52,
+            // sentiment macro-F1 66.93 vs 66.83); early stopping regularises a little.
+            tolerance: 1e-3,
             min_count: 1,
         }
     }
