@@ -70,8 +70,27 @@ pub struct Summary {
 /// What processing one row gives: the output row, or the id and message of an error row.
 pub type RowResult = std::result::Result<String, (String, String)>;
 
-/// One input row: its line (JSONL) or record (CSV) number and the parsed record.
-pub type Row = (usize, std::result::Result<Record, String>);
+/// One input row: its line (JSONL) or record (CSV) number and its content.
+pub type Row = (usize, RawRow);
+
+/// An input row as read. JSONL lines are parsed by the worker that processes them, so
+/// parsing runs on every core instead of in the reading thread.
+#[derive(Debug, Clone)]
+pub enum RawRow {
+    /// A JSONL line, not parsed yet.
+    Line(String),
+    /// A record already parsed (CSV), or why it could not be read.
+    Parsed(std::result::Result<Record, String>),
+}
+
+impl RawRow {
+    pub fn parse(self) -> std::result::Result<Record, String> {
+        match self {
+            RawRow::Line(l) => Record::parse(&l),
+            RawRow::Parsed(r) => r,
+        }
+    }
+}
 
 /// Reads rows from `input` in `format`. CSV errors (bad quoting, missing column) and JSON
 /// errors come out as `Err` rows, so they end up as error rows, not as a stopped run.
@@ -83,8 +102,8 @@ pub fn read_rows<'a>(
     match format {
         Format::Jsonl => Ok(Box::new(input.lines().enumerate().filter_map(|(i, line)| match line {
             Ok(l) if l.trim().is_empty() => None,
-            Ok(l) => Some((i + 1, Record::parse(&l))),
-            Err(e) => Some((i + 1, Err(format!("unreadable line: {e}")))),
+            Ok(l) => Some((i + 1, RawRow::Line(l))),
+            Err(e) => Some((i + 1, RawRow::Parsed(Err(format!("unreadable line: {e}"))))),
         }))),
         Format::Csv { text_column, id_column, target_column } => {
             let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(input);
@@ -119,7 +138,7 @@ pub fn read_rows<'a>(
                         label: None,
                     })
                 });
-                (line, rec)
+                (line, RawRow::Parsed(rec))
             })))
         }
     }
@@ -164,7 +183,7 @@ where
         }
         let results: Vec<(usize, RowResult)> = chunk
             .par_drain(..)
-            .map(|(n, r)| (n, r.map_err(|m| (n.to_string(), m)).and_then(|rec| f(n, rec))))
+            .map(|(n, r)| (n, r.parse().map_err(|m| (n.to_string(), m)).and_then(|rec| f(n, rec))))
             .collect();
         for (line, r) in results {
             summary.rows += 1;

@@ -66,13 +66,37 @@ impl WeightTable {
     /// The weights of `bucket`, or `None` when all are zero.
     #[inline]
     pub fn row(&self, bucket: u32) -> Option<&[f32]> {
+        self.locate(bucket).map(|r| self.row_at(r))
+    }
+
+    /// The number of `bucket`'s row among the stored rows, or `None` when it has none.
+    #[inline]
+    pub fn locate(&self, bucket: u32) -> Option<u32> {
         let b = self.blocks.get(bucket as usize / 64)?;
         let bit = bucket % 64;
         if (b.bits >> bit) & 1 == 0 {
             return None;
         }
-        let r = b.base as usize + (b.bits & ((1u64 << bit) - 1)).count_ones() as usize;
-        self.rows.get(r * self.k..(r + 1) * self.k)
+        Some(b.base + (b.bits & ((1u64 << bit) - 1)).count_ones())
+    }
+
+    /// Stored row `r` (from [`locate`](Self::locate)).
+    #[inline]
+    pub fn row_at(&self, r: u32) -> &[f32] {
+        &self.rows[r as usize * self.k..(r as usize + 1) * self.k]
+    }
+
+    /// Starts loading what [`locate`](Self::locate) reads for `bucket`. Scoring asks a few
+    /// features ahead: the lookups are random and otherwise wait on memory one by one.
+    #[inline]
+    pub fn prefetch_block(&self, bucket: u32) {
+        prefetch(self.blocks.as_ptr().wrapping_add(bucket as usize / 64));
+    }
+
+    /// Starts loading stored row `r`.
+    #[inline]
+    pub fn prefetch_row(&self, r: u32) {
+        prefetch(self.rows.as_ptr().wrapping_add(r as usize * self.k));
     }
 
     /// Used rows with their buckets, in bucket order.
@@ -108,6 +132,19 @@ impl WeightTable {
     pub fn is_empty(&self) -> bool {
         self.rows.is_empty()
     }
+}
+
+/// A hint only: never faults, whatever the address.
+#[inline(always)]
+fn prefetch<T>(p: *const T) {
+    // SAFETY: prefetching has no effect on the program's state and cannot fault, even on
+    // an invalid address; SSE is part of the x86_64 baseline.
+    #[cfg(target_arch = "x86_64")]
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast())
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
 }
 
 #[cfg(test)]
