@@ -328,10 +328,14 @@ struct Bufs {
     /// Char n-gram hashes of one word, by order then start.
     char_hashes: Vec<u64>,
     lex_sums: Vec<[f32; 2]>,
-    /// The last target seen and its content words: batch rows repeat a few targets.
-    target: Option<String>,
-    target_words: Vec<String>,
+    /// Recent targets with their content words, most recent last: batch rows cycle through
+    /// a few targets in any order, and tokenizing the target again costs as much as the
+    /// rest of the target features.
+    targets: Vec<(String, Vec<String>)>,
 }
+
+/// How many distinct targets [`Bufs`] remembers per thread.
+const TARGET_CACHE: usize = 32;
 
 thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
@@ -465,6 +469,21 @@ impl Featurizer {
                 {
                     continue;
                 }
+                if t.text.is_ascii() {
+                    // One byte per character: an n-gram is a window of bytes, hashed
+                    // straight from the word with no character bounds to look up.
+                    buf.clear();
+                    buf.push(b'<');
+                    buf.extend_from_slice(t.text.as_bytes());
+                    buf.push(b'>');
+                    for n in lo..=hi.min(buf.len()) {
+                        for w in buf.windows(n) {
+                            let idx = self.bucket(fnv(NS_CHAR, w));
+                            out.push(idx, 1.0, || format!("c:{}", String::from_utf8_lossy(w)));
+                        }
+                    }
+                    continue;
+                }
                 buf.clear();
                 bounds.clear();
                 buf.push(b'<');
@@ -543,20 +562,34 @@ impl Featurizer {
             && let Some(target) = input.target
         {
             let start = out.count();
-            if bufs.target.as_deref() != Some(target) {
-                bufs.target_words = tokenize(target)
-                    .into_iter()
-                    .filter(|t| t.kind == TokenKind::Word && t.text.len() > 2 && !STOPWORDS.contains(&t.text.as_str()))
-                    .map(|t| t.text)
-                    .collect();
-                bufs.target = Some(target.to_string());
+            let cache = &mut bufs.targets;
+            if cache.last().is_none_or(|(t, _)| t != target) {
+                match cache.iter().position(|(t, _)| t == target) {
+                    Some(i) => {
+                        let hit = cache.remove(i);
+                        cache.push(hit);
+                    }
+                    None => {
+                        if cache.len() == TARGET_CACHE {
+                            cache.remove(0);
+                        }
+                        let words = tokenize(target)
+                            .into_iter()
+                            .filter(|t| {
+                                t.kind == TokenKind::Word && t.text.len() > 2 && !STOPWORDS.contains(&t.text.as_str())
+                            })
+                            .map(|t| t.text)
+                            .collect();
+                        cache.push((target.to_string(), words));
+                    }
+                }
             }
-            let words = &bufs.target_words;
+            let words = &cache.last().expect("the target was just cached").1;
             let mut hit = false;
             let mut neg = false;
             for t in tokens {
                 let body = t.text.trim_start_matches(['#', '@']);
-                if words.iter().any(|w| body.contains(w.as_str())) {
+                if words.iter().any(|w| contains(body.as_bytes(), w.as_bytes())) {
                     hit = true;
                     neg |= t.negated;
                 }
@@ -604,6 +637,20 @@ impl Featurizer {
             normalize_group(out, start, c.window_weight);
         }
     }
+}
+
+/// Whether `needle` occurs in `hay`: `str::contains` with no searcher to set up, which
+/// cost more than the search itself on words of a few bytes (a byte match on UTF-8 is a
+/// character match, as no character's bytes start inside another's).
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    let Some((&first, rest)) = needle.split_first() else {
+        return true;
+    };
+    hay.len() >= needle.len()
+        && hay[..=hay.len() - needle.len()]
+            .iter()
+            .enumerate()
+            .any(|(i, &b)| b == first && &hay[i + 1..i + needle.len()] == rest)
 }
 
 /// Scales features `start..` to unit L2 norm (counting each entry once) times `weight`.
@@ -665,12 +712,43 @@ mod tests {
             Input { text: "good", target: None, target_spans: &[] },
             Input { text: "Clinton won't win", target: Some("Hillary Clinton"), target_spans: &[] },
         ];
+        // More distinct targets than the per-thread cache holds, then the first ones again.
+        let many: Vec<String> = (0..TARGET_CACHE + 8).map(|i| format!("Target{i} Clinton")).collect();
+        let more = many.iter().chain(&many).map(|t| Input {
+            text: "Clinton said target7",
+            target: Some(t),
+            target_spans: &[],
+        });
         let mut v = SparseVec::default();
-        for input in inputs.iter().chain(&inputs) {
-            f.featurize(input, &mut v);
+        for input in inputs.iter().copied().chain(inputs.iter().copied()).chain(more) {
+            f.featurize(&input, &mut v);
             let mut fresh = SparseVec::default();
-            f.featurize_tokens(&tokenize(input.text), input, &mut fresh);
-            assert_eq!(v, fresh, "{}", input.text);
+            f.featurize_tokens(&tokenize(input.text), &input, &mut fresh);
+            assert_eq!(v, fresh, "{} / {:?}", input.text, input.target);
+        }
+    }
+
+    #[test]
+    fn char_ngrams_hash_the_bytes_of_ascii_and_other_words_alike() {
+        let f = fz(FeaturizerConfig { word_ngrams: [0, 0], target_features: false, ..Default::default() });
+        for text in ["hello", "héllo", "ab"] {
+            let named = f.featurize_named(&Input { text, ..Default::default() });
+            let chars: Vec<_> = named.features.iter().filter(|x| x.2.starts_with("c:")).collect();
+            let n = text.chars().count() + 2;
+            assert_eq!(chars.len(), (2..=5).filter(|k| *k <= n).map(|k| n - k + 1).sum::<usize>(), "{text}");
+            for (index, _, name) in chars {
+                assert_eq!(*index, f.bucket(fnv(NS_CHAR, &name.as_bytes()["c:".len()..])), "{name}");
+            }
+        }
+    }
+
+    #[test]
+    fn byte_contains_agrees_with_str_contains() {
+        let hay = ["", "a", "clinton", "hillaryclinton", "naïve", "ïv", "aaab"];
+        for h in hay {
+            for n in hay.iter().chain(&["ab", "aab", "ton", "ïve", "e"]) {
+                assert_eq!(contains(h.as_bytes(), n.as_bytes()), h.contains(n), "{h:?} {n:?}");
+            }
         }
     }
 

@@ -64,6 +64,28 @@ pub fn normalize_into(text: &str, out: &mut Normalized) {
     out.chars.reserve(text.len());
     out.origin.reserve(text.len());
     let mut last_space = true;
+    if text.is_ascii() {
+        // Most rows: one byte per character, and the only folds are space-likes and '`'.
+        for (i, &b) in text.as_bytes().iter().enumerate() {
+            let c = match b {
+                b' ' | b'\t' | b'\r' | 0x0B | 0x0C => {
+                    if !last_space {
+                        out.chars.push(' ');
+                        out.origin.push(i);
+                    }
+                    last_space = true;
+                    continue;
+                }
+                b'`' => '\'',
+                _ => b as char,
+            };
+            last_space = false;
+            out.chars.push(c);
+            out.origin.push(i);
+        }
+        out.input_len = text.len();
+        return;
+    }
     let mut n = 0;
     for (i, c) in text.chars().enumerate() {
         n = i + 1;
@@ -113,6 +135,18 @@ mod tests {
         assert_eq!(n.chars.iter().collect::<String>(), "a...b");
         assert_eq!(n.origin, vec![0, 1, 1, 1, 2]);
         assert_eq!(n.input_len, 3);
+    }
+
+    #[test]
+    fn ascii_text_normalises_as_the_general_path_does() {
+        // A trailing non-ASCII character sends the same text down the general path.
+        for text in ["a\tb`c  d\r\n e\x0B\x0Cf ", "  x", "", "don't  stop\t\t!"] {
+            let fast = normalize(text);
+            let general = normalize(&format!("{text}é"));
+            assert_eq!(fast.chars[..], general.chars[..general.chars.len() - 1], "{text:?}");
+            assert_eq!(fast.origin[..], general.origin[..general.origin.len() - 1], "{text:?}");
+            assert_eq!(fast.input_len, text.len());
+        }
     }
 
     #[test]
