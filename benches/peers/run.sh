@@ -10,5 +10,5 @@ if [[ ! -x "$VENV/bin/python" ]]; then
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install --quiet --disable-pip-version-check "numpy>=2" scikit-learn fasttext-modern
 fi
-(cd "$ROOT" && cargo build --release --quiet)
+(cd "$ROOT" && cargo build --release --quiet --bins --example score_in_memory)
 exec "$VENV/bin/python" "$HERE/bench.py" "$@"
