@@ -153,9 +153,10 @@ fn fill(norm: &Normalized, out: &mut Slots) {
             continue;
         }
         // URLs: scheme or www. up to whitespace, minus trailing punctuation.
-        if starts_with_ci(chars, i, "http://")
-            || starts_with_ci(chars, i, "https://")
-            || starts_with_ci(chars, i, "www.")
+        if matches!(c, 'h' | 'H' | 'w' | 'W')
+            && (starts_with_ci(chars, i, "http://")
+                || starts_with_ci(chars, i, "https://")
+                || starts_with_ci(chars, i, "www."))
         {
             let mut j = i;
             while j < n && !chars[j].is_whitespace() {
@@ -295,6 +296,10 @@ fn split_clitics(out: &mut Slots, i: usize, j: usize, span: &dyn Fn(usize, usize
     let n_chars = j - i;
     let slot = out.len;
     push_lower(out.next(TokenKind::Word, span(i, j)), raw);
+    if !raw.contains(&'\'') {
+        // Every clitic, "n't" included, holds an apostrophe.
+        return;
+    }
     let word = &out.toks[slot].text;
     let mut cut = None;
     if word.ends_with("n't") && n_chars > 3 {
