@@ -50,10 +50,10 @@ struct Table {
     b: Vec<f32>,
     b2: Vec<f32>,
     /// Rows this head has trained on so far.
-    steps: u32,
+    steps: u64,
     /// The step at which each bucket was last in a row (its weights have had their L2
     /// decay up to and including that step).
-    last: Vec<u32>,
+    last: Vec<u64>,
 }
 
 impl Table {
@@ -77,7 +77,7 @@ impl Table {
     /// rows out of a million almost unregularised (large weights, an objective several
     /// times the converged solver's). The missed steps are applied at once with the
     /// coordinate's current AdaGrad rate, the usual lazy form of the update.
-    fn catch_up(&mut self, bucket: usize, now: u32, k: usize, eta: f32, l2: f32) {
+    fn catch_up(&mut self, bucket: usize, now: u64, k: usize, eta: f32, l2: f32) {
         let missed = now.saturating_sub(self.last[bucket] + 1);
         self.last[bucket] = now;
         if missed == 0 {
