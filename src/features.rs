@@ -325,10 +325,8 @@ struct Bufs {
     /// A word with boundary marks, and the byte offset of each of its characters.
     chars: Vec<u8>,
     bounds: Vec<usize>,
-    /// Char n-gram hashes of one word, by order then start.
-    char_hashes: Vec<u64>,
     lex_sums: Vec<[f32; 2]>,
-    /// Recent targets with their content words, most recent last: batch rows cycle through
+    /// Recent targets with their content words, oldest first: batch rows cycle through
     /// a few targets in any order, and tokenizing the target again costs as much as the
     /// rest of the target features.
     targets: Vec<(String, Vec<String>)>,
@@ -462,7 +460,7 @@ impl Featurizer {
         let start = out.count();
         let [lo, hi] = c.char_ngrams;
         if hi > 0 {
-            let Bufs { chars: buf, bounds, char_hashes, .. } = bufs;
+            let Bufs { chars: buf, bounds, .. } = bufs;
             for t in tokens {
                 if !matches!(t.kind, TokenKind::Word | TokenKind::Hashtag | TokenKind::Mention | TokenKind::HashtagPart)
                     || t.text.len() > 40
@@ -496,29 +494,11 @@ impl Featurizer {
                 buf.push(b'>');
                 bounds.push(buf.len());
                 let nchars = bounds.len() - 1;
-                if lo > nchars {
-                    continue;
-                }
-                // FNV is sequential, so the hash of the n-gram at `s` of every order comes
-                // from one pass over its bytes; features are still pushed order by order.
-                char_hashes.clear();
-                char_hashes.resize((hi - lo + 1) * nchars, 0);
-                for s in 0..nchars {
-                    let mut h = FNV_OFFSET ^ NS_CHAR;
-                    for e in s + 1..=(s + hi).min(nchars) {
-                        for &b in &buf[bounds[e - 1]..bounds[e]] {
-                            h ^= b as u64;
-                            h = h.wrapping_mul(FNV_PRIME);
-                        }
-                        if e - s >= lo {
-                            char_hashes[(e - s - lo) * nchars + s] = h;
-                        }
-                    }
-                }
                 for n in lo..=hi.min(nchars) {
                     for s in 0..=nchars - n {
-                        let idx = self.bucket(char_hashes[(n - lo) * nchars + s]);
-                        out.push(idx, 1.0, || format!("c:{}", String::from_utf8_lossy(&buf[bounds[s]..bounds[s + n]])));
+                        let piece = &buf[bounds[s]..bounds[s + n]];
+                        let idx = self.bucket(fnv(NS_CHAR, piece));
+                        out.push(idx, 1.0, || format!("c:{}", String::from_utf8_lossy(piece)));
                     }
                 }
             }
@@ -563,28 +543,24 @@ impl Featurizer {
         {
             let start = out.count();
             let cache = &mut bufs.targets;
-            if cache.last().is_none_or(|(t, _)| t != target) {
-                match cache.iter().position(|(t, _)| t == target) {
-                    Some(i) => {
-                        let hit = cache.remove(i);
-                        cache.push(hit);
+            let at = match cache.iter().position(|(t, _)| t == target) {
+                Some(at) => at,
+                None => {
+                    if cache.len() == TARGET_CACHE {
+                        cache.remove(0);
                     }
-                    None => {
-                        if cache.len() == TARGET_CACHE {
-                            cache.remove(0);
-                        }
-                        let words = tokenize(target)
-                            .into_iter()
-                            .filter(|t| {
-                                t.kind == TokenKind::Word && t.text.len() > 2 && !STOPWORDS.contains(&t.text.as_str())
-                            })
-                            .map(|t| t.text)
-                            .collect();
-                        cache.push((target.to_string(), words));
-                    }
+                    let words = tokenize(target)
+                        .into_iter()
+                        .filter(|t| {
+                            t.kind == TokenKind::Word && t.text.len() > 2 && !STOPWORDS.contains(&t.text.as_str())
+                        })
+                        .map(|t| t.text)
+                        .collect();
+                    cache.push((target.to_string(), words));
+                    cache.len() - 1
                 }
-            }
-            let words = &cache.last().expect("the target was just cached").1;
+            };
+            let words = &cache[at].1;
             let mut hit = false;
             let mut neg = false;
             for t in tokens {
