@@ -167,6 +167,17 @@ pub trait Sink {
     fn count(&self) -> usize;
     /// Multiplies the values of features `from..` by `factor`.
     fn scale_from(&mut self, from: usize, factor: f32);
+    /// Pushes the char n-grams of `word` (`hash` is its word hash) by calling `make`. A
+    /// word's char n-grams never change, so a scoring sink may remember what they added
+    /// and, the next time, add that (and count them) without calling `make`.
+    #[inline]
+    fn word_chars(&mut self, _word: &str, _hash: u64, make: impl FnOnce(&mut Self)) {
+        make(self)
+    }
+    /// Says early that [`word_chars`](Self::word_chars) will come for the word with `hash`,
+    /// so that a sink can start loading what it remembers about it.
+    #[inline]
+    fn expect_word(&mut self, _hash: u64) {}
 }
 
 /// A sparse feature vector (indices may repeat; repeated indices add up).
@@ -414,9 +425,14 @@ impl Featurizer {
         let Bufs { hashes: th, seq, .. } = bufs;
         th.clear();
         seq.clear();
+        let chars = c.char_ngrams[1] > 0;
         for (i, t) in tokens.iter().enumerate() {
             let key: &str = if t.kind == TokenKind::Url { "<url>" } else { &t.text };
-            th.push(fnv(NS_WORD, key.as_bytes()));
+            let h = fnv(NS_WORD, key.as_bytes());
+            th.push(h);
+            if chars && has_char_ngrams(t) {
+                out.expect_word(h);
+            }
             if t.kind != TokenKind::HashtagPart {
                 // Extra tokens: unigrams only, so they do not break the tweet's n-grams.
                 seq.push(i);
@@ -456,51 +472,13 @@ impl Featurizer {
         }
         normalize_group(out, start, c.word_weight);
 
-        // Char n-grams within word-like tokens, with fastText-style boundary marks.
+        // Char n-grams within word-like tokens.
         let start = out.count();
         let [lo, hi] = c.char_ngrams;
         if hi > 0 {
-            let Bufs { chars: buf, bounds, .. } = bufs;
-            for t in tokens {
-                if !matches!(t.kind, TokenKind::Word | TokenKind::Hashtag | TokenKind::Mention | TokenKind::HashtagPart)
-                    || t.text.len() > 40
-                {
-                    continue;
-                }
-                if t.text.is_ascii() {
-                    // One byte per character: an n-gram is a window of bytes, hashed
-                    // straight from the word with no character bounds to look up.
-                    buf.clear();
-                    buf.push(b'<');
-                    buf.extend_from_slice(t.text.as_bytes());
-                    buf.push(b'>');
-                    for n in lo..=hi.min(buf.len()) {
-                        for w in buf.windows(n) {
-                            let idx = self.bucket(fnv(NS_CHAR, w));
-                            out.push(idx, 1.0, || format!("c:{}", String::from_utf8_lossy(w)));
-                        }
-                    }
-                    continue;
-                }
-                buf.clear();
-                bounds.clear();
-                buf.push(b'<');
-                bounds.push(0);
-                for (b, _) in t.text.char_indices() {
-                    bounds.push(1 + b);
-                }
-                buf.extend_from_slice(t.text.as_bytes());
-                bounds.push(buf.len());
-                buf.push(b'>');
-                bounds.push(buf.len());
-                let nchars = bounds.len() - 1;
-                for n in lo..=hi.min(nchars) {
-                    for s in 0..=nchars - n {
-                        let piece = &buf[bounds[s]..bounds[s + n]];
-                        let idx = self.bucket(fnv(NS_CHAR, piece));
-                        out.push(idx, 1.0, || format!("c:{}", String::from_utf8_lossy(piece)));
-                    }
-                }
+            let Bufs { chars: buf, bounds, hashes, .. } = bufs;
+            for (t, &hash) in tokens.iter().zip(hashes.iter()).filter(|(t, _)| has_char_ngrams(t)) {
+                out.word_chars(&t.text, hash, |out| self.char_ngrams(&t.text, [lo, hi], buf, bounds, out));
             }
         }
         normalize_group(out, start, c.char_weight);
@@ -613,6 +591,51 @@ impl Featurizer {
             normalize_group(out, start, c.window_weight);
         }
     }
+
+    /// Pushes the char n-grams of orders `lo..=hi` of one word, with fastText-style
+    /// boundary marks (`<word>`).
+    fn char_ngrams<S: Sink>(
+        &self,
+        word: &str,
+        [lo, hi]: [usize; 2],
+        buf: &mut Vec<u8>,
+        bounds: &mut Vec<usize>,
+        out: &mut S,
+    ) {
+        buf.clear();
+        buf.push(b'<');
+        buf.extend_from_slice(word.as_bytes());
+        buf.push(b'>');
+        if word.is_ascii() {
+            // One byte per character: an n-gram is a window of bytes, hashed straight from
+            // the word with no character bounds to look up.
+            for n in lo..=hi.min(buf.len()) {
+                for w in buf.windows(n) {
+                    out.push(self.bucket(fnv(NS_CHAR, w)), 1.0, || format!("c:{}", String::from_utf8_lossy(w)));
+                }
+            }
+            return;
+        }
+        bounds.clear();
+        bounds.push(0);
+        bounds.extend(word.char_indices().map(|(b, _)| 1 + b));
+        bounds.push(buf.len() - 1);
+        bounds.push(buf.len());
+        let nchars = bounds.len() - 1;
+        for n in lo..=hi.min(nchars) {
+            for s in 0..=nchars - n {
+                let piece = &buf[bounds[s]..bounds[s + n]];
+                out.push(self.bucket(fnv(NS_CHAR, piece)), 1.0, || format!("c:{}", String::from_utf8_lossy(piece)));
+            }
+        }
+    }
+}
+
+/// Whether `t` gets char n-grams: word-like tokens of sane length.
+#[inline]
+fn has_char_ngrams(t: &Token) -> bool {
+    matches!(t.kind, TokenKind::Word | TokenKind::Hashtag | TokenKind::Mention | TokenKind::HashtagPart)
+        && t.text.len() <= 40
 }
 
 /// Whether `needle` occurs in `hay`: `str::contains` with no searcher to set up, which

@@ -19,8 +19,10 @@
 //!   resolution (titles stripped, surnames merged, pronouns and nominals resolved), offset
 //!   conversion, and scoring against gold attributions.
 //! - [`metrics`]: accuracy, per-class P/R/F1, macro-F1, SemEval F_avg, confusion matrix.
-//! - [`model`]: [`model::LinearModel`] (predict, explain), its safetensors file format, and
-//!   the sparse weight table (`model/table.rs`) scoring looks features up in.
+//! - [`model`]: [`model::LinearModel`] (predict, explain), its safetensors file format, the
+//!   sparse weight table (`model/table.rs`) scoring looks features up in, and the scoring
+//!   sink (`model/score.rs`) that sums weights as features are made and remembers each
+//!   word's char n-gram sums per thread.
 //! - [`batch`]: JSONL/CSV in -> scored JSONL out, chunked, parallel and in input order.
 //! - [`analyze`]: attributed quotations -> per-quotation predictions -> per-speaker
 //!   verdicts (mean of probability vectors); shared by the server and the CLI.

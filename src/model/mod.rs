@@ -6,6 +6,7 @@
 //! model has only the pooled head.
 
 mod io;
+mod score;
 mod table;
 
 use std::collections::HashMap;
@@ -16,9 +17,9 @@ pub use io::{FORMAT_VERSION, file_digest, from_bytes, load, save};
 pub use table::WeightTable;
 
 use crate::error::{Error, Result};
-use crate::features::{Featurizer, FeaturizerConfig, Input, Lexicon, Sink};
+use crate::features::{Featurizer, FeaturizerConfig, Input, Lexicon};
 use crate::metrics::Metrics;
-use crate::train::{FitReport, MAX_CLASSES};
+use crate::train::FitReport;
 
 /// Name of the head trained on all rows, used when no per-target head matches.
 pub const POOLED_HEAD: &str = "(pooled)";
@@ -247,9 +248,10 @@ impl LinearModel {
     /// Label probabilities of `input` under head `h`, written into `z`.
     fn probabilities(&self, h: usize, input: &Input<'_>, z: &mut [f32]) {
         let head = &self.heads[h];
-        let mut sink = ScoreSink::new(&head.weights);
-        self.featurizer.featurize_into(input, &mut sink);
-        sink.finish(&head.bias, z);
+        score::with_sink(&head.weights, |sink| {
+            self.featurizer.featurize_into(input, sink);
+            sink.finish(&head.bias, z);
+        });
         crate::train::softmax_in_place(z);
     }
 
@@ -302,124 +304,6 @@ impl LinearModel {
         all.sort_by(|a, b| b.weight.abs().total_cmp(&a.weight.abs()).then_with(|| a.feature.cmp(&b.feature)));
         all.truncate(n);
         all
-    }
-}
-
-/// Scores features as the featurizer makes them, with no feature vector in between: a
-/// group's features all get the same scale, so its weight rows are summed first and the
-/// sum is scaled once when the featurizer closes the group.
-///
-/// Lookups are pipelined: a feature's bitmap word is prefetched when it arrives, its row
-/// is located and prefetched [`LAG`] features later, and added [`LAG`] features after that,
-/// so memory latency overlaps with featurizing instead of stalling each lookup. Rows are
-/// still added in arrival order, so the sums are exactly those of a plain loop.
-struct ScoreSink<'a> {
-    table: &'a WeightTable,
-    /// Scores of the closed groups, and the unscaled sum of the open one.
-    total: [f32; MAX_CLASSES],
-    group: [f32; MAX_CLASSES],
-    ring: [Pending; RING],
-    /// Features pushed, located and added so far.
-    pushed: usize,
-    located: usize,
-    added: usize,
-}
-
-const LAG: usize = 8;
-const RING: usize = 32;
-const NO_ROW: u32 = u32::MAX;
-
-#[derive(Clone, Copy)]
-struct Pending {
-    bucket: u32,
-    value: f32,
-    row: u32,
-}
-
-impl<'a> ScoreSink<'a> {
-    fn new(table: &'a WeightTable) -> Self {
-        ScoreSink {
-            table,
-            total: [0.0; MAX_CLASSES],
-            group: [0.0; MAX_CLASSES],
-            ring: [Pending { bucket: 0, value: 0.0, row: NO_ROW }; RING],
-            pushed: 0,
-            located: 0,
-            added: 0,
-        }
-    }
-
-    #[inline]
-    fn locate_next(&mut self) {
-        let e = &mut self.ring[self.located % RING];
-        e.row = self.table.locate(e.bucket).unwrap_or(NO_ROW);
-        if e.row != NO_ROW {
-            self.table.prefetch_row(e.row);
-        }
-        self.located += 1;
-    }
-
-    #[inline]
-    fn add_next(&mut self) {
-        let e = self.ring[self.added % RING];
-        if e.row != NO_ROW {
-            match *self.table.row_at(e.row) {
-                // Three labels (both shipped tasks): unrolled, no loop over the row.
-                [a, b, c] => {
-                    self.group[0] += e.value * a;
-                    self.group[1] += e.value * b;
-                    self.group[2] += e.value * c;
-                }
-                ref row => {
-                    for (g, w) in self.group.iter_mut().zip(row) {
-                        *g += e.value * w;
-                    }
-                }
-            }
-        }
-        self.added += 1;
-    }
-
-    /// Writes bias plus the scores into `z`.
-    fn finish(mut self, bias: &[f32], z: &mut [f32]) {
-        self.scale_from(0, 1.0);
-        for ((zc, b), t) in z.iter_mut().zip(bias).zip(&self.total) {
-            *zc = b + t;
-        }
-    }
-}
-
-impl Sink for ScoreSink<'_> {
-    const NAMED: bool = false;
-    #[inline]
-    fn push(&mut self, bucket: u32, value: f32, _name: impl FnOnce() -> String) {
-        self.ring[self.pushed % RING] = Pending { bucket, value, row: NO_ROW };
-        self.table.prefetch_block(bucket);
-        self.pushed += 1;
-        if self.pushed - self.located > LAG {
-            self.locate_next();
-        }
-        if self.located - self.added > LAG {
-            self.add_next();
-        }
-    }
-    fn count(&self) -> usize {
-        self.pushed
-    }
-    /// The featurizer scales each group once, right after making it (`from` is the group's
-    /// start), so the open sum is exactly the features `from..`.
-    fn scale_from(&mut self, _from: usize, factor: f32) {
-        while self.located < self.pushed {
-            self.locate_next();
-        }
-        while self.added < self.pushed {
-            self.add_next();
-        }
-        let k = self.table.k();
-        for (t, g) in self.total[..k].iter_mut().zip(&mut self.group[..k]) {
-            *t += factor * *g;
-            *g = 0.0;
-        }
     }
 }
 

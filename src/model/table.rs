@@ -6,6 +6,8 @@
 //! running count every 64 buckets (256 KB, which stays in L2) plus only the used rows, so a
 //! lookup is one bitmap word, a popcount and, for a used bucket, one row.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use crate::error::{Error, Result};
 
 /// 64 buckets: which are used, and how many used buckets come before them.
@@ -17,8 +19,12 @@ struct Block {
 }
 
 /// The non-zero rows of a `dim x k` weight matrix, found by bucket in constant time.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct WeightTable {
+    /// Tells tables apart for the per-thread caches that remember sums of their rows: an
+    /// address could be reused by a table loaded later, an id never is. Clones share it,
+    /// as tables never change once built.
+    id: u64,
     k: usize,
     dim: usize,
     blocks: Vec<Block>,
@@ -30,7 +36,9 @@ impl WeightTable {
     /// Builds a table from `(bucket, row)` pairs in strictly increasing bucket order; rows
     /// that are all zero are left out. Errors name the first bad bucket.
     pub fn from_rows<'a>(dim: usize, k: usize, rows: impl IntoIterator<Item = (u32, &'a [f32])>) -> Result<Self> {
-        let mut t = WeightTable { k, dim, blocks: vec![Block::default(); dim.div_ceil(64)], rows: Vec::new() };
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let mut t = WeightTable { id, k, dim, blocks: vec![Block::default(); dim.div_ceil(64)], rows: Vec::new() };
         let mut last: Option<u32> = None;
         for (bucket, row) in rows {
             if bucket as usize >= dim {
@@ -114,6 +122,11 @@ impl WeightTable {
         buckets.zip(self.rows.chunks_exact(self.k))
     }
 
+    /// This table's id, unique in the process and never 0.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
     /// Number of hash buckets the table covers.
     pub fn dim(&self) -> usize {
         self.dim
@@ -134,9 +147,16 @@ impl WeightTable {
     }
 }
 
+/// Equal weights, whatever the ids.
+impl PartialEq for WeightTable {
+    fn eq(&self, other: &Self) -> bool {
+        (self.k, self.dim, &self.blocks, &self.rows) == (other.k, other.dim, &other.blocks, &other.rows)
+    }
+}
+
 /// A hint only: never faults, whatever the address.
 #[inline(always)]
-fn prefetch<T>(p: *const T) {
+pub(super) fn prefetch<T>(p: *const T) {
     // SAFETY: prefetching has no effect on the program's state and cannot fault, even on
     // an invalid address; SSE is part of the x86_64 baseline.
     #[cfg(target_arch = "x86_64")]
