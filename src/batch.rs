@@ -95,10 +95,10 @@ impl RawRow {
 /// Reads rows from `input` in `format`. CSV errors (bad quoting, missing column) and JSON
 /// errors come out as `Err` rows, so they end up as error rows, not as a stopped run.
 pub fn read_rows<'a>(
-    input: impl BufRead + 'a,
+    input: impl BufRead + Send + 'a,
     format: &Format,
     name: &str,
-) -> Result<Box<dyn Iterator<Item = Row> + 'a>> {
+) -> Result<Box<dyn Iterator<Item = Row> + Send + 'a>> {
     match format {
         Format::Jsonl => Ok(Box::new(input.lines().enumerate().filter_map(|(i, line)| match line {
             Ok(l) if l.trim().is_empty() => None,
@@ -154,7 +154,7 @@ struct ErrRow<'a> {
 /// `f` gets the row number and record and returns the output row, or `(id, message)` for
 /// an error row. `progress` is called with the rows done after each chunk.
 pub fn run<F>(
-    rows: impl Iterator<Item = Row>,
+    rows: impl Iterator<Item = Row> + Send + 'static,
     mut output: impl Write,
     opts: &BatchOptions,
     f: F,
@@ -174,13 +174,23 @@ where
     });
     summary.skipped = opts.skip_rows;
     let out_err = |e: std::io::Error| Error::io("<output>", e);
-    let mut chunk: Vec<Row> = Vec::with_capacity(opts.chunk_rows);
-    loop {
-        chunk.clear();
-        chunk.extend(rows.by_ref().take(opts.chunk_rows));
-        if chunk.is_empty() {
-            break;
-        }
+    // Reading (lines, UTF-8 checks, gzip) runs on its own thread, up to two chunks ahead of
+    // scoring, so the cores do not wait on it. The thread is not joined: when this returns
+    // early (--fail-fast, a write error) its next send fails and it stops.
+    let chunk_rows = opts.chunk_rows.max(1);
+    let (tx, chunks) = std::sync::mpsc::sync_channel::<Vec<Row>>(2);
+    std::thread::Builder::new()
+        .name("batch-reader".into())
+        .spawn(move || {
+            loop {
+                let chunk: Vec<Row> = rows.by_ref().take(chunk_rows).collect();
+                if chunk.is_empty() || tx.send(chunk).is_err() {
+                    break;
+                }
+            }
+        })
+        .map_err(|e| Error::io("<reader thread>", e))?;
+    for mut chunk in chunks {
         let results: Vec<(usize, RowResult)> = chunk
             .par_drain(..)
             .map(|(n, r)| (n, r.parse().map_err(|m| (n.to_string(), m)).and_then(|rec| f(n, rec))))

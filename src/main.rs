@@ -613,7 +613,7 @@ impl<R: Read> Read for Counting<R> {
 
 /// An opened batch: rows, output, and what the progress bar needs.
 struct Opened {
-    rows: Box<dyn Iterator<Item = batch::Row>>,
+    rows: Box<dyn Iterator<Item = batch::Row> + Send>,
     output: Box<dyn Write>,
     opts: BatchOptions,
     bytes_read: Arc<AtomicU64>,
@@ -623,7 +623,7 @@ struct Opened {
 fn open_batch(io: &BatchIo) -> Result<Opened> {
     let input = io.input.as_deref().unwrap_or("-");
     let bytes_read = Arc::new(AtomicU64::new(0));
-    let (raw, input_len): (Box<dyn Read>, Option<u64>) = if input == "-" {
+    let (raw, input_len): (Box<dyn Read + Send>, Option<u64>) = if input == "-" {
         (Box::new(std::io::stdin()), None)
     } else {
         let f = File::open(input).with_context(|| format!("opening {input}"))?;
@@ -631,7 +631,7 @@ fn open_batch(io: &BatchIo) -> Result<Opened> {
         (Box::new(f), len)
     };
     let counted = Counting { inner: raw, count: bytes_read.clone() };
-    let reader: Box<dyn BufRead> = if input.ends_with(".gz") {
+    let reader: Box<dyn BufRead + Send> = if input.ends_with(".gz") {
         Box::new(BufReader::with_capacity(1 << 16, MultiGzDecoder::new(BufReader::new(counted))))
     } else {
         Box::new(BufReader::with_capacity(1 << 16, counted))
