@@ -29,7 +29,8 @@ pub(super) struct ScoreSink<'a> {
     pushed: usize,
     located: usize,
     added: usize,
-    /// This thread's word sums for `table`; `None` when rows are too wide to cache.
+    /// This thread's word sums (all tables share the slots); `None` when rows are too wide
+    /// to cache.
     words: Option<&'a mut [WordSum]>,
     /// The word whose char n-grams are being summed, if any, and the features summed
     /// outside the ring.
@@ -60,7 +61,7 @@ const SLOTS: usize = 1 << SLOT_BITS;
 
 /// One word's char n-grams under one table: how many there were and their summed rows.
 #[derive(Clone, Copy, Default)]
-pub(super) struct WordSum {
+struct WordSum {
     /// The table's id (never 0, so 0 marks an empty slot).
     table: u64,
     word: [u8; WORD_BYTES],
