@@ -242,7 +242,20 @@ impl LinearModel {
 
     /// The head that answers for `target`: its own if one was trained, else the pooled one.
     pub fn head_for(&self, target: Option<&str>) -> usize {
-        target.and_then(|t| self.head_index.get(&t.trim().to_lowercase()).copied()).unwrap_or(self.pooled)
+        let Some(t) = target.map(str::trim) else {
+            return self.pooled;
+        };
+        // Every row asks, so ASCII targets (nearly all) are lower-cased on the stack.
+        let mut buf = [0u8; 64];
+        let found = match buf.get_mut(..t.len()) {
+            Some(b) if t.is_ascii() => {
+                b.copy_from_slice(t.as_bytes());
+                b.make_ascii_lowercase();
+                std::str::from_utf8(b).ok().and_then(|l| self.head_index.get(l))
+            }
+            _ => self.head_index.get(&t.to_lowercase()),
+        };
+        found.copied().unwrap_or(self.pooled)
     }
 
     /// Label probabilities of `input` under head `h`, written into `z`.
@@ -315,4 +328,59 @@ fn argmax(z: &[f32]) -> usize {
         }
     }
     best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model(heads: &[&str]) -> LinearModel {
+        let featurizer = FeaturizerConfig { hash_bits: 10, ..FeaturizerConfig::default() };
+        let heads: Vec<Head> = heads
+            .iter()
+            .map(|name| Head {
+                name: name.to_string(),
+                weights: WeightTable::from_rows(1 << 10, 3, []).unwrap(),
+                bias: vec![0.0; 3],
+            })
+            .collect();
+        let meta = ModelMeta {
+            format_version: FORMAT_VERSION,
+            name: "t".into(),
+            task: Task::Stance,
+            labels: Task::Stance.labels().iter().map(|s| s.to_string()).collect(),
+            featurizer,
+            heads: heads.iter().map(|h| h.name.clone()).collect(),
+            training: TrainingInfo {
+                data_digest: String::new(),
+                files: vec![],
+                rows: 0,
+                l2: 1.0,
+                seed: 0,
+                folds: 0,
+                class_weight: Default::default(),
+                min_count: 1,
+                tolerance: None,
+                solver: String::new(),
+                fit: vec![],
+            },
+            metrics: None,
+            created_at: String::new(),
+            stancer_version: String::new(),
+        };
+        LinearModel::new(meta, None, heads).unwrap()
+    }
+
+    #[test]
+    fn targets_find_their_head_whatever_the_case_and_spacing() {
+        let long = "Z".repeat(70);
+        let m = model(&["Hillary Clinton", "Émile Zola", &long, POOLED_HEAD]);
+        assert_eq!(m.head_for(Some("Hillary Clinton")), 0);
+        assert_eq!(m.head_for(Some("  hillary CLINTON\t")), 0);
+        assert_eq!(m.head_for(Some("ÉMILE ZOLA")), 1);
+        assert_eq!(m.head_for(Some(&long.to_lowercase())), 2);
+        assert_eq!(m.head_for(Some("Hillary")), 3);
+        assert_eq!(m.head_for(Some("")), 3);
+        assert_eq!(m.head_for(None), 3);
+    }
 }
