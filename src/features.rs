@@ -11,7 +11,6 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -262,21 +261,76 @@ fn fmix(mut h: u64) -> u64 {
     h
 }
 
-/// FNV-1a for the lexicon's lookup table: std's SipHash costs more than the rest of a
-/// token's features, and lexicon keys are not attacker-chosen.
-#[derive(Default)]
-struct FnvHasher(u64);
-
-impl Hasher for FnvHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        self.0 = fnv(self.0, bytes);
-    }
-    fn finish(&self) -> u64 {
-        self.0
-    }
+/// The lexicon laid out for lookups by the word hash the featurizer has already made for
+/// every token: hashing each word again for a `HashMap` cost more than the rest of its
+/// lexicon features.
+#[derive(Debug, Clone, Default)]
+struct LexIndex {
+    /// Open addressing with linear probing, at most half full: (word hash, entry + 1), with
+    /// entry 0 marking an empty slot.
+    slots: Vec<(u64, u32)>,
+    shift: u32,
+    /// Entry words end to end; entry `e` is `words[starts[e]..starts[e + 1]]`.
+    words: String,
+    starts: Vec<u32>,
+    /// `sources` scores per entry.
+    scores: Vec<f32>,
+    sources: usize,
 }
 
-type FastMap<V> = HashMap<Box<str>, V, BuildHasherDefault<FnvHasher>>;
+impl LexIndex {
+    fn new(lex: &Lexicon) -> Result<Self> {
+        let m = lex.sources.len();
+        let bits = (2 * lex.entries.len()).max(2).next_power_of_two().trailing_zeros();
+        let mut ix = LexIndex {
+            slots: vec![(0, 0); 1 << bits],
+            shift: 64 - bits,
+            starts: vec![0],
+            sources: m,
+            ..LexIndex::default()
+        };
+        for (word, scores) in &lex.entries {
+            if scores.len() != m {
+                return Err(Error::Data(format!("lexicon entry {word:?} has {} scores for {m} sources", scores.len())));
+            }
+            let hash = fnv(NS_WORD, word.as_bytes());
+            let mut i = ix.slot(hash);
+            while ix.slots[i].1 != 0 {
+                i = (i + 1) & (ix.slots.len() - 1);
+            }
+            ix.slots[i] = (hash, ix.starts.len() as u32);
+            ix.words.push_str(word);
+            ix.starts.push(ix.words.len() as u32);
+            ix.scores.extend_from_slice(scores);
+        }
+        Ok(ix)
+    }
+
+    #[inline]
+    fn slot(&self, hash: u64) -> usize {
+        (hash.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> self.shift) as usize
+    }
+
+    /// The scores of `word`, whose word hash is `hash`.
+    #[inline]
+    fn get(&self, hash: u64, word: &str) -> Option<&[f32]> {
+        if self.sources == 0 {
+            return None;
+        }
+        let mut i = self.slot(hash);
+        loop {
+            let (h, e) = self.slots[i];
+            if e == 0 {
+                return None;
+            }
+            let e = e as usize - 1;
+            if h == hash && &self.words[self.starts[e] as usize..self.starts[e + 1] as usize] == word {
+                return Some(&self.scores[e * self.sources..(e + 1) * self.sources]);
+            }
+            i = (i + 1) & (self.slots.len() - 1);
+        }
+    }
+}
 
 // Namespaces keep groups apart: the word "no" and the char bigram "no" are different columns.
 const NS_WORD: u64 = 1;
@@ -313,10 +367,7 @@ const STOPWORDS: &[&str] = &[
 pub struct Featurizer {
     config: FeaturizerConfig,
     lexicon: Option<Lexicon>,
-    /// The lexicon's entries as offsets into `lex_scores` (sources per entry), for lookups
-    /// on the hot path.
-    lex_index: FastMap<u32>,
-    lex_scores: Vec<f32>,
+    lex_index: LexIndex,
     mask: u64,
 }
 
@@ -354,22 +405,8 @@ impl Featurizer {
     pub fn new(config: FeaturizerConfig, lexicon: Option<Lexicon>) -> Result<Self> {
         config.check()?;
         let mask = (1u64 << config.hash_bits) - 1;
-        let mut lex_index = FastMap::default();
-        let mut lex_scores = Vec::new();
-        if let Some(lex) = &lexicon {
-            for (word, scores) in &lex.entries {
-                if scores.len() != lex.sources.len() {
-                    return Err(Error::Data(format!(
-                        "lexicon entry {word:?} has {} scores for {} sources",
-                        scores.len(),
-                        lex.sources.len()
-                    )));
-                }
-                lex_index.insert(word.as_str().into(), lex_scores.len() as u32);
-                lex_scores.extend_from_slice(scores);
-            }
-        }
-        Ok(Featurizer { config, lexicon, lex_index, lex_scores, mask })
+        let lex_index = lexicon.as_ref().map(LexIndex::new).transpose()?.unwrap_or_default();
+        Ok(Featurizer { config, lexicon, lex_index, mask })
     }
 
     pub fn config(&self) -> &FeaturizerConfig {
@@ -490,9 +527,10 @@ impl Featurizer {
             let sums = &mut bufs.lex_sums;
             sums.clear();
             sums.resize(m, [0.0; 2]);
-            for t in tokens.iter().filter(|t| t.kind == TokenKind::Word || t.kind == TokenKind::HashtagPart) {
-                if let Some(&at) = self.lex_index.get(t.text.as_str()) {
-                    for (k, &v) in self.lex_scores[at as usize..at as usize + m].iter().enumerate() {
+            let words = tokens.iter().zip(&bufs.hashes);
+            for (t, &h) in words.filter(|(t, _)| t.kind == TokenKind::Word || t.kind == TokenKind::HashtagPart) {
+                if let Some(scores) = self.lex_index.get(h, &t.text) {
+                    for (k, &v) in scores.iter().enumerate() {
                         let v = if t.negated { -v } else { v };
                         if v > 0.0 {
                             sums[k][0] += v;
@@ -793,5 +831,24 @@ mod tests {
         let neg = f.featurize_named(&Input { text: "not good", ..Default::default() });
         assert_eq!(pos.features[0].2, "lex:t:pos");
         assert_eq!(neg.features[0].2, "lex:t:neg");
+    }
+
+    #[test]
+    fn every_lexicon_entry_is_found_by_its_word_hash_and_nothing_else_is() {
+        let mut lex = Lexicon { sources: vec!["a".into(), "b".into()], entries: HashMap::new() };
+        for i in 0..3000 {
+            lex.entries.insert(format!("w{i}"), vec![i as f32, -(i as f32)]);
+        }
+        let ix = LexIndex::new(&lex).unwrap();
+        let get = |w: &str| ix.get(fnv(NS_WORD, w.as_bytes()), w);
+        for i in 0..3000 {
+            assert_eq!(get(&format!("w{i}")), Some(&[i as f32, -(i as f32)][..]));
+            assert_eq!(get(&format!("x{i}")), None);
+        }
+        // The right hash for another word must not find an entry: words are compared too.
+        assert_eq!(ix.get(fnv(NS_WORD, b"w7"), "w8"), None);
+        assert_eq!(LexIndex::default().get(fnv(NS_WORD, b"w7"), "w7"), None);
+        let empty = Lexicon { sources: vec!["a".into()], entries: HashMap::new() };
+        assert_eq!(LexIndex::new(&empty).unwrap().get(fnv(NS_WORD, b"w7"), "w7"), None);
     }
 }
