@@ -51,7 +51,7 @@ struct Pending {
 
 /// Longest word (in bytes) and widest row (in labels) whose sums are cached; longer words
 /// are rare and simply not remembered.
-const WORD_BYTES: usize = 15;
+const WORD_BYTES: usize = 16;
 const WORD_K: usize = 3;
 /// Cache slots per thread, shared by all tables: a (table, word) pair goes to one slot by
 /// its hash, and a newcomer evicts what was there. 40 bytes a slot: 2.5 MB a thread, and
@@ -64,7 +64,8 @@ const SLOTS: usize = 1 << SLOT_BITS;
 struct WordSum {
     /// The table's id (never 0, so 0 marks an empty slot).
     table: u64,
-    word: [u8; WORD_BYTES],
+    /// The word as [`word_key`] packs it, and its length.
+    key: (u64, u64),
     len: u8,
     /// At most 8 n-gram orders over 17 characters (the word and its marks): no overflow.
     count: u16,
@@ -158,6 +159,23 @@ fn slot(table: u64, hash: u64) -> usize {
         as usize
 }
 
+/// Packs a word of 1..=16 bytes into two integers that, with its length, tell it apart from
+/// every other word: two overlapping loads instead of a byte-by-byte comparison (a call to
+/// `memcmp` for every word of every row). The pieces cover every byte: the first and last 8
+/// of 8..=16 bytes, the first and last 4 of 4..=7, bytes 0, n/2 and n-1 of 1..=3.
+#[inline]
+fn word_key(b: &[u8]) -> (u64, u64) {
+    let n = b.len();
+    let at8 = |i: usize| b[i..i + 8].try_into().map_or(0, u64::from_le_bytes);
+    let at4 = |i: usize| b[i..i + 4].try_into().map_or(0, u32::from_le_bytes) as u64;
+    match n {
+        8.. => (at8(0), at8(n - 8)),
+        4..8 => (at4(0) | at4(n - 4) << 32, 0),
+        1..4 => (b[0] as u64 | (b[n / 2] as u64) << 8 | (b[n - 1] as u64) << 16, 0),
+        0 => (0, 0),
+    }
+}
+
 impl Sink for ScoreSink<'_> {
     const NAMED: bool = false;
     #[inline]
@@ -216,14 +234,16 @@ impl Sink for ScoreSink<'_> {
         let tag = self.table.id();
         let at = slot(tag, hash);
         let k = self.table.k();
-        let found =
-            self.words.as_deref().map(|w| w[at]).filter(|w| w.table == tag && &w.word[..w.len as usize] == bytes);
+        let key = word_key(bytes);
+        let found = self
+            .words
+            .as_deref()
+            .map(|w| w[at])
+            .filter(|w| w.table == tag && w.key == key && w.len as usize == bytes.len());
         let w = match found {
             Some(w) => w,
             None => {
-                let mut w = WordSum { table: tag, len: bytes.len() as u8, ..WordSum::default() };
-                w.word[..bytes.len()].copy_from_slice(bytes);
-                self.word = Some(w);
+                self.word = Some(WordSum { table: tag, key, len: bytes.len() as u8, ..WordSum::default() });
                 make(self);
                 let w = self.word.take().expect("set above");
                 if let Some(words) = self.words.as_deref_mut() {
@@ -306,6 +326,20 @@ mod tests {
             }
             for (g, w) in got.iter().zip(&want) {
                 assert!((g - w).abs() < 1e-5, "{text:?}: {got:?} vs {want:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn word_keys_see_every_byte() {
+        assert_eq!(std::mem::size_of::<WordSum>(), 40);
+        let base = b"abcdefghijklmnop";
+        for n in 1..=WORD_BYTES {
+            let word = &base[..n];
+            for i in 0..n {
+                let mut other = word.to_vec();
+                other[i] = b'z';
+                assert_ne!(word_key(word), word_key(&other), "{n} bytes, byte {i}");
             }
         }
     }
