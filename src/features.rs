@@ -261,6 +261,19 @@ fn fmix(mut h: u64) -> u64 {
     h
 }
 
+/// A hint only: never faults, whatever the address.
+#[inline(always)]
+pub(crate) fn prefetch<T>(p: *const T) {
+    // SAFETY: prefetching has no effect on the program's state and cannot fault, even on
+    // an invalid address; SSE is part of the x86_64 baseline.
+    #[cfg(target_arch = "x86_64")]
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast())
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
 /// The lexicon laid out for lookups by the word hash the featurizer has already made for
 /// every token: hashing each word again for a `HashMap` cost more than the rest of its
 /// lexicon features.
@@ -309,6 +322,15 @@ impl LexIndex {
     #[inline]
     fn slot(&self, hash: u64) -> usize {
         (hash.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> self.shift) as usize
+    }
+
+    /// Starts loading the slot [`get`](Self::get) will read first for `hash`: the table
+    /// outgrows the first-level cache, and lookups come for every word.
+    #[inline]
+    fn prefetch(&self, hash: u64) {
+        if !self.slots.is_empty() {
+            prefetch(self.slots.as_ptr().wrapping_add(self.slot(hash)));
+        }
     }
 
     /// The scores of `word`, whose word hash is `hash`.
@@ -469,6 +491,9 @@ impl Featurizer {
             th.push(h);
             if chars && has_char_ngrams(t) {
                 out.expect_word(h);
+            }
+            if matches!(t.kind, TokenKind::Word | TokenKind::HashtagPart) {
+                self.lex_index.prefetch(h);
             }
             if t.kind != TokenKind::HashtagPart {
                 // Extra tokens: unigrams only, so they do not break the tweet's n-grams.

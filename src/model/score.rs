@@ -8,7 +8,7 @@
 use std::cell::RefCell;
 
 use super::WeightTable;
-use crate::features::Sink;
+use crate::features::{Sink, prefetch};
 use crate::train::MAX_CLASSES;
 
 /// Scores features as the featurizer makes them: a group's features all get the same scale,
@@ -67,7 +67,7 @@ struct WordSum {
     /// The word as [`word_key`] packs it, and its length.
     key: (u64, u64),
     len: u8,
-    /// At most 8 n-gram orders over 17 characters (the word and its marks): no overflow.
+    /// At most 8 n-gram orders over 18 characters (the word and its marks): no overflow.
     count: u16,
     sum: [f32; WORD_K],
 }
@@ -220,7 +220,7 @@ impl Sink for ScoreSink<'_> {
     #[inline]
     fn expect_word(&mut self, hash: u64) {
         if let Some(words) = self.words.as_deref() {
-            super::table::prefetch(&words[slot(self.table.id(), hash)]);
+            prefetch(&words[slot(self.table.id(), hash)]);
         }
     }
     /// Adds the word's remembered sum, or sums its n-grams and remembers them. Either way the

@@ -9,6 +9,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Error, Result};
+use crate::features::prefetch;
 
 /// 64 buckets: which are used, and how many used buckets come before them.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -152,19 +153,6 @@ impl PartialEq for WeightTable {
     fn eq(&self, other: &Self) -> bool {
         (self.k, self.dim, &self.blocks, &self.rows) == (other.k, other.dim, &other.blocks, &other.rows)
     }
-}
-
-/// A hint only: never faults, whatever the address.
-#[inline(always)]
-pub(super) fn prefetch<T>(p: *const T) {
-    // SAFETY: prefetching has no effect on the program's state and cannot fault, even on
-    // an invalid address; SSE is part of the x86_64 baseline.
-    #[cfg(target_arch = "x86_64")]
-    unsafe {
-        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast())
-    };
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
 }
 
 #[cfg(test)]
