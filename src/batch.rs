@@ -244,7 +244,6 @@ impl<'a> ScoreWriter<'a> {
     /// `{"id", "label", "probabilities": {"<label>": p, ...}, "head"?}` (head for stance
     /// models), probabilities rounded to 6 decimals.
     pub fn score(&self, n: usize, rec: Record, max_chars: usize) -> RowResult {
-        use std::fmt::Write as _;
         let id = rec.id_or(n);
         let ex = rec.into_example(n, None, max_chars).map_err(|m| (id, m))?;
         let mut z = [0f32; crate::train::MAX_CLASSES];
@@ -254,7 +253,7 @@ impl<'a> ScoreWriter<'a> {
         let best = (0..k).fold(0, |b, i| if z[i] > z[b] { i } else { b });
         let mut row = String::with_capacity(96 + ex.id.len());
         row.push_str("{\"id\":");
-        row.push_str(&serde_json::to_string(&ex.id).expect("string serialises"));
+        push_json_str(&mut row, &ex.id);
         row.push_str(",\"label\":");
         row.push_str(&self.labels[best]);
         row.push_str(",\"probabilities\":{");
@@ -262,7 +261,9 @@ impl<'a> ScoreWriter<'a> {
             if i > 0 {
                 row.push(',');
             }
-            let _ = write!(row, "{label}:{}", (z[i] as f64 * 1e6).round() / 1e6);
+            row.push_str(label);
+            row.push(':');
+            push_prob(&mut row, z[i]);
         }
         row.push('}');
         if self.model.task() == Task::Stance {
@@ -272,6 +273,44 @@ impl<'a> ScoreWriter<'a> {
         row.push('}');
         Ok(row)
     }
+}
+
+/// Appends `s` as a JSON string. Ids are nearly always plain, and `serde_json` allocates a
+/// new string for each.
+fn push_json_str(row: &mut String, s: &str) {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        row.push('"');
+        row.push_str(s);
+        row.push('"');
+    } else {
+        row.push_str(&serde_json::to_string(s).expect("string serialises"));
+    }
+}
+
+/// Appends probability `p` rounded to 6 decimals, exactly as `{}` prints
+/// `(p * 1e6).round() / 1e6` ("0", "0.25", "0.000001", "1"): formatting floats was a
+/// tenth of writing a row.
+fn push_prob(row: &mut String, p: f32) {
+    use std::fmt::Write as _;
+    let micros = (p as f64 * 1e6).round();
+    if !(0.0..=1e6).contains(&micros) {
+        // Not a probability (never from softmax): printed the general way.
+        let _ = write!(row, "{}", micros / 1e6);
+        return;
+    }
+    let micros = micros as u32;
+    if micros == 1_000_000 || micros == 0 {
+        row.push(if micros == 0 { '0' } else { '1' });
+        return;
+    }
+    let mut digits = *b"0.000000";
+    let mut rest = micros;
+    for d in digits[2..].iter_mut().rev() {
+        *d = b'0' + (rest % 10) as u8;
+        rest /= 10;
+    }
+    let end = digits.iter().rposition(|&d| d != b'0').map_or(digits.len(), |i| i + 1);
+    row.push_str(std::str::from_utf8(&digits[..end]).unwrap_or_default());
 }
 
 /// Counts the complete rows of an earlier run's output and drops a trailing partial row
@@ -301,4 +340,35 @@ pub fn prepare_resume(path: &std::path::Path) -> Result<usize> {
         f.set_len(complete_len).map_err(|e| Error::io(path, e))?;
     }
     Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn probabilities_print_as_rounded_floats_do() {
+        let mut values = vec![0.0f32, 1.0, 0.5, 1e-7, 4e-7, 6e-7, 1e-6, 0.9999994, 0.9999996, 0.1, 0.25, f32::NAN, 1.5];
+        let mut x = 0x2545_f491_u32;
+        for _ in 0..200_000 {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            values.push(x as f32 / u32::MAX as f32);
+        }
+        for p in values {
+            let mut got = String::new();
+            push_prob(&mut got, p);
+            assert_eq!(got, format!("{}", (p as f64 * 1e6).round() / 1e6), "{p}");
+        }
+    }
+
+    #[test]
+    fn ids_are_json_strings() {
+        for id in ["plain-id 7", "", "quote\"d", "back\\slash", "tab\there", "é🎉"] {
+            let mut got = String::new();
+            push_json_str(&mut got, id);
+            assert_eq!(got, serde_json::to_string(id).unwrap());
+        }
+    }
 }
