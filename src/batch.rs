@@ -244,8 +244,7 @@ impl<'a> ScoreWriter<'a> {
     /// `{"id", "label", "probabilities": {"<label>": p, ...}, "head"?}` (head for stance
     /// models), probabilities rounded to 6 decimals.
     pub fn score(&self, n: usize, rec: Record, max_chars: usize) -> RowResult {
-        let id = rec.id_or(n);
-        let ex = rec.into_example(n, None, max_chars).map_err(|m| (id, m))?;
+        let ex = rec.into_unlabelled(n, max_chars)?;
         let mut z = [0f32; crate::train::MAX_CLASSES];
         let k = self.labels.len();
         let input = Input { text: &ex.text, target: ex.target.as_deref(), target_spans: &ex.target_spans };

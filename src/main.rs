@@ -725,8 +725,7 @@ fn run_extract(a: ExtractArgs) -> Result<()> {
     let opened = open_batch(&a.io)?;
     let max = a.io.max_text_chars;
     run_batch(opened, |n, rec| {
-        let id = rec.id_or(n);
-        let ex = rec.into_example(n, None, max).map_err(|m| (id, m))?;
+        let ex = rec.into_unlabelled(n, max)?;
         let found = stancer::quotes::extract(&ex.text);
         let row = serde_json::json!({"id": ex.id, "quotes": found.quotes, "speakers": found.speakers});
         Ok(row.to_string())
@@ -739,10 +738,9 @@ fn run_analyze(a: AnalyzeArgs) -> Result<()> {
     if a.io.input.is_some() {
         let opened = open_batch(&a.io)?;
         return run_batch(opened, |n, rec| {
-            let id = rec.id_or(n);
-            let row_target = rec.target.clone();
-            let ex = rec.into_example(n, None, a.io.max_text_chars).map_err(|m| (id.clone(), m))?;
-            let target = row_target
+            let ex = rec.into_unlabelled(n, a.io.max_text_chars)?;
+            let id = ex.id.clone();
+            let target = (ex.target.clone())
                 .or_else(|| a.target.clone())
                 .ok_or_else(|| (id.clone(), "no target: give --target or a \"target\" field".to_string()))?;
             let analysis = analyze::analyze_document(&ex.text, &target, &stance, &sentiment, a.explain)

@@ -42,22 +42,41 @@ impl Record {
     }
 
     /// The id as a string (numbers are accepted), or `fallback` (the line number) when absent.
-    pub fn id_or(&self, fallback: usize) -> String {
-        match &self.id {
-            Some(serde_json::Value::String(s)) => s.clone(),
+    fn take_id(&mut self, fallback: usize) -> String {
+        match self.id.take() {
+            Some(serde_json::Value::String(s)) => s,
             Some(v @ serde_json::Value::Number(_)) => v.to_string(),
             _ => fallback.to_string(),
         }
     }
 
+    /// [`into_example`](Self::into_example) for unlabelled rows, whose error keeps the
+    /// row's id for the error row that batch jobs write in its place.
+    pub fn into_unlabelled(
+        mut self,
+        line: usize,
+        max_text_chars: usize,
+    ) -> std::result::Result<Example, (String, String)> {
+        let id = self.take_id(line);
+        match self.check(None, max_text_chars) {
+            Ok(Checked { text, target, target_spans, label }) => Ok(Example { id, text, target, target_spans, label }),
+            Err(message) => Err((id, message)),
+        }
+    }
+
     /// Checks the row; with `task`, a label is required and must belong to the task.
     pub fn into_example(
-        self,
+        mut self,
         line: usize,
         task: Option<Task>,
         max_text_chars: usize,
     ) -> std::result::Result<Example, String> {
-        let id = self.id_or(line);
+        let id = self.take_id(line);
+        let Checked { text, target, target_spans, label } = self.check(task, max_text_chars)?;
+        Ok(Example { id, text, target, target_spans, label })
+    }
+
+    fn check(self, task: Option<Task>, max_text_chars: usize) -> std::result::Result<Checked, String> {
         let text = self.text.ok_or("missing field \"text\"")?;
         if text.trim().is_empty() {
             return Err("field \"text\" is empty".into());
@@ -86,8 +105,16 @@ impl Record {
             }
         };
         let target = self.target.filter(|t| !t.trim().is_empty());
-        Ok(Example { id, text, target, target_spans: spans, label })
+        Ok(Checked { text, target, target_spans: spans, label })
     }
+}
+
+/// An [`Example`] but its id.
+struct Checked {
+    text: String,
+    target: Option<String>,
+    target_spans: Vec<[usize; 2]>,
+    label: Option<usize>,
 }
 
 /// What reading a labelled file found besides the rows.
