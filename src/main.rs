@@ -740,7 +740,9 @@ fn run_analyze(a: AnalyzeArgs) -> Result<()> {
         return run_batch(opened, |n, rec| {
             let ex = rec.into_unlabelled(n, a.io.max_text_chars)?;
             let id = ex.id.clone();
-            let target = (ex.target.clone())
+            let target = ex
+                .target
+                .clone()
                 .or_else(|| a.target.clone())
                 .ok_or_else(|| (id.clone(), "no target: give --target or a \"target\" field".to_string()))?;
             let analysis = analyze::analyze_document(&ex.text, &target, &stance, &sentiment, a.explain)

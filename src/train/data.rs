@@ -52,28 +52,31 @@ impl Record {
 
     /// [`into_example`](Self::into_example) for unlabelled rows, whose error keeps the
     /// row's id for the error row that batch jobs write in its place.
-    pub fn into_unlabelled(
-        mut self,
-        line: usize,
-        max_text_chars: usize,
-    ) -> std::result::Result<Example, (String, String)> {
-        let id = self.take_id(line);
-        match self.check(None, max_text_chars) {
-            Ok(Checked { text, target, target_spans, label }) => Ok(Example { id, text, target, target_spans, label }),
-            Err(message) => Err((id, message)),
-        }
+    pub fn into_unlabelled(self, line: usize, max_text_chars: usize) -> std::result::Result<Example, (String, String)> {
+        self.checked(line, None, max_text_chars)
     }
 
     /// Checks the row; with `task`, a label is required and must belong to the task.
     pub fn into_example(
-        mut self,
+        self,
         line: usize,
         task: Option<Task>,
         max_text_chars: usize,
     ) -> std::result::Result<Example, String> {
+        self.checked(line, task, max_text_chars).map_err(|(_, message)| message)
+    }
+
+    fn checked(
+        mut self,
+        line: usize,
+        task: Option<Task>,
+        max_text_chars: usize,
+    ) -> std::result::Result<Example, (String, String)> {
         let id = self.take_id(line);
-        let Checked { text, target, target_spans, label } = self.check(task, max_text_chars)?;
-        Ok(Example { id, text, target, target_spans, label })
+        match self.check(task, max_text_chars) {
+            Ok(Checked { text, target, target_spans, label }) => Ok(Example { id, text, target, target_spans, label }),
+            Err(message) => Err((id, message)),
+        }
     }
 
     fn check(self, task: Option<Task>, max_text_chars: usize) -> std::result::Result<Checked, String> {
@@ -174,6 +177,16 @@ mod tests {
 
     fn ex(line: &str) -> std::result::Result<Example, String> {
         Record::parse(line).and_then(|r| r.into_example(7, Some(Task::Stance), 1000))
+    }
+
+    #[test]
+    fn unlabelled_rows_keep_their_id_in_errors() {
+        let row = |line: &str| Record::parse(line).unwrap().into_unlabelled(7, 1000);
+        assert_eq!(row(r#"{"id": "a1"}"#), Err(("a1".into(), "missing field \"text\"".into())));
+        assert_eq!(row(r#"{"id": 12, "text": " "}"#), Err(("12".into(), "field \"text\" is empty".into())));
+        assert_eq!(row(r#"{"text": ""}"#).unwrap_err().0, "7");
+        let ok = row(r#"{"id": "b", "text": "hi", "target": " ", "label": "zzz"}"#).unwrap();
+        assert_eq!((ok.id.as_str(), ok.text.as_str(), ok.target, ok.label), ("b", "hi", None, None));
     }
 
     #[test]
