@@ -492,7 +492,7 @@ impl Featurizer {
             if chars && has_char_ngrams(t) {
                 out.expect_word(h);
             }
-            if matches!(t.kind, TokenKind::Word | TokenKind::HashtagPart) {
+            if has_lexicon_lookup(t) {
                 self.lex_index.prefetch(h);
             }
             if t.kind != TokenKind::HashtagPart {
@@ -553,7 +553,7 @@ impl Featurizer {
             sums.clear();
             sums.resize(m, [0.0; 2]);
             let words = tokens.iter().zip(&bufs.hashes);
-            for (t, &h) in words.filter(|(t, _)| t.kind == TokenKind::Word || t.kind == TokenKind::HashtagPart) {
+            for (t, &h) in words.filter(|(t, _)| has_lexicon_lookup(t)) {
                 if let Some(scores) = self.lex_index.get(h, &t.text) {
                     for (k, &v) in scores.iter().enumerate() {
                         let v = if t.negated { -v } else { v };
@@ -701,6 +701,13 @@ impl Featurizer {
 fn has_char_ngrams(t: &Token) -> bool {
     matches!(t.kind, TokenKind::Word | TokenKind::Hashtag | TokenKind::Mention | TokenKind::HashtagPart)
         && t.text.len() <= 40
+}
+
+/// Whether `t` is looked up in the lexicon (and so has its slot prefetched): words and the
+/// words of hashtags.
+#[inline]
+fn has_lexicon_lookup(t: &Token) -> bool {
+    matches!(t.kind, TokenKind::Word | TokenKind::HashtagPart)
 }
 
 /// Whether `needle` occurs in `hay`: `str::contains` with no searcher to set up, which
