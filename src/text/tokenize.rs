@@ -141,6 +141,12 @@ impl Slots {
 /// ASCII text. The rules are written once, over `char`s; a byte is the `char` it encodes.
 trait Unit: Copy + PartialEq {
     fn ch(self) -> char;
+    /// The character classes the scan loops test on every unit: `char`'s Unicode tests,
+    /// or one table load for a byte (the `char` tests would also weigh the Unicode ranges
+    /// a byte can never reach).
+    fn is_space(self) -> bool;
+    fn is_word(self) -> bool;
+    fn is_alpha(self) -> bool;
     /// Appends `units` to `out`, lower-cased or as they are.
     fn push_lower(out: &mut String, units: &[Self]);
     fn push_all(out: &mut String, units: &[Self]);
@@ -150,6 +156,18 @@ impl Unit for char {
     #[inline]
     fn ch(self) -> char {
         self
+    }
+    #[inline]
+    fn is_space(self) -> bool {
+        self.is_whitespace()
+    }
+    #[inline]
+    fn is_word(self) -> bool {
+        is_word_char(self)
+    }
+    #[inline]
+    fn is_alpha(self) -> bool {
+        self.is_alphabetic()
     }
     fn push_lower(out: &mut String, chars: &[char]) {
         for &c in chars {
@@ -172,6 +190,18 @@ impl Unit for u8 {
         self as char
     }
     #[inline]
+    fn is_space(self) -> bool {
+        ASCII_CLASS[self as usize] & SPACE != 0
+    }
+    #[inline]
+    fn is_word(self) -> bool {
+        ASCII_CLASS[self as usize] & WORD != 0
+    }
+    #[inline]
+    fn is_alpha(self) -> bool {
+        ASCII_CLASS[self as usize] & ALPHA != 0
+    }
+    #[inline]
     fn push_lower(out: &mut String, bytes: &[u8]) {
         let from = out.len();
         Self::push_all(out, bytes);
@@ -182,6 +212,25 @@ impl Unit for u8 {
         out.extend(bytes.iter().map(|&b| b as char));
     }
 }
+
+const SPACE: u8 = 1;
+const WORD: u8 = 2;
+const ALPHA: u8 = 4;
+
+/// [`Unit`]'s classes of each ASCII byte, as the `char` tests give them (a unit test checks
+/// all 128); bytes from 0x80 up never reach the byte path.
+static ASCII_CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 128 {
+        let c = b as u8;
+        let space = c == b' ' || matches!(c, 0x09..=0x0d);
+        let word = c.is_ascii_alphanumeric() || c == b'_';
+        t[b] = (space as u8 * SPACE) | (word as u8 * WORD) | (c.is_ascii_alphabetic() as u8 * ALPHA);
+        b += 1;
+    }
+    t
+};
 
 fn is_word_char(c: char) -> bool {
     c.is_alphanumeric() || c == '_'
@@ -210,7 +259,7 @@ fn fill<U: Unit>(chars: &[U], span: &impl Fn(usize, usize) -> (usize, usize), ou
     let mut i = 0;
     while i < n {
         let c = at(i);
-        if c.is_whitespace() {
+        if chars[i].is_space() {
             i += 1;
             continue;
         }
@@ -221,7 +270,7 @@ fn fill<U: Unit>(chars: &[U], span: &impl Fn(usize, usize) -> (usize, usize), ou
                 || starts_with_ci(chars, i, "www."))
         {
             let mut j = i;
-            while j < n && !at(j).is_whitespace() {
+            while j < n && !chars[j].is_space() {
                 j += 1;
             }
             while j > i + 4 && matches!(at(j - 1), '.' | ',' | ')' | '!' | '?' | '"' | '\'' | ';' | ':') {
@@ -232,9 +281,9 @@ fn fill<U: Unit>(chars: &[U], span: &impl Fn(usize, usize) -> (usize, usize), ou
             continue;
         }
         // @mentions and #hashtags.
-        if (c == '@' || c == '#') && i + 1 < n && is_word_char(at(i + 1)) {
+        if (c == '@' || c == '#') && i + 1 < n && chars[i + 1].is_word() {
             let mut j = i + 1;
-            while j < n && is_word_char(at(j)) {
+            while j < n && chars[j].is_word() {
                 j += 1;
             }
             if c == '@' {
@@ -261,9 +310,9 @@ fn fill<U: Unit>(chars: &[U], span: &impl Fn(usize, usize) -> (usize, usize), ou
             {
                 j += 1;
             }
-            if j < n && at(j).is_alphabetic() {
+            if j < n && chars[j].is_alpha() {
                 // "2016th", "3rd", "b2b": a word that starts with digits.
-                while j < n && is_word_char(at(j)) {
+                while j < n && chars[j].is_word() {
                     j += 1;
                 }
                 lower(out, i, j, TokenKind::Word);
@@ -273,13 +322,13 @@ fn fill<U: Unit>(chars: &[U], span: &impl Fn(usize, usize) -> (usize, usize), ou
             i = j;
             continue;
         }
-        if is_word_char(c) {
+        if chars[i].is_word() {
             // A word, with inner hyphens and apostrophes ("co-belligerents", "don't").
             let mut j = i + 1;
             while j < n {
-                if is_word_char(at(j)) {
+                if chars[j].is_word() {
                     j += 1;
-                } else if matches!(at(j), '-' | '\'' | '.') && j + 1 < n && at(j + 1).is_alphabetic() {
+                } else if matches!(at(j), '-' | '\'' | '.') && j + 1 < n && chars[j + 1].is_alpha() {
                     // Inner '.' only for abbreviations like "u.s": a single letter before it.
                     if at(j) == '.' && !(j >= 1 && j - i == 1 || (j >= 2 && at(j - 2) == '.')) {
                         break;
@@ -441,6 +490,16 @@ mod tests {
             for t in texts {
                 assert_eq!(buf.tokenize(t), tokenize(t).as_slice(), "{t}");
             }
+        }
+    }
+
+    #[test]
+    fn byte_classes_are_the_char_classes() {
+        for b in 0u8..128 {
+            let c = b as char;
+            assert_eq!(b.is_space(), c.is_space(), "{b:#x}");
+            assert_eq!(b.is_word(), c.is_word(), "{b:#x}");
+            assert_eq!(b.is_alpha(), c.is_alpha(), "{b:#x}");
         }
     }
 
