@@ -257,7 +257,11 @@ fn fill<U: Unit>(chars: &[U], span: &impl Fn(usize, usize) -> (usize, usize), ou
         |out: &mut Slots, a: usize, b: usize, kind: TokenKind| U::push_lower(out.next(kind, span(a, b)), &chars[a..b]);
 
     let mut i = 0;
+    // Negation is marked as tokens come, while they are in the first-level cache.
+    let (mut marked, mut in_scope) = (0, false);
     while i < n {
+        mark_negation(&mut out.toks[marked..out.len], &mut in_scope);
+        marked = out.len;
         let c = at(i);
         if chars[i].is_space() {
             i += 1;
@@ -355,7 +359,7 @@ fn fill<U: Unit>(chars: &[U], span: &impl Fn(usize, usize) -> (usize, usize), ou
         out.next(TokenKind::Symbol, span(i, i + 1)).push(c);
         i += 1;
     }
-    mark_negation(&mut out.toks[..out.len]);
+    mark_negation(&mut out.toks[marked..out.len], &mut in_scope);
 }
 
 fn is_general_punct(c: char) -> bool {
@@ -451,18 +455,18 @@ fn split_clitics<U: Unit>(
     out.next(TokenKind::Word, span(i + k, j)).push_str(tail);
 }
 
-fn mark_negation(toks: &mut [Token]) {
-    let mut in_scope = false;
+/// Marks `toks`, the tokens after those already marked; `in_scope` carries the scope over.
+fn mark_negation(toks: &mut [Token], in_scope: &mut bool) {
     for t in toks.iter_mut() {
         if ends_negation(t) {
-            in_scope = false;
+            *in_scope = false;
             continue;
         }
-        if in_scope {
+        if *in_scope {
             t.negated = true;
         }
         if t.kind == TokenKind::Word && is_negator(&t.text) {
-            in_scope = true;
+            *in_scope = true;
         }
     }
 }
