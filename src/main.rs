@@ -738,17 +738,14 @@ fn run_analyze(a: AnalyzeArgs) -> Result<()> {
     if a.io.input.is_some() {
         let opened = open_batch(&a.io)?;
         return run_batch(opened, |n, rec| {
-            let ex = rec.into_unlabelled(n, a.io.max_text_chars)?;
-            let id = ex.id.clone();
-            let target = ex
-                .target
-                .clone()
+            let train::Example { id, text, target, .. } = rec.into_unlabelled(n, a.io.max_text_chars)?;
+            let target = target
                 .or_else(|| a.target.clone())
                 .ok_or_else(|| (id.clone(), "no target: give --target or a \"target\" field".to_string()))?;
-            let analysis = analyze::analyze_document(&ex.text, &target, &stance, &sentiment, a.explain)
+            let analysis = analyze::analyze_document(&text, &target, &stance, &sentiment, a.explain)
                 .map_err(|e| (id.clone(), e.to_string()))?;
             let mut row = serde_json::to_value(&analysis).map_err(|e| (id.clone(), e.to_string()))?;
-            row.as_object_mut().expect("object").insert("id".into(), serde_json::Value::String(ex.id));
+            row.as_object_mut().expect("object").insert("id".into(), serde_json::Value::String(id));
             Ok(row.to_string())
         });
     }
