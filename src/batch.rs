@@ -9,6 +9,7 @@
 //! be resumed by skipping as many input rows as the output already holds.
 
 use std::io::{BufRead, Read, Write};
+use std::path::Path;
 
 use rayon::prelude::*;
 use serde::Serialize;
@@ -154,7 +155,7 @@ struct ErrRow<'a> {
 /// `f` gets the row number and record and returns the output row, or `(id, message)` for
 /// an error row. `progress` is called with the rows done after each chunk.
 pub fn run<F>(
-    rows: impl Iterator<Item = Row> + Send + 'static,
+    mut rows: impl Iterator<Item = Row> + Send + 'static,
     mut output: impl Write,
     opts: &BatchOptions,
     f: F,
@@ -164,15 +165,7 @@ where
     F: Fn(usize, Record) -> RowResult + Sync,
 {
     let mut summary = Summary::default();
-    let mut rows = rows.skip_while({
-        let mut left = opts.skip_rows;
-        move |_| {
-            let skip = left > 0;
-            left = left.saturating_sub(1);
-            skip
-        }
-    });
-    summary.skipped = opts.skip_rows;
+    let mut to_skip = opts.skip_rows;
     let out_err = |e: std::io::Error| Error::io("<output>", e);
     // Reading (lines, UTF-8 checks, gzip) runs on its own thread, up to two chunks ahead of
     // scoring, so the cores do not wait on it. The thread is not joined: when this returns
@@ -191,6 +184,10 @@ where
         })
         .map_err(|e| Error::io("<reader thread>", e))?;
     for mut chunk in chunks {
+        let skip = to_skip.min(chunk.len());
+        chunk.drain(..skip);
+        to_skip -= skip;
+        summary.skipped += skip;
         let results: Vec<(usize, RowResult)> = chunk
             .par_drain(..)
             .map(|(n, r)| (n, r.parse().map_err(|m| (n.to_string(), m)).and_then(|rec| f(n, rec))))
@@ -219,6 +216,14 @@ where
         progress(summary.rows);
     }
     output.flush().map_err(out_err)?;
+    if to_skip > 0 {
+        // Finishing would leave more output rows than input rows: most likely the wrong
+        // input or output file was named.
+        return Err(Error::Resume(format!(
+            "the output already holds {} rows but {} has only {}: is it the output of this input?",
+            opts.skip_rows, opts.input_name, summary.skipped
+        )));
+    }
     Ok(summary)
 }
 
@@ -312,33 +317,103 @@ fn push_prob(row: &mut String, p: f32) {
     row.push_str(std::str::from_utf8(&digits[..end]).unwrap_or_default());
 }
 
-/// Counts the complete rows of an earlier run's output and drops a trailing partial row
-/// (cut off by the interruption), so a resumed run can append after it.
-pub fn prepare_resume(path: &std::path::Path) -> Result<usize> {
+/// Gets an earlier run's output ready for a resumed run to append to, and returns how many
+/// complete rows it holds. A plain file loses a trailing partial row (cut off by the
+/// interruption). A gzip file (named `.gz`) keeps the rows that decode: when its end was cut
+/// off, they are recompressed into a file that replaces it (by rename, so a second
+/// interruption loses nothing), and the resumed run appends its rows as a new gzip member,
+/// which every gzip reader reads as one stream.
+pub fn prepare_resume(path: &Path) -> Result<usize> {
+    if path.extension().is_some_and(|e| e == "gz") {
+        return prepare_resume_gz(path);
+    }
     let mut f = match std::fs::OpenOptions::new().read(true).write(true).open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
         Err(e) => return Err(Error::io(path, e)),
     };
+    let counted = count_rows(&mut f);
+    if let Some(e) = counted.error {
+        return Err(Error::io(path, e));
+    }
+    if counted.complete_len < counted.len {
+        f.set_len(counted.complete_len).map_err(|e| Error::io(path, e))?;
+    }
+    Ok(counted.rows)
+}
+
+/// What [`count_rows`] found.
+struct Counted {
+    rows: usize,
+    /// Bytes up to the end of the last complete row, and all bytes read.
+    complete_len: u64,
+    len: u64,
+    /// The read error that ended the count, if one did: a decoder's input cut short.
+    error: Option<std::io::Error>,
+}
+
+fn count_rows(r: &mut impl Read) -> Counted {
     let mut buf = vec![0u8; 1 << 16];
-    let (mut rows, mut complete_len, mut pos) = (0usize, 0u64, 0u64);
+    let mut c = Counted { rows: 0, complete_len: 0, len: 0, error: None };
     loop {
-        let n = f.read(&mut buf).map_err(|e| Error::io(path, e))?;
-        if n == 0 {
-            break;
-        }
+        let n = match r.read(&mut buf) {
+            Ok(0) => return c,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Counted { error: Some(e), ..c },
+        };
         for (i, &b) in buf[..n].iter().enumerate() {
             if b == b'\n' {
-                rows += 1;
-                complete_len = pos + i as u64 + 1;
+                c.rows += 1;
+                c.complete_len = c.len + i as u64 + 1;
             }
         }
-        pos += n as u64;
+        c.len += n as u64;
     }
-    if complete_len < pos {
-        f.set_len(complete_len).map_err(|e| Error::io(path, e))?;
+}
+
+fn prepare_resume_gz(path: &Path) -> Result<usize> {
+    use flate2::{Compression, read::MultiGzDecoder, write::GzEncoder};
+    let decoder = || {
+        let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        Ok::<_, Error>(MultiGzDecoder::new(std::io::BufReader::new(f)))
+    };
+    let mut magic = Vec::with_capacity(2);
+    match std::fs::File::open(path) {
+        Ok(f) => f.take(2).read_to_end(&mut magic).map_err(|e| Error::io(path, e))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    if magic.is_empty() {
+        return Ok(0);
     }
-    Ok(rows)
+    if magic != [0x1f, 0x8b] {
+        // Not an interrupted gzip output: never overwrite it.
+        return Err(Error::Resume(format!("{} is named .gz but is not gzip", path.display())));
+    }
+    let counted = count_rows(&mut decoder()?);
+    if counted.error.is_none() && counted.complete_len == counted.len {
+        return Ok(counted.rows);
+    }
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".resume-tmp");
+    let tmp = std::path::PathBuf::from(tmp);
+    let rewrite = || {
+        let write_err = |e| Error::io(&tmp, e);
+        let file = std::fs::File::create(&tmp).map_err(write_err)?;
+        let mut encoder = GzEncoder::new(std::io::BufWriter::new(file), Compression::default());
+        let kept = std::io::copy(&mut decoder()?.take(counted.complete_len), &mut encoder);
+        if kept.map_err(|e| Error::io(path, e))? != counted.complete_len {
+            return Err(Error::Resume(format!("{} changed while it was read", path.display())));
+        }
+        let file = encoder.finish().and_then(|w| w.into_inner().map_err(|e| e.into_error())).map_err(write_err)?;
+        file.sync_all().map_err(write_err)?;
+        std::fs::rename(&tmp, path).map_err(write_err)
+    };
+    rewrite().inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })?;
+    Ok(counted.rows)
 }
 
 #[cfg(test)]

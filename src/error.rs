@@ -35,6 +35,9 @@ pub enum Error {
     /// Training data cannot train a model (e.g. one class only).
     #[error("training data: {0}")]
     Data(String),
+    /// An interrupted batch's output cannot be continued.
+    #[error("cannot resume: {0}")]
+    Resume(String),
     /// An error reported by linfa.
     #[error("linfa: {0}")]
     Linfa(#[from] linfa::Error),

@@ -244,7 +244,8 @@ struct BatchIo {
     #[arg(long, value_name = "NAME")]
     target_column: Option<String>,
     /// Continue an interrupted run: keep the rows already in --output and process only the
-    /// rest. The finished file equals an uninterrupted run's.
+    /// rest. The finished file equals an uninterrupted run's (for gzip output, once
+    /// decompressed).
     #[arg(long)]
     resume: bool,
     /// Stop at the first row that cannot be processed instead of writing an error row.
@@ -611,10 +612,63 @@ impl<R: Read> Read for Counting<R> {
     }
 }
 
+/// Where a batch writes. A gzip member is finished explicitly, so that a failed last write
+/// is reported rather than lost in a drop; a resumed run starts its member only when it has
+/// a row to write, so resuming a finished file leaves it as it was.
+enum BatchOut {
+    Plain(Box<dyn Write>),
+    Gz { file: Option<File>, encoder: Option<BufWriter<GzEncoder<File>>> },
+}
+
+impl BatchOut {
+    fn gz(file: File, lazy: bool) -> Self {
+        if lazy {
+            BatchOut::Gz { file: Some(file), encoder: None }
+        } else {
+            BatchOut::Gz { file: None, encoder: Some(gz_encoder(file)) }
+        }
+    }
+
+    fn finish(self) -> std::io::Result<()> {
+        match self {
+            BatchOut::Plain(mut w) => w.flush(),
+            BatchOut::Gz { encoder: Some(e), .. } => e.into_inner().map_err(|e| e.into_error())?.finish().map(drop),
+            BatchOut::Gz { encoder: None, .. } => Ok(()),
+        }
+    }
+}
+
+fn gz_encoder(f: File) -> BufWriter<GzEncoder<File>> {
+    BufWriter::with_capacity(1 << 16, GzEncoder::new(f, flate2::Compression::default()))
+}
+
+impl Write for BatchOut {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            BatchOut::Plain(w) => w.write(buf),
+            BatchOut::Gz { file, encoder } => {
+                if let Some(f) = file.take() {
+                    *encoder = Some(gz_encoder(f));
+                }
+                encoder.as_mut().map_or(Ok(0), |e| e.write(buf))
+            }
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            BatchOut::Plain(w) => w.flush(),
+            BatchOut::Gz { encoder: Some(e), .. } => e.flush(),
+            BatchOut::Gz { encoder: None, .. } => Ok(()),
+        }
+    }
+}
+
 /// An opened batch: rows, output, and what the progress bar needs.
 struct Opened {
     rows: Box<dyn Iterator<Item = batch::Row> + Send>,
-    output: Box<dyn Write>,
+    output: BatchOut,
+    output_name: String,
     opts: BatchOptions,
     bytes_read: Arc<AtomicU64>,
     input_len: Option<u64>,
@@ -650,13 +704,13 @@ fn open_batch(io: &BatchIo) -> Result<Opened> {
 
     let mut skip_rows = 0;
     if io.resume {
-        if io.output == "-" || io.output.ends_with(".gz") {
-            bail!("--resume needs a plain (not gzip) --output file to continue");
+        if io.output == "-" {
+            bail!("--resume needs an --output file to continue");
         }
         skip_rows = batch::prepare_resume(Path::new(&io.output))?;
     }
-    let output: Box<dyn Write> = if io.output == "-" {
-        Box::new(BufWriter::new(std::io::stdout().lock()))
+    let output = if io.output == "-" {
+        BatchOut::Plain(Box::new(BufWriter::new(std::io::stdout().lock())))
     } else {
         let f = std::fs::OpenOptions::new()
             .create(true)
@@ -666,9 +720,9 @@ fn open_batch(io: &BatchIo) -> Result<Opened> {
             .open(&io.output)
             .with_context(|| format!("creating {}", io.output))?;
         if io.output.ends_with(".gz") {
-            Box::new(BufWriter::new(GzEncoder::new(f, flate2::Compression::default())))
+            BatchOut::gz(f, io.resume)
         } else {
-            Box::new(BufWriter::with_capacity(1 << 16, f))
+            BatchOut::Plain(Box::new(BufWriter::with_capacity(1 << 16, f)))
         }
     };
     let opts = BatchOptions {
@@ -678,7 +732,7 @@ fn open_batch(io: &BatchIo) -> Result<Opened> {
         skip_rows,
         ..Default::default()
     };
-    Ok(Opened { rows, output, opts, bytes_read, input_len })
+    Ok(Opened { rows, output, output_name: io.output.clone(), opts, bytes_read, input_len })
 }
 
 /// Runs a batch with a progress bar (rows, rows/s, and an ETA when the input size is known)
@@ -687,7 +741,7 @@ fn run_batch<F>(opened: Opened, f: F) -> Result<()>
 where
     F: Fn(usize, stancer::train::Record) -> batch::RowResult + Sync,
 {
-    let Opened { rows, output, opts, bytes_read, input_len } = opened;
+    let Opened { rows, mut output, output_name, opts, bytes_read, input_len } = opened;
     let pb =
         if std::io::stderr().is_terminal() { ProgressBar::new(input_len.unwrap_or(0)) } else { ProgressBar::hidden() };
     let template = if input_len.is_some() {
@@ -702,11 +756,12 @@ where
         pb.set_message(format!("{n} rows, {rate:.0} rows/s"));
         pb.set_position(bytes_read.load(Ordering::Relaxed));
     };
-    let summary = batch::run(rows, output, &opts, f, &progress)?;
+    let summary = batch::run(rows, &mut output, &opts, f, &progress)?;
+    output.finish().with_context(|| format!("writing {output_name}"))?;
     pb.finish_and_clear();
     let secs = start.elapsed().as_secs_f64();
     if summary.skipped > 0 {
-        eprintln!("resumed after {} rows already in {}", summary.skipped, opts.input_name);
+        eprintln!("resumed after {} rows already in the output", summary.skipped);
     }
     eprintln!(
         "processed {} of {} rows, {} error row(s), in {secs:.1} s ({:.0} rows/s)",

@@ -261,6 +261,67 @@ fn resume_finishes_an_interrupted_run_identically() {
 }
 
 #[test]
+fn resume_continues_a_gzip_output_cut_off_anywhere() {
+    use flate2::read::MultiGzDecoder;
+    use std::io::Read;
+    let gunzip = |path: &std::path::Path| {
+        let mut s = String::new();
+        MultiGzDecoder::new(std::fs::File::open(path).unwrap()).read_to_string(&mut s).unwrap();
+        s
+    };
+    let dir = trained_dir();
+    // Varied texts, so the compressed file is long enough to cut inside its data.
+    let input: String = (0..400)
+        .map(|i| {
+            let text = format!("row {i}: wind power {} is {}", i * 7919 % 1000, ["good", "bad", "fine"][i % 3]);
+            format!("{}\n", serde_json::json!({"id": i, "text": text, "target": "Wind Power"}))
+        })
+        .collect();
+    common::write(dir.path(), "in.jsonl", &input);
+    let score = |out: &str| {
+        stancer(&["score", "--model", "stance", "--input", "in.jsonl", "--output", out, "--resume"], dir.path())
+    };
+    let o = score("full.jsonl.gz");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let full_gz = std::fs::read(dir.path().join("full.jsonl.gz")).unwrap();
+    let full = gunzip(&dir.path().join("full.jsonl.gz"));
+    assert_eq!(full.lines().count(), 400);
+    // Cut in the header, in the data, in the trailer, and not at all.
+    let n = full_gz.len();
+    for cut in [0, 5, 10, 100, n / 3, n / 2, n - 8, n - 1, n] {
+        let part = dir.path().join("part.jsonl.gz");
+        std::fs::write(&part, &full_gz[..cut]).unwrap();
+        let o = score("part.jsonl.gz");
+        assert!(o.status.success(), "cut at {cut}: {}", stderr(&o));
+        assert_eq!(gunzip(&part), full, "cut at {cut}");
+        if cut == n {
+            assert!(stderr(&o).contains("resumed after 400 rows"), "{}", stderr(&o));
+            assert_eq!(std::fs::read(&part).unwrap(), full_gz, "a finished file is left as it is");
+        }
+        if cut == n / 2 {
+            // Interrupted again, inside the member the resumed run appended.
+            let twice = std::fs::read(&part).unwrap();
+            std::fs::write(&part, &twice[..twice.len() - 30]).unwrap();
+            let o = score("part.jsonl.gz");
+            assert!(o.status.success(), "{}", stderr(&o));
+            assert_eq!(gunzip(&part), full);
+        }
+    }
+    assert!(!dir.path().join("part.jsonl.gz.resume-tmp").exists());
+
+    // What is not an interrupted output of this input is refused and left alone.
+    common::write(dir.path(), "notgz.jsonl.gz", "plain text\n");
+    let o = score("notgz.jsonl.gz");
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("notgz.jsonl.gz is named .gz but is not gzip"), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(dir.path().join("notgz.jsonl.gz")).unwrap(), "plain text\n");
+    common::write(dir.path(), "longer.jsonl", &format!("{full}{}\n", full.lines().next().unwrap()));
+    let o = score("longer.jsonl");
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("already holds 401 rows but in.jsonl has only 400"), "{}", stderr(&o));
+}
+
+#[test]
 fn compare_and_promote_only_when_not_worse() {
     let dir = trained_dir();
     let models = dir.path().join("models");

@@ -38,7 +38,9 @@ pub fn status_from_error(e: &Error) -> Status {
         }
         Error::UnknownModel { .. } => Status::not_found(e.to_string()),
         Error::LimitExceeded { .. } => Status::resource_exhausted(e.to_string()),
-        Error::BadModel { .. } | Error::Io { .. } | Error::Data(_) | Error::Linfa(_) => Status::internal(e.to_string()),
+        Error::BadModel { .. } | Error::Io { .. } | Error::Data(_) | Error::Resume(_) | Error::Linfa(_) => {
+            Status::internal(e.to_string())
+        }
     }
 }
 
