@@ -248,9 +248,9 @@ impl Sink for ScoreSink<'_> {
         let at = slot(tag, hash);
         let k = self.table.k();
         let key = word_key(bytes);
-        let found = self.words.as_deref_mut().and_then(|w| {
-            let ways = &mut w[at].ways;
-            let i = ways.iter().position(|w| w.table == tag && w.key == key && w.len as usize == bytes.len())?;
+        let found = self.words.as_deref_mut().and_then(|words| {
+            let ways = &mut words[at].ways;
+            let i = ways.iter().position(|s| s.table == tag && s.key == key && s.len as usize == bytes.len())?;
             ways[..=i].rotate_right(1);
             Some(ways[0])
         });
