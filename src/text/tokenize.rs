@@ -91,8 +91,8 @@ pub struct TokenBuf {
 }
 
 impl TokenBuf {
-    /// Tokenizes `text` exactly as [`tokenize_normalized`] would after [`normalize`], and
-    /// returns the tokens.
+    /// Tokenizes `text` exactly as [`tokenize_normalized`] would after
+    /// [`normalize`](super::normalize()), and returns the tokens.
     ///
     /// ASCII text (most rows) is tokenized on its bytes: one byte is one code point, so
     /// spans need no map back to the input, and of the normalisation only '`' -> '\''
