@@ -617,23 +617,21 @@ impl<R: Read> Read for Counting<R> {
 /// a row to write, so resuming a finished file leaves it as it was.
 enum BatchOut {
     Plain(Box<dyn Write>),
-    Gz { file: Option<File>, encoder: Option<BufWriter<GzEncoder<File>>> },
+    /// A resumed run's gzip output before its first row (`None` only while becoming `Gz`).
+    GzLater(Option<File>),
+    Gz(BufWriter<GzEncoder<File>>),
 }
 
 impl BatchOut {
-    fn gz(file: File, lazy: bool) -> Self {
-        if lazy {
-            BatchOut::Gz { file: Some(file), encoder: None }
-        } else {
-            BatchOut::Gz { file: None, encoder: Some(gz_encoder(file)) }
-        }
+    fn gz(file: File, later: bool) -> Self {
+        if later { BatchOut::GzLater(Some(file)) } else { BatchOut::Gz(gz_encoder(file)) }
     }
 
     fn finish(self) -> std::io::Result<()> {
         match self {
             BatchOut::Plain(mut w) => w.flush(),
-            BatchOut::Gz { encoder: Some(e), .. } => e.into_inner().map_err(|e| e.into_error())?.finish().map(drop),
-            BatchOut::Gz { encoder: None, .. } => Ok(()),
+            BatchOut::GzLater(_) => Ok(()),
+            BatchOut::Gz(e) => e.into_inner().map_err(|e| e.into_error())?.finish().map(drop),
         }
     }
 }
@@ -644,22 +642,23 @@ fn gz_encoder(f: File) -> BufWriter<GzEncoder<File>> {
 
 impl Write for BatchOut {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let BatchOut::GzLater(f) = self
+            && let Some(f) = f.take()
+        {
+            *self = BatchOut::Gz(gz_encoder(f));
+        }
         match self {
             BatchOut::Plain(w) => w.write(buf),
-            BatchOut::Gz { file, encoder } => {
-                if let Some(f) = file.take() {
-                    *encoder = Some(gz_encoder(f));
-                }
-                encoder.as_mut().map_or(Ok(0), |e| e.write(buf))
-            }
+            BatchOut::GzLater(_) => Ok(0),
+            BatchOut::Gz(e) => e.write(buf),
         }
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
         match self {
             BatchOut::Plain(w) => w.flush(),
-            BatchOut::Gz { encoder: Some(e), .. } => e.flush(),
-            BatchOut::Gz { encoder: None, .. } => Ok(()),
+            BatchOut::GzLater(_) => Ok(()),
+            BatchOut::Gz(e) => e.flush(),
         }
     }
 }
