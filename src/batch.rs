@@ -19,6 +19,8 @@ use crate::features::Input;
 use crate::model::{LinearModel, Task};
 use crate::train::Record;
 
+mod csv_input;
+
 /// How input rows are laid out.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Format {
@@ -82,6 +84,9 @@ pub enum RawRow {
     Line(String),
     /// A record already parsed (CSV), or why it could not be read.
     Parsed(std::result::Result<Record, String>),
+    /// The input could not be read on from here (a truncated gzip file, a failing disk):
+    /// the run stops after writing the rows before it, as the rest of the input is lost.
+    Unreadable(String),
 }
 
 impl RawRow {
@@ -89,8 +94,16 @@ impl RawRow {
         match self {
             RawRow::Line(l) => Record::parse(&l),
             RawRow::Parsed(r) => r,
+            RawRow::Unreadable(e) => Err(e),
         }
     }
+}
+
+/// Ends `rows` at the first [`RawRow::Unreadable`], which it yields: a reader that failed
+/// once usually fails again at once, and each failure would otherwise be another row.
+fn until_unreadable(rows: impl Iterator<Item = Row>) -> impl Iterator<Item = Row> {
+    let mut failed = false;
+    rows.take_while(move |(_, r)| !std::mem::replace(&mut failed, matches!(r, RawRow::Unreadable(_))))
 }
 
 /// Reads rows from `input` in `format`. CSV errors (bad quoting, missing column) and JSON
@@ -99,48 +112,76 @@ pub fn read_rows<'a>(
     input: impl BufRead + Send + 'a,
     format: &Format,
     name: &str,
+    max_text_chars: usize,
 ) -> Result<Box<dyn Iterator<Item = Row> + Send + 'a>> {
     match format {
-        Format::Jsonl => Ok(Box::new(input.lines().enumerate().filter_map(|(i, line)| match line {
-            Ok(l) if l.trim().is_empty() => None,
-            Ok(l) => Some((i + 1, RawRow::Line(l))),
-            Err(e) => Some((i + 1, RawRow::Parsed(Err(format!("unreadable line: {e}"))))),
-        }))),
+        Format::Jsonl => {
+            // Lines as bytes, so that a line that is not UTF-8 is an error row of its own and
+            // any error from the reader is an error of the input.
+            let lines = input.split(b'\n').enumerate().filter_map(|(i, line)| {
+                let row = match line.map(String::from_utf8) {
+                    Ok(Ok(l)) if l.trim().is_empty() => return None,
+                    Ok(Ok(l)) => RawRow::Line(l.strip_suffix('\r').map(str::to_string).unwrap_or(l)),
+                    Ok(Err(e)) => RawRow::Parsed(Err(format!("the line is not valid UTF-8: {}", e.utf8_error()))),
+                    Err(e) => RawRow::Unreadable(format!("the input cannot be read on from here: {e}")),
+                };
+                Some((i + 1, row))
+            });
+            Ok(Box::new(until_unreadable(lines)))
+        }
         Format::Csv { text_column, id_column, target_column } => {
-            let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(input);
-            let headers = rdr
-                .headers()
-                .map_err(|e| Error::InvalidRecord { path: name.into(), line: 1, message: format!("CSV header: {e}") })?
-                .clone();
+            // Long enough for a text at the limit in 4-byte characters, and the other columns.
+            let max_bytes = max_text_chars.saturating_mul(4).saturating_add(1 << 20);
+            let mut records = csv_input::Records::new(input, max_bytes);
+            let header_error = |message: String| Error::InvalidRecord { path: name.into(), line: 1, message };
+            let headers = match records.read() {
+                Err(e) => return Err(header_error(format!("CSV header: {e}"))),
+                Ok(None) => return Err(header_error("no header row (the input is empty)".into())),
+                Ok(Some((_, Err(e)))) => return Err(header_error(format!("CSV header: {e}"))),
+                Ok(Some((_, Ok(h)))) => (0..h.len())
+                    .map(|i| h.get(i).and_then(|f| f.ok()).unwrap_or_default().to_string())
+                    .collect::<Vec<_>>(),
+            };
             let col = |c: &str| -> Result<usize> {
-                headers.iter().position(|h| h == c).ok_or_else(|| Error::InvalidRecord {
-                    path: name.into(),
-                    line: 1,
-                    message: format!(
-                        "no column {c:?} in the header (columns: {})",
-                        headers.iter().collect::<Vec<_>>().join(", ")
-                    ),
+                headers.iter().position(|h| h == c).ok_or_else(|| {
+                    header_error(format!("no column {c:?} in the header (columns: {})", headers.join(", ")))
                 })
             };
             let text = col(text_column)?;
             let id = id_column.as_deref().map(col).transpose()?;
             let target = target_column.as_deref().map(col).transpose()?;
-            let text_column = text_column.clone();
-            Ok(Box::new(rdr.into_records().enumerate().map(move |(i, r)| {
-                // Line 1 is the header; a record's number is its line for single-line records.
-                let line = r.as_ref().ok().and_then(|r| r.position()).map_or(i + 2, |p| p.line() as usize);
-                let rec = r.map_err(|e| format!("invalid CSV: {e}")).and_then(|r| {
-                    let text = r.get(text).ok_or_else(|| format!("missing column {text_column:?}"))?;
+            let [text_name, id_name, target_name] =
+                [Some(text_column), id_column.as_ref(), target_column.as_ref()].map(|c| c.cloned().unwrap_or_default());
+            let mut line = 1;
+            Ok(Box::new(until_unreadable(std::iter::from_fn(move || {
+                let (at, fields) = match records.read() {
+                    Ok(r) => r?,
+                    Err(e) => {
+                        let message = format!("the input cannot be read on after line {line}: {e}");
+                        return Some((line + 1, RawRow::Unreadable(message)));
+                    }
+                };
+                line = at;
+                let rec = fields.and_then(|f| {
+                    let column = |c: Option<usize>, name: &str| -> std::result::Result<Option<String>, String> {
+                        match c.and_then(|c| f.get(c)) {
+                            None => Ok(None),
+                            Some(Ok(s)) => Ok(Some(s.to_string())),
+                            Some(Err(e)) => Err(format!("column {name:?} is not valid UTF-8: {e}")),
+                        }
+                    };
+                    let text =
+                        column(Some(text), &text_name)?.ok_or_else(|| format!("missing column {text_name:?}"))?;
                     Ok(Record {
-                        id: id.and_then(|c| r.get(c)).map(|s| serde_json::Value::String(s.to_string())),
-                        text: Some(text.to_string()),
-                        target: target.and_then(|c| r.get(c)).map(str::to_string),
+                        id: column(id, &id_name)?.map(serde_json::Value::String),
+                        text: Some(text),
+                        target: column(target, &target_name)?,
                         target_spans: None,
                         label: None,
                     })
                 });
-                (line, RawRow::Parsed(rec))
-            })))
+                Some((at, RawRow::Parsed(rec)))
+            }))))
         }
     }
 }
@@ -184,6 +225,13 @@ where
         })
         .map_err(|e| Error::io("<reader thread>", e))?;
     for mut chunk in chunks {
+        let unreadable = match chunk.last() {
+            Some(&(line, RawRow::Unreadable(ref message))) => Some((line, message.clone())),
+            _ => None,
+        };
+        if unreadable.is_some() {
+            chunk.pop();
+        }
         let skip = to_skip.min(chunk.len());
         chunk.drain(..skip);
         to_skip -= skip;
@@ -214,6 +262,11 @@ where
             output.write_all(b"\n").map_err(out_err)?;
         }
         progress(summary.rows);
+        if let Some((line, message)) = unreadable {
+            // The rows read so far are written (a resumed run continues after them).
+            output.flush().map_err(out_err)?;
+            return Err(Error::InvalidRecord { path: opts.input_name.clone(), line, message });
+        }
     }
     output.flush().map_err(out_err)?;
     if to_skip > 0 {

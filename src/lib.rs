@@ -23,7 +23,8 @@
 //!   sparse weight table (`model/table.rs`) scoring looks features up in, and the scoring
 //!   sink (`model/score.rs`) that sums weights as features are made and remembers each
 //!   word's char n-gram sums per thread.
-//! - [`batch`]: JSONL/CSV in -> scored JSONL out, chunked, parallel and in input order.
+//! - [`batch`]: JSONL/CSV in -> scored JSONL out, chunked, parallel and in input order
+//!   (CSV records read with `csv-core`, so that an unclosed quote costs one row).
 //! - [`analyze`]: attributed quotations -> per-quotation predictions -> per-speaker
 //!   verdicts (mean of probability vectors); shared by the server and the CLI.
 //! - [`registry`]: named models loaded from a directory, swapped atomically on reload so

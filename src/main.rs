@@ -699,7 +699,7 @@ fn open_batch(io: &BatchIo) -> Result<Opened> {
     } else {
         Format::Jsonl
     };
-    let rows = batch::read_rows(reader, &format, input)?;
+    let rows = batch::read_rows(reader, &format, input, io.max_text_chars)?;
 
     let mut skip_rows = 0;
     if io.resume {

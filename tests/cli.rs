@@ -233,6 +233,52 @@ fn csv_and_gzip_inputs_and_gzip_output() {
 }
 
 #[test]
+fn an_open_csv_quote_costs_one_row_and_a_cut_input_stops_the_run() {
+    let dir = trained_dir();
+    let score = |input: &str, extra: &[&str]| {
+        let mut args = vec!["score", "--model", "stance", "--input", input, "--output", "out.jsonl"];
+        args.extend_from_slice(extra);
+        let o = stancer(&args, dir.path());
+        let out = std::fs::read_to_string(dir.path().join("out.jsonl")).unwrap_or_default();
+        let rows: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        (o, rows)
+    };
+    // The quote on line 3 is never closed: that line is an error row, the rows after it are
+    // scored as rows (a CSV reader would read them all into line 3's text).
+    common::write(
+        dir.path(),
+        "in.csv",
+        "id,text,target\na,I love wind power,Wind Power\nb,\"we hate tax cuts,Tax Cuts\nc,We hate tax cuts,Tax Cuts\nd,wind power is great,Wind Power\n",
+    );
+    let (o, rows) = score("in.csv", &["--id-column", "id", "--target-column", "target"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(rows.len(), 4, "{rows:?}");
+    assert_eq!(rows[1]["id"], "3");
+    assert!(rows[1]["error"].as_str().unwrap().contains("never closed"), "{rows:?}");
+    let ids: Vec<&str> = [0, 2, 3].iter().map(|&i| rows[i]["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["a", "c", "d"]);
+    assert!(stderr(&o).contains("in.csv:3: a quote opened on this line is never closed"), "{}", stderr(&o));
+
+    // A gzip file cut off mid-stream: the rows before the cut are written, then the run
+    // fails naming the file and line (it used to write an error row per read attempt,
+    // without end).
+    use flate2::{Compression, write::GzEncoder};
+    use std::io::Write;
+    let rows_in: String = (0..2000).map(|i| format!("{{\"id\":\"r{i}\",\"text\":\"wind power {i}\"}}\n")).collect();
+    let mut enc = GzEncoder::new(Vec::new(), Compression::default());
+    enc.write_all(rows_in.as_bytes()).unwrap();
+    let gz = enc.finish().unwrap();
+    std::fs::write(dir.path().join("cut.jsonl.gz"), &gz[..gz.len() / 2]).unwrap();
+    let (o, rows) = score("cut.jsonl.gz", &[]);
+    assert!(!o.status.success());
+    assert!(!rows.is_empty() && rows.len() < 2000, "{} rows", rows.len());
+    assert!(rows.iter().all(|r| r["error"].is_null()), "no error rows, only the rows read");
+    let err = stderr(&o);
+    let at = format!("cut.jsonl.gz:{}: the input cannot be read on from here", rows.len() + 1);
+    assert!(err.contains(&at), "{err}");
+}
+
+#[test]
 fn resume_finishes_an_interrupted_run_identically() {
     let dir = trained_dir();
     let input: String = (0..50)
