@@ -225,13 +225,11 @@ where
         })
         .map_err(|e| Error::io("<reader thread>", e))?;
     for mut chunk in chunks {
-        let unreadable = match chunk.last() {
-            Some(&(line, RawRow::Unreadable(ref message))) => Some((line, message.clone())),
+        // Only ever the last row: the rows end with it.
+        let unreadable = match chunk.pop_if(|(_, r)| matches!(r, RawRow::Unreadable(_))) {
+            Some((line, RawRow::Unreadable(message))) => Some((line, message)),
             _ => None,
         };
-        if unreadable.is_some() {
-            chunk.pop();
-        }
         let skip = to_skip.min(chunk.len());
         chunk.drain(..skip);
         to_skip -= skip;
