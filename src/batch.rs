@@ -5,7 +5,8 @@
 //! is read, so memory stays bounded by the chunk size whatever the input size. A row that
 //! cannot be processed becomes an output row with an `error` field: the output has exactly
 //! one row per input row (blank JSONL lines are not rows), unless `fail_fast` asks to stop
-//! at the first bad row. Because every output row depends only on its input row, a run can
+//! at the first bad row or the input cannot be read on (the rows before it are written).
+//! Because every output row depends only on its input row, a run can
 //! be resumed by skipping as many input rows as the output already holds.
 
 use std::io::{BufRead, Read, Write};
@@ -107,7 +108,8 @@ fn until_unreadable(rows: impl Iterator<Item = Row>) -> impl Iterator<Item = Row
 }
 
 /// Reads rows from `input` in `format`. CSV errors (bad quoting, missing column) and JSON
-/// errors come out as `Err` rows, so they end up as error rows, not as a stopped run.
+/// errors come out as `Err` rows, so they end up as error rows, not as a stopped run; a
+/// failing reader ends the rows with a [`RawRow::Unreadable`], which does stop it.
 pub fn read_rows<'a>(
     input: impl BufRead + Send + 'a,
     format: &Format,

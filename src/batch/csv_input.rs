@@ -24,7 +24,7 @@ use csv_core::{ReadRecordResult, Reader};
 const SENTINEL: &[u8] = b"\n\0\n";
 
 /// One record's fields, as bytes (checked for UTF-8 when a column is taken).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Fields {
     bytes: Vec<u8>,
     ends: Vec<usize>,
