@@ -108,21 +108,23 @@ fn unknown_label_empty_text_and_missing_field_say_where() {
 #[test]
 fn score_keeps_order_writes_error_rows_and_reads_stdin() {
     let dir = trained_dir();
+    // A byte order mark before the first row, as some exporters write.
     let input = concat!(
-        "{\"id\": \"a\", \"text\": \"I love wind power so much\", \"target\": \"Wind Power\", \"extra\": 1}\n",
+        "\u{feff}{\"id\": \"a\", \"text\": \"I love wind power so much\", \"target\": \"Wind Power\", \"extra\": 1}\n",
         "{\"id\": \"b\", \"text\": \"\"}\n",
         "not json\n",
         "{\"id\": \"d\", \"text\": \"We hate tax cuts\", \"target\": \"Tax Cuts\"}\n",
         "{\"id\": \"e\", \"text\": \"We hate tax cuts\", \"target\": \"Unseen Target\"}\n",
+        "[\"f\", \"We hate tax cuts\"]\n",
     );
     common::write(dir.path(), "in.jsonl", input);
     let o = stancer(&["score", "--model", "stance", "--input", "in.jsonl", "--output", "out.jsonl"], dir.path());
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stderr(&o).contains("processed 3 of 5 rows, 2 error row(s)"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("processed 3 of 6 rows, 3 error row(s)"), "{}", stderr(&o));
     let out = std::fs::read_to_string(dir.path().join("out.jsonl")).unwrap();
     let rows: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let ids: Vec<&str> = rows.iter().map(|r| r["id"].as_str().unwrap()).collect();
-    assert_eq!(ids, ["a", "b", "3", "d", "e"]);
+    assert_eq!(ids, ["a", "b", "3", "d", "e", "6"]);
     assert_eq!(rows[0]["label"], "favor");
     assert_eq!(rows[0]["head"], "Wind Power");
     let p = &rows[0]["probabilities"];
@@ -132,6 +134,7 @@ fn score_keeps_order_writes_error_rows_and_reads_stdin() {
     assert!(rows[2]["error"].as_str().unwrap().contains("invalid JSON"));
     assert_eq!(rows[3]["label"], "against");
     assert_eq!(rows[4]["head"], "(pooled)");
+    assert!(rows[5]["error"].as_str().unwrap().contains("must be a JSON object"));
 
     let o = stancer(&["score", "--model", "stance", "--input", "in.jsonl", "--fail-fast"], dir.path());
     assert!(!o.status.success());

@@ -80,7 +80,8 @@ pub fn read_gold(path: &Path) -> Result<Vec<GoldDoc>> {
             continue;
         }
         let bad = |message: String| Error::InvalidRecord { path: shown.clone(), line: i + 1, message };
-        let raw: RawGoldDoc = serde_json::from_str(&line).map_err(|e| bad(format!("invalid JSON: {e}")))?;
+        let raw: RawGoldDoc = serde_json::from_str(crate::train::data::strip_bom(&line))
+            .map_err(|e| bad(format!("invalid JSON: {e}")))?;
         let n = raw.text.chars().count();
         for (k, a) in raw.attributions.iter().enumerate() {
             for seg in a.source.iter().chain(&a.cue).chain(&a.content) {

@@ -24,6 +24,23 @@ pub struct Record {
     pub label: Option<String>,
 }
 
+/// `line` without the byte order mark that some exporters write at the start of a file
+/// (it is not JSON, and would make the first row an error).
+pub(crate) fn strip_bom(line: &str) -> &str {
+    line.strip_prefix('\u{feff}').unwrap_or(line)
+}
+
+fn json_kind(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
 /// A row checked for use: text present and non-empty, spans inside the text.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Example {
@@ -38,15 +55,25 @@ pub struct Example {
 impl Record {
     /// Parses one JSONL line; the error says what is wrong without the location.
     pub fn parse(line: &str) -> std::result::Result<Record, String> {
+        let line = strip_bom(line);
+        // serde reads a JSON array into the fields in order, so `["a", "some text"]` would
+        // pass as a row with id "a": only objects are rows.
+        if !line.trim_start().starts_with('{') {
+            return Err(match serde_json::from_str::<serde_json::Value>(line) {
+                Ok(v) => format!("a row must be a JSON object {{\"id\", \"text\", ...}}, not {}", json_kind(&v)),
+                Err(e) => format!("invalid JSON: {e}"),
+            });
+        }
         serde_json::from_str(line).map_err(|e| format!("invalid JSON: {e}"))
     }
 
-    /// The id as a string (numbers are accepted), or `fallback` (the line number) when absent.
+    /// The id as a string (any other JSON value as its JSON text, so that no id is lost),
+    /// or `fallback` (the line number) when absent or null.
     fn take_id(&mut self, fallback: usize) -> String {
         match self.id.take() {
             Some(serde_json::Value::String(s)) => s,
-            Some(v @ serde_json::Value::Number(_)) => v.to_string(),
-            _ => fallback.to_string(),
+            None | Some(serde_json::Value::Null) => fallback.to_string(),
+            Some(v) => v.to_string(),
         }
     }
 
@@ -187,6 +214,31 @@ mod tests {
         assert_eq!(row(r#"{"text": ""}"#).unwrap_err().0, "7");
         let ok = row(r#"{"id": "b", "text": "hi", "target": " ", "label": "zzz"}"#).unwrap();
         assert_eq!((ok.id.as_str(), ok.text.as_str(), ok.target, ok.label), ("b", "hi", None, None));
+    }
+
+    #[test]
+    fn only_json_objects_are_rows_and_a_byte_order_mark_is_skipped() {
+        let e = ex("\u{feff}{\"id\": \"bom\", \"text\": \"hi\", \"label\": \"favor\"}").unwrap();
+        assert_eq!(e.id, "bom");
+        for (line, kind) in [
+            (r#"["a", "some text", null, null, "favor"]"#, "an array"),
+            (r#""text""#, "a string"),
+            ("3", "a number"),
+            ("null", "null"),
+        ] {
+            let err = ex(line).unwrap_err();
+            assert!(err.starts_with("a row must be a JSON object") && err.ends_with(kind), "{line}: {err}");
+        }
+        assert!(ex("[1,").unwrap_err().starts_with("invalid JSON"));
+    }
+
+    #[test]
+    fn ids_of_any_json_type_are_kept_as_their_json_text() {
+        let id = |v: &str| ex(&format!(r#"{{"id": {v}, "text": "hi", "label": "favor"}}"#)).unwrap().id;
+        assert_eq!(id("12"), "12");
+        assert_eq!(id("true"), "true");
+        assert_eq!(id(r#"{"doc": 1}"#), r#"{"doc":1}"#);
+        assert_eq!(id("null"), "7");
     }
 
     #[test]
