@@ -12,6 +12,7 @@
 use std::io::{BufRead, Read, Write};
 use std::path::Path;
 
+use flate2::read::MultiGzDecoder;
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -27,8 +28,43 @@ mod csv_input;
 pub enum Format {
     /// One JSON object a line: `{"id", "text", "target"?, "target_spans"?}`.
     Jsonl,
-    /// CSV with a header row; the named columns hold text, id and target.
-    Csv { text_column: String, id_column: Option<String>, target_column: Option<String> },
+    /// CSV with a header row; the named columns hold text, id, target and label.
+    Csv {
+        text_column: String,
+        id_column: Option<String>,
+        target_column: Option<String>,
+        label_column: Option<String>,
+        /// Whether the id and target columns may be missing from the header (their
+        /// values are then absent): columns a user named must exist, default ones need not.
+        optional_id_target: bool,
+    },
+}
+
+impl Format {
+    /// The format a file's name says: CSV for `.csv` (before any `.gz`) with the JSONL
+    /// field names as columns, where id and target may be missing; JSONL otherwise.
+    pub fn by_name(name: &str) -> Format {
+        if name.trim_end_matches(".gz").ends_with(".csv") {
+            Format::Csv {
+                text_column: "text".into(),
+                id_column: Some("id".into()),
+                target_column: Some("target".into()),
+                label_column: Some("label".into()),
+                optional_id_target: true,
+            }
+        } else {
+            Format::Jsonl
+        }
+    }
+}
+
+/// `raw` decompressed when `name` ends in `.gz`, buffered.
+pub fn decoded<'a>(raw: impl Read + Send + 'a, name: &str) -> Box<dyn BufRead + Send + 'a> {
+    if name.ends_with(".gz") {
+        Box::new(std::io::BufReader::with_capacity(1 << 16, MultiGzDecoder::new(std::io::BufReader::new(raw))))
+    } else {
+        Box::new(std::io::BufReader::with_capacity(1 << 16, raw))
+    }
 }
 
 /// How to run a batch.
@@ -131,7 +167,7 @@ pub fn read_rows<'a>(
             });
             Ok(Box::new(until_unreadable(lines)))
         }
-        Format::Csv { text_column, id_column, target_column } => {
+        Format::Csv { text_column, id_column, target_column, label_column, optional_id_target } => {
             // Long enough for a text at the limit in 4-byte characters, and the other columns.
             let max_bytes = max_text_chars.saturating_mul(4).saturating_add(1 << 20);
             let mut records = csv_input::Records::new(input, max_bytes);
@@ -149,11 +185,17 @@ pub fn read_rows<'a>(
                     header_error(format!("no column {c:?} in the header (columns: {})", headers.join(", ")))
                 })
             };
+            let maybe = |c: &Option<String>, optional: bool| match c.as_deref().map(col).transpose() {
+                Err(_) if optional => Ok(None),
+                r => r,
+            };
             let text = col(text_column)?;
-            let id = id_column.as_deref().map(col).transpose()?;
-            let target = target_column.as_deref().map(col).transpose()?;
-            let [text_name, id_name, target_name] =
-                [Some(text_column), id_column.as_ref(), target_column.as_ref()].map(|c| c.cloned().unwrap_or_default());
+            let id = maybe(id_column, *optional_id_target)?;
+            let target = maybe(target_column, *optional_id_target)?;
+            let label = maybe(label_column, false)?;
+            let [text_name, id_name, target_name, label_name] =
+                [Some(text_column), id_column.as_ref(), target_column.as_ref(), label_column.as_ref()]
+                    .map(|c| c.cloned().unwrap_or_default());
             let mut line = 1;
             Ok(Box::new(until_unreadable(std::iter::from_fn(move || {
                 let (at, fields) = match records.read() {
@@ -179,7 +221,7 @@ pub fn read_rows<'a>(
                         text: Some(text),
                         target: column(target, &target_name)?,
                         target_spans: None,
-                        label: None,
+                        label: column(label, &label_name)?,
                     })
                 });
                 Some((at, RawRow::Parsed(rec)))

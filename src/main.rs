@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, IsTerminal, Read, Write};
+use std::io::{BufWriter, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,7 +15,6 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
 
-use flate2::read::MultiGzDecoder;
 use flate2::write::GzEncoder;
 use stancer::analyze;
 use stancer::batch::{self, BatchOptions, Format};
@@ -35,16 +34,19 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Train a model on labelled JSONL and print its cross-validated metrics.
+    /// Train a model on labelled rows and print its cross-validated metrics.
     ///
-    /// Each input line is {"id", "text", "target"?, "target_spans"?, "label"}; labels are
-    /// favor/against/none for stance (Emergent's for/observing are accepted) and
+    /// Each JSONL line is {"id", "text", "target"?, "target_spans"?, "label"}; a CSV file
+    /// (.csv) has a header with "text" and "label" columns, and "id" and "target" are read
+    /// when present; either may be gzip-compressed (.gz), and one run may mix them. Labels
+    /// are favor/against/none for stance (Emergent's for/observing are accepted) and
     /// positive/neutral/negative for sentiment. Example:
     ///
     ///   stancer train --task stance --data ../shared/data/stance/semeval2016-train.jsonl \
     ///       --lexicons ../shared/data/lexicons --out models/stance.safetensors
     Train(TrainArgs),
-    /// Evaluate a model on labelled JSONL: metrics as JSON on stdout, confusion matrix on stderr.
+    /// Evaluate a model on labelled rows (JSONL or CSV, as for train): metrics as JSON on
+    /// stdout, confusion matrix on stderr.
     Eval(EvalArgs),
     /// Score JSONL rows {"id", "text", "target"?, "target_spans"?} with a model.
     ///
@@ -87,8 +89,9 @@ struct TrainArgs {
     /// What the model predicts.
     #[arg(long, value_parser = ["stance", "sentiment"])]
     task: String,
-    /// Labelled JSONL files (one or more).
-    #[arg(long, required = true, num_args = 1.., value_name = "FILE.jsonl")]
+    /// Labelled files (one or more; JSONL, or CSV when the name ends in .csv; gzip when it
+    /// ends in .gz).
+    #[arg(long, required = true, num_args = 1.., value_name = "FILE")]
     data: Vec<String>,
     /// Where to write the model (written atomically).
     #[arg(long, value_name = "PATH")]
@@ -169,8 +172,8 @@ struct EvalArgs {
     /// Model name (found in --models) or path to a .safetensors file.
     #[arg(long)]
     model: String,
-    /// Labelled JSONL file.
-    #[arg(long, value_name = "FILE.jsonl")]
+    /// Labelled file: JSONL, or CSV when the name ends in .csv; gzip when it ends in .gz.
+    #[arg(long, value_name = "FILE")]
     data: String,
     #[command(flatten)]
     models: ModelsDir,
@@ -521,28 +524,19 @@ fn train_streaming(
         let record_skips = first_pass.swap(false, Ordering::Relaxed);
         let mut iters: Vec<Box<dyn Iterator<Item = stancer::Result<train::Example>>>> = Vec::new();
         for path in a.data.clone() {
-            let f = File::open(&path).map_err(|e| stancer::Error::io(&path, e))?;
             let skip_invalid = a.skip_invalid;
             let skipped = skipped.clone();
-            let it = BufReader::with_capacity(1 << 16, f).lines().enumerate().filter_map(move |(i, line)| {
-                let line = match line {
-                    Ok(l) if l.trim().is_empty() => return None,
-                    Ok(l) => l,
-                    Err(e) => return Some(Err(stancer::Error::io(&path, e))),
-                };
-                match train::Record::parse(&line)
-                    .and_then(|r| r.into_example(i + 1, Some(task), train::data::DEFAULT_MAX_TEXT_CHARS))
-                {
-                    Ok(e) => Some(Ok(e)),
-                    Err(message) if skip_invalid => {
-                        if record_skips {
-                            skipped.lock().expect("not poisoned").skipped.push((path.clone(), i + 1, message));
-                        }
-                        None
+            let it = train::data::labelled_rows(&path, task)?.filter_map(move |row| match row {
+                Err(e) => Some(Err(e)),
+                Ok((_, Ok(e))) => Some(Ok(e)),
+                Ok((line, Err(message))) if skip_invalid => {
+                    if record_skips {
+                        skipped.lock().expect("not poisoned").skipped.push((path.clone(), line, message));
                     }
-                    Err(message) => {
-                        Some(Err(stancer::Error::InvalidRecord { path: path.clone(), line: i + 1, message }))
-                    }
+                    None
+                }
+                Ok((line, Err(message))) => {
+                    Some(Err(stancer::Error::InvalidRecord { path: path.clone(), line, message }))
                 }
             });
             iters.push(Box::new(it));
@@ -684,17 +678,15 @@ fn open_batch(io: &BatchIo) -> Result<Opened> {
         (Box::new(f), len)
     };
     let counted = Counting { inner: raw, count: bytes_read.clone() };
-    let reader: Box<dyn BufRead + Send> = if input.ends_with(".gz") {
-        Box::new(BufReader::with_capacity(1 << 16, MultiGzDecoder::new(BufReader::new(counted))))
-    } else {
-        Box::new(BufReader::with_capacity(1 << 16, counted))
-    };
+    let reader = batch::decoded(counted, input);
     let plain = input.trim_end_matches(".gz");
     let format = if io.text_column.is_some() || plain.ends_with(".csv") {
         Format::Csv {
             text_column: io.text_column.clone().unwrap_or_else(|| "text".into()),
             id_column: io.id_column.clone(),
             target_column: io.target_column.clone(),
+            label_column: None,
+            optional_id_target: false,
         }
     } else {
         Format::Jsonl

@@ -74,6 +74,66 @@ fn malformed_line_stops_training_with_file_and_line() {
 }
 
 #[test]
+fn training_mixes_jsonl_csv_and_gzip_files_and_reports_duplicate_ids() {
+    use flate2::{Compression, write::GzEncoder};
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let all = common::stance_jsonl();
+    common::write(dir.path(), "all.jsonl", &all);
+    let rows: Vec<&str> = all.lines().collect();
+    common::write(dir.path(), "a.jsonl", &(rows[..24].join("\n") + "\n"));
+    // The middle rows as CSV, columns in another order, texts quoted (some hold commas).
+    let mut csv = String::from("label,text,id,target\n");
+    for line in &rows[24..48] {
+        let r: serde_json::Value = serde_json::from_str(line).unwrap();
+        let text = r["text"].as_str().unwrap().replace('"', "\"\"");
+        csv += &format!(
+            "{},\"{text}\",{},{}\n",
+            r["label"].as_str().unwrap(),
+            r["id"].as_str().unwrap(),
+            r["target"].as_str().unwrap()
+        );
+    }
+    common::write(dir.path(), "b.csv", &csv);
+    let mut gz = GzEncoder::new(Vec::new(), Compression::default());
+    gz.write_all((rows[48..].join("\n") + "\n").as_bytes()).unwrap();
+    std::fs::write(dir.path().join("c.jsonl.gz"), gz.finish().unwrap()).unwrap();
+
+    let train = |data: &[&str], out: &str, solver: &str| {
+        let mut args = vec!["train", "--task", "stance", "--out", out, "--folds", "3", "--solver", solver, "--data"];
+        args.extend(data);
+        stancer(&args, dir.path())
+    };
+    let eval = |model: &str, data: &str| {
+        let o = stancer(&["eval", "--model", model, "--data", data], dir.path());
+        assert!(o.status.success(), "{}", stderr(&o));
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()
+    };
+    let o = train(&["all.jsonl"], "one.safetensors", "lbfgs");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = train(&["a.jsonl", "b.csv", "c.jsonl.gz"], "mixed.safetensors", "lbfgs");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("on 72 rows from 3 file(s)"), "{}", stderr(&o));
+    // The same rows in the same order make the same model, whatever files they came in.
+    assert_eq!(eval("one.safetensors", "all.jsonl"), eval("mixed.safetensors", "all.jsonl"));
+    assert!(eval("mixed.safetensors", "b.csv")["accuracy"].as_f64().unwrap() > 0.9);
+
+    let o = train(&["a.jsonl", "b.csv", "c.jsonl.gz"], "sgd.safetensors", "sgd");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("streaming 3 file(s)"), "{}", stderr(&o));
+
+    // An id seen in two files is reported; a CSV without a label column is refused.
+    common::write(dir.path(), "dup.csv", &format!("id,text,label\nr1,{},favor\n", "I love wind power"));
+    let o = train(&["a.jsonl", "dup.csv"], "dup.safetensors", "lbfgs");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("1 duplicate id(s), e.g. r1"), "{}", stderr(&o));
+    common::write(dir.path(), "nolabel.csv", "id,text,stance\nr1,I love wind power,favor\n");
+    let o = train(&["a.jsonl", "nolabel.csv"], "x.safetensors", "lbfgs");
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("nolabel.csv:1: no column \"label\" in the header"), "{}", stderr(&o));
+}
+
+#[test]
 fn unknown_label_empty_text_and_missing_field_say_where() {
     let dir = trained_dir();
     common::write(

@@ -1,7 +1,7 @@
-//! Reading labelled and unlabelled JSONL rows, with errors that name file, line and field.
+//! Reading labelled and unlabelled rows (JSONL, or CSV through [`crate::batch::read_rows`]),
+//! with errors that name file, line and field.
 
 use std::collections::HashSet;
-use std::io::BufRead;
 
 use serde::Deserialize;
 
@@ -159,7 +159,9 @@ pub struct ReadReport {
 /// Longest text accepted when no other limit is given, in code points.
 pub const DEFAULT_MAX_TEXT_CHARS: usize = 100_000;
 
-/// Reads labelled rows of `task` from a JSONL file. An invalid line is an error naming the
+/// Reads labelled rows of `task` from a file: JSONL, or CSV when its name ends in `.csv`
+/// (a header with `text` and `label` columns; `id` and `target` are read when present), either
+/// gzip-compressed when the name ends in `.gz`. An invalid row is an error naming the
 /// file and line, unless `skip_invalid`, in which case it is recorded in `report`.
 pub fn read_labelled(
     path: &str,
@@ -169,33 +171,51 @@ pub fn read_labelled(
     report: &mut ReadReport,
     seen_ids: &mut HashSet<String>,
 ) -> Result<()> {
-    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let reader = std::io::BufReader::new(file);
-    for (i, line) in reader.lines().enumerate() {
-        let lineno = i + 1;
-        let line = line.map_err(|e| Error::InvalidRecord {
-            path: path.into(),
-            line: lineno,
-            message: format!("unreadable line: {e}"),
-        })?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let row = Record::parse(&line).and_then(|r| r.into_example(lineno, Some(task), DEFAULT_MAX_TEXT_CHARS));
-        match row {
-            Ok(ex) => {
+    for row in labelled_rows(path, task)? {
+        match row? {
+            (_, Ok(ex)) => {
                 if !seen_ids.insert(ex.id.clone()) {
                     report.duplicate_ids.push(ex.id.clone());
                 }
                 out.push(ex);
             }
-            Err(message) if skip_invalid => report.skipped.push((path.into(), lineno, message)),
-            Err(message) => {
-                return Err(Error::InvalidRecord { path: path.into(), line: lineno, message });
-            }
+            (line, Err(message)) if skip_invalid => report.skipped.push((path.into(), line, message)),
+            (line, Err(message)) => return Err(Error::InvalidRecord { path: path.into(), line, message }),
         }
     }
     Ok(())
+}
+
+/// The rows of a labelled file (formats as in [`read_labelled`]), each with its line and
+/// the example or what is wrong with it. A row without an id gets `FILE:LINE`, so that
+/// id-less files read together report no duplicates. An input that cannot be read on (a
+/// gzip file cut off) ends the rows with an error, as the rest is lost.
+pub fn labelled_rows(
+    path: &str,
+    task: Task,
+) -> Result<impl Iterator<Item = Result<(usize, std::result::Result<Example, String>)>> + Send + use<>> {
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let rows = crate::batch::read_rows(
+        crate::batch::decoded(file, path),
+        &crate::batch::Format::by_name(path),
+        path,
+        DEFAULT_MAX_TEXT_CHARS,
+    )?;
+    let path = path.to_string();
+    Ok(rows.map(move |(line, raw)| match raw {
+        crate::batch::RawRow::Unreadable(message) => Err(Error::InvalidRecord { path: path.clone(), line, message }),
+        raw => Ok((
+            line,
+            raw.parse().and_then(|r| {
+                let named = r.id.as_ref().is_some_and(|id| !id.is_null());
+                let mut ex = r.into_example(line, Some(task), DEFAULT_MAX_TEXT_CHARS)?;
+                if !named {
+                    ex.id = format!("{path}:{line}");
+                }
+                Ok(ex)
+            }),
+        )),
+    }))
 }
 
 #[cfg(test)]
