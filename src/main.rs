@@ -138,7 +138,8 @@ struct TrainArgs {
     skip_invalid: bool,
     /// Solver: "lbfgs" holds the data in memory and fits to convergence with k-fold
     /// cross-validation; "sgd" streams the files (AdaGrad, memory bounded by the model) and
-    /// reports metrics on every 10th row held out; "auto" picks sgd above 64 MB of input.
+    /// reports metrics on every 10th row held out; "auto" picks sgd above 64 MB of input
+    /// (uncompressed).
     #[arg(long, default_value = "auto", value_parser = ["auto", "lbfgs", "sgd"])]
     solver: String,
     /// Also cross-validate the configuration of this existing model on the same rows and
@@ -365,11 +366,14 @@ fn run_train(a: TrainArgs) -> Result<()> {
         cfg.featurizer.lexicon_weight = 0.0;
     }
 
+    // Digest and size of the rows as read (gzip decompressed): the same rows give the same
+    // digest, and a small .gz of a large file is not loaded whole.
     let mut hasher = Sha256::new();
     let mut total_bytes = 0u64;
     for path in &a.data {
-        let mut f = File::open(path).with_context(|| format!("reading {path}"))?;
-        total_bytes += std::io::copy(&mut f, &mut hasher).with_context(|| format!("reading {path}"))?;
+        let f = File::open(path).with_context(|| format!("reading {path}"))?;
+        let mut rows = batch::decoded(f, path);
+        total_bytes += std::io::copy(&mut rows, &mut hasher).with_context(|| format!("reading {path}"))?;
     }
     let digest: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
     let data = DataInfo { files: a.data.clone(), digest };

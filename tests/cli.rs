@@ -117,6 +117,14 @@ fn training_mixes_jsonl_csv_and_gzip_files_and_reports_duplicate_ids() {
     // The same rows in the same order make the same model, whatever files they came in.
     assert_eq!(eval("one.safetensors", "all.jsonl"), eval("mixed.safetensors", "all.jsonl"));
     assert!(eval("mixed.safetensors", "b.csv")["accuracy"].as_f64().unwrap() > 0.9);
+    // The data digest is of the rows as read, so compressing a file does not change it.
+    let mut gz = GzEncoder::new(Vec::new(), Compression::default());
+    gz.write_all(all.as_bytes()).unwrap();
+    std::fs::write(dir.path().join("all.jsonl.gz"), gz.finish().unwrap()).unwrap();
+    let o = train(&["all.jsonl.gz"], "gz.safetensors", "lbfgs");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let digest = |m: &str| stancer::model::load(&dir.path().join(m)).unwrap().meta().training.data_digest.clone();
+    assert_eq!(digest("gz.safetensors"), digest("one.safetensors"));
 
     let o = train(&["a.jsonl", "b.csv", "c.jsonl.gz"], "sgd.safetensors", "sgd");
     assert!(o.status.success(), "{}", stderr(&o));
