@@ -771,14 +771,23 @@ where
     Ok(())
 }
 
+/// A batch output row: the input's id first, then the result's fields. Written straight
+/// from the result, not through `serde_json::Value`, which would widen its f32 numbers to
+/// f64 (0.9 printed as 0.8999999761581421) and sort its keys.
+#[derive(serde::Serialize)]
+struct WithId<'a, T> {
+    id: &'a str,
+    #[serde(flatten)]
+    rest: &'a T,
+}
+
 fn run_extract(a: ExtractArgs) -> Result<()> {
     let opened = open_batch(&a.io)?;
     let max = a.io.max_text_chars;
     run_batch(opened, |n, rec| {
         let ex = rec.into_unlabelled(n, max)?;
         let found = stancer::quotes::extract(&ex.text);
-        let row = serde_json::json!({"id": ex.id, "quotes": found.quotes, "speakers": found.speakers});
-        Ok(row.to_string())
+        serde_json::to_string(&WithId { id: &ex.id, rest: &found }).map_err(|e| (ex.id.clone(), e.to_string()))
     })
 }
 
@@ -794,9 +803,7 @@ fn run_analyze(a: AnalyzeArgs) -> Result<()> {
                 .ok_or_else(|| (id.clone(), "no target: give --target or a \"target\" field".to_string()))?;
             let analysis = analyze::analyze_document(&text, &target, &stance, &sentiment, a.explain)
                 .map_err(|e| (id.clone(), e.to_string()))?;
-            let mut row = serde_json::to_value(&analysis).map_err(|e| (id.clone(), e.to_string()))?;
-            row.as_object_mut().expect("object").insert("id".into(), serde_json::Value::String(id));
-            Ok(row.to_string())
+            serde_json::to_string(&WithId { id: &id, rest: &analysis }).map_err(|e| (id.clone(), e.to_string()))
         });
     }
     let target = a.target.as_deref().context("--target is required: stance is always toward a target")?;
