@@ -527,6 +527,12 @@ fn extract_finds_quotes_and_speakers_per_row() {
     let speakers = rows[0]["speakers"].as_array().unwrap();
     assert_eq!(speakers[0]["name"], "Jane Doe");
     assert!(rows[1]["error"].as_str().unwrap().contains("empty"));
+    // Confidences print as the f32 they are (0.9, not 0.8999999761581421), and id comes first.
+    assert!(out.starts_with("{\"id\":\"a1\",\"quotes\":"), "{out}");
+    for q in quotes {
+        let c = q["confidence"].as_f64().unwrap();
+        assert!(out.contains(&format!("\"confidence\":{}", c as f32)), "{c} in {out}");
+    }
 }
 
 #[test]
