@@ -128,10 +128,19 @@ pub enum RawRow {
 
 impl RawRow {
     pub fn parse(self) -> std::result::Result<Record, String> {
+        self.parse_at(0).map_err(|(_, message)| message)
+    }
+
+    /// [`parse`](Self::parse) for row `line`, whose error comes with the id for its error
+    /// row: the row's own id when it can be found, else the line number.
+    pub fn parse_at(self, line: usize) -> std::result::Result<Record, (String, String)> {
+        let fallback = |message| (line.to_string(), message);
         match self {
-            RawRow::Line(l) => Record::parse(&l),
-            RawRow::Parsed(r) => r,
-            RawRow::Unreadable(e) => Err(e),
+            RawRow::Line(l) => {
+                Record::parse(&l).map_err(|message| (Record::id_in(&l).unwrap_or_else(|| line.to_string()), message))
+            }
+            RawRow::Parsed(r) => r.map_err(fallback),
+            RawRow::Unreadable(e) => Err(fallback(e)),
         }
     }
 }
@@ -278,10 +287,8 @@ where
         chunk.drain(..skip);
         to_skip -= skip;
         summary.skipped += skip;
-        let results: Vec<(usize, RowResult)> = chunk
-            .par_drain(..)
-            .map(|(n, r)| (n, r.parse().map_err(|m| (n.to_string(), m)).and_then(|rec| f(n, rec))))
-            .collect();
+        let results: Vec<(usize, RowResult)> =
+            chunk.par_drain(..).map(|(n, r)| (n, r.parse_at(n).and_then(|rec| f(n, rec)))).collect();
         for (line, r) in results {
             summary.rows += 1;
             match r {

@@ -184,15 +184,17 @@ fn score_keeps_order_writes_error_rows_and_reads_stdin() {
         "{\"id\": \"d\", \"text\": \"We hate tax cuts\", \"target\": \"Tax Cuts\"}\n",
         "{\"id\": \"e\", \"text\": \"We hate tax cuts\", \"target\": \"Unseen Target\"}\n",
         "[\"f\", \"We hate tax cuts\"]\n",
+        "{\"id\": \"g\", \"text\": 5}\n",
     );
     common::write(dir.path(), "in.jsonl", input);
     let o = stancer(&["score", "--model", "stance", "--input", "in.jsonl", "--output", "out.jsonl"], dir.path());
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stderr(&o).contains("processed 3 of 6 rows, 3 error row(s)"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("processed 3 of 7 rows, 4 error row(s)"), "{}", stderr(&o));
     let out = std::fs::read_to_string(dir.path().join("out.jsonl")).unwrap();
     let rows: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let ids: Vec<&str> = rows.iter().map(|r| r["id"].as_str().unwrap()).collect();
-    assert_eq!(ids, ["a", "b", "3", "d", "e", "6"]);
+    // The row with a field of the wrong type keeps its own id.
+    assert_eq!(ids, ["a", "b", "3", "d", "e", "6", "g"]);
     assert_eq!(rows[0]["label"], "favor");
     assert_eq!(rows[0]["head"], "Wind Power");
     let p = &rows[0]["probabilities"];

@@ -30,6 +30,14 @@ pub(crate) fn strip_bom(line: &str) -> &str {
     line.strip_prefix('\u{feff}').unwrap_or(line)
 }
 
+fn id_text(id: Option<serde_json::Value>) -> Option<String> {
+    match id? {
+        serde_json::Value::String(s) => Some(s),
+        serde_json::Value::Null => None,
+        v => Some(v.to_string()),
+    }
+}
+
 fn json_kind(v: &serde_json::Value) -> &'static str {
     match v {
         serde_json::Value::Null => "null",
@@ -70,11 +78,15 @@ impl Record {
     /// The id as a string (any other JSON value as its JSON text, so that no id is lost),
     /// or `fallback` (the line number) when absent or null.
     fn take_id(&mut self, fallback: usize) -> String {
-        match self.id.take() {
-            Some(serde_json::Value::String(s)) => s,
-            None | Some(serde_json::Value::Null) => fallback.to_string(),
-            Some(v) => v.to_string(),
-        }
+        id_text(self.id.take()).unwrap_or_else(|| fallback.to_string())
+    }
+
+    /// The id of a line that [`parse`](Self::parse) refused (a field of the wrong type,
+    /// say), when the line is a JSON object that has one: its error row then carries the
+    /// row's own id rather than a line number that could be another row's id.
+    pub fn id_in(line: &str) -> Option<String> {
+        let mut v: serde_json::Value = serde_json::from_str(strip_bom(line)).ok()?;
+        id_text(v.get_mut("id").map(serde_json::Value::take))
     }
 
     /// [`into_example`](Self::into_example) for unlabelled rows, whose error keeps the
@@ -250,6 +262,16 @@ mod tests {
             assert!(err.starts_with("a row must be a JSON object") && err.ends_with(kind), "{line}: {err}");
         }
         assert!(ex("[1,").unwrap_err().starts_with("invalid JSON"));
+    }
+
+    #[test]
+    fn a_refused_line_still_gives_its_id() {
+        let line = r#"{"id": "s4", "text": "abc", "target_spans": "x"}"#;
+        assert!(Record::parse(line).is_err());
+        assert_eq!(Record::id_in(line).as_deref(), Some("s4"));
+        assert_eq!(Record::id_in(r#"{"id": 7, "text": 1}"#).as_deref(), Some("7"));
+        assert_eq!(Record::id_in(r#"{"text": 1}"#), None);
+        assert_eq!(Record::id_in("{not json"), None);
     }
 
     #[test]
