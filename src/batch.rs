@@ -127,12 +127,8 @@ pub enum RawRow {
 }
 
 impl RawRow {
-    pub fn parse(self) -> std::result::Result<Record, String> {
-        self.parse_at(0).map_err(|(_, message)| message)
-    }
-
-    /// [`parse`](Self::parse) for row `line`, whose error comes with the id for its error
-    /// row: the row's own id when it can be found, else the line number.
+    /// The record of row `line`, or the id for its error row (the row's own id when it can
+    /// be found, else the line number) and what is wrong.
     pub fn parse_at(self, line: usize) -> std::result::Result<Record, (String, String)> {
         let fallback = |message| (line.to_string(), message);
         match self {

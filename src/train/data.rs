@@ -72,7 +72,11 @@ impl Record {
                 Err(e) => format!("invalid JSON: {e}"),
             });
         }
-        serde_json::from_str(line).map_err(|e| format!("invalid JSON: {e}"))
+        serde_json::from_str(line).map_err(|e| match e.classify() {
+            // Valid JSON whose field has the wrong type or value (a number for the text).
+            serde_json::error::Category::Data => format!("invalid field: {e}"),
+            _ => format!("invalid JSON: {e}"),
+        })
     }
 
     /// The id as a string (any other JSON value as its JSON text, so that no id is lost),
@@ -218,7 +222,7 @@ pub fn labelled_rows(
         crate::batch::RawRow::Unreadable(message) => Err(Error::InvalidRecord { path: path.clone(), line, message }),
         raw => Ok((
             line,
-            raw.parse().and_then(|r| {
+            raw.parse_at(line).map_err(|(_, message)| message).and_then(|r| {
                 let named = r.id.as_ref().is_some_and(|id| !id.is_null());
                 let mut ex = r.into_example(line, Some(task), DEFAULT_MAX_TEXT_CHARS)?;
                 if !named {
@@ -267,7 +271,7 @@ mod tests {
     #[test]
     fn a_refused_line_still_gives_its_id() {
         let line = r#"{"id": "s4", "text": "abc", "target_spans": "x"}"#;
-        assert!(Record::parse(line).is_err());
+        assert!(Record::parse(line).unwrap_err().starts_with("invalid field: invalid type: string \"x\""));
         assert_eq!(Record::id_in(line).as_deref(), Some("s4"));
         assert_eq!(Record::id_in(r#"{"id": 7, "text": 1}"#).as_deref(), Some("7"));
         assert_eq!(Record::id_in(r#"{"text": 1}"#), None);
