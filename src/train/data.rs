@@ -144,6 +144,9 @@ impl Record {
             None => None,
             Some(task) => {
                 let raw = self.label.ok_or("missing field \"label\"")?;
+                if raw.trim().is_empty() {
+                    return Err("field \"label\" is empty".into());
+                }
                 let canon = task.canonical_label(&raw).ok_or_else(|| {
                     format!("unknown label {raw:?} for task {task} (expected one of {})", task.labels().join(", "))
                 })?;
@@ -299,6 +302,7 @@ mod tests {
         assert_eq!(ex(r#"{"label": "favor"}"#).unwrap_err(), "missing field \"text\"");
         assert_eq!(ex(r#"{"text": "  ", "label": "favor"}"#).unwrap_err(), "field \"text\" is empty");
         assert!(ex(r#"{"text": "a", "label": "maybe"}"#).unwrap_err().contains("unknown label \"maybe\""));
+        assert_eq!(ex(r#"{"text": "a", "label": " "}"#).unwrap_err(), "field \"label\" is empty");
         assert!(
             ex(r#"{"text": "abc", "label": "favor", "target_spans": [[2, 9]]}"#).unwrap_err().contains("target_spans")
         );
