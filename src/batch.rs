@@ -29,33 +29,30 @@ pub enum Format {
     /// One JSON object a line: `{"id", "text", "target"?, "target_spans"?}`.
     Jsonl,
     /// CSV with a header row; the named columns hold text, id, target and label.
-    Csv {
-        text_column: String,
-        id_column: Option<String>,
-        target_column: Option<String>,
-        label_column: Option<String>,
-        /// Whether the id and target columns may be missing from the header (their
-        /// values are then absent): columns a user named must exist, default ones need not.
-        optional_id_target: bool,
-    },
+    Csv { text_column: String, id_column: Column, target_column: Column, label_column: Column },
 }
 
-impl Format {
-    /// The format a file's name says: CSV for `.csv` (before any `.gz`) with the JSONL
-    /// field names as columns, where id and target may be missing; JSONL otherwise.
-    pub fn by_name(name: &str) -> Format {
-        if name.trim_end_matches(".gz").ends_with(".csv") {
-            Format::Csv {
-                text_column: "text".into(),
-                id_column: Some("id".into()),
-                target_column: Some("target".into()),
-                label_column: Some("label".into()),
-                optional_id_target: true,
-            }
-        } else {
-            Format::Jsonl
-        }
+/// Where a CSV field other than the text comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Column {
+    /// Not read.
+    Unused,
+    /// A column the user named: the header must have it.
+    Named(String),
+    /// A default name (the JSONL field's): read when the header has it.
+    IfPresent(String),
+}
+
+impl Column {
+    /// `name` when the user gave one, else `default` read when present.
+    pub fn named_or(name: Option<&str>, default: &str) -> Column {
+        name.map_or_else(|| Column::IfPresent(default.into()), |n| Column::Named(n.into()))
     }
+}
+
+/// Whether a file's name says CSV (`.csv`, before any `.gz`).
+pub fn is_csv_name(name: &str) -> bool {
+    name.trim_end_matches(".gz").ends_with(".csv")
 }
 
 /// `raw` decompressed when `name` ends in `.gz`, buffered.
@@ -172,7 +169,7 @@ pub fn read_rows<'a>(
             });
             Ok(Box::new(until_unreadable(lines)))
         }
-        Format::Csv { text_column, id_column, target_column, label_column, optional_id_target } => {
+        Format::Csv { text_column, id_column, target_column, label_column } => {
             // Long enough for a text at the limit in 4-byte characters, and the other columns.
             let max_bytes = max_text_chars.saturating_mul(4).saturating_add(1 << 20);
             let mut records = csv_input::Records::new(input, max_bytes);
@@ -190,17 +187,18 @@ pub fn read_rows<'a>(
                     header_error(format!("no column {c:?} in the header (columns: {})", headers.join(", ")))
                 })
             };
-            let maybe = |c: &Option<String>, optional: bool| match c.as_deref().map(col).transpose() {
-                Err(_) if optional => Ok(None),
-                r => r,
+            let find = |c: &Column| -> Result<(Option<usize>, String)> {
+                match c {
+                    Column::Unused => Ok((None, String::new())),
+                    Column::Named(name) => Ok((Some(col(name)?), name.clone())),
+                    Column::IfPresent(name) => Ok((headers.iter().position(|h| h == name), name.clone())),
+                }
             };
             let text = col(text_column)?;
-            let id = maybe(id_column, *optional_id_target)?;
-            let target = maybe(target_column, *optional_id_target)?;
-            let label = maybe(label_column, false)?;
-            let [text_name, id_name, target_name, label_name] =
-                [Some(text_column), id_column.as_ref(), target_column.as_ref(), label_column.as_ref()]
-                    .map(|c| c.cloned().unwrap_or_default());
+            let text_name = text_column.clone();
+            let (id, id_name) = find(id_column)?;
+            let (target, target_name) = find(target_column)?;
+            let (label, label_name) = find(label_column)?;
             let mut line = 1;
             Ok(Box::new(until_unreadable(std::iter::from_fn(move || {
                 let (at, fields) = match records.read() {

@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 
 use flate2::write::GzEncoder;
 use stancer::analyze;
-use stancer::batch::{self, BatchOptions, Format};
+use stancer::batch::{self, BatchOptions, Column, Format};
 use stancer::features::{Input, Lexicon};
 use stancer::metrics::Metrics;
 use stancer::model::{self, LinearModel, Task};
@@ -38,7 +38,8 @@ enum Command {
     ///
     /// Each JSONL line is {"id", "text", "target"?, "target_spans"?, "label"}; a CSV file
     /// (.csv) has a header with "text" and "label" columns, and "id" and "target" are read
-    /// when present; either may be gzip-compressed (.gz), and one run may mix them. Labels
+    /// when present (--*-column give other names); either may be gzip-compressed (.gz), and
+    /// one run may mix them. Labels
     /// are favor/against/none for stance (Emergent's for/observing are accepted) and
     /// positive/neutral/negative for sentiment. Example:
     ///
@@ -93,6 +94,8 @@ struct TrainArgs {
     /// ends in .gz).
     #[arg(long, required = true, num_args = 1.., value_name = "FILE")]
     data: Vec<String>,
+    #[command(flatten)]
+    columns: CsvColumns,
     /// Where to write the model (written atomically).
     #[arg(long, value_name = "PATH")]
     out: PathBuf,
@@ -177,6 +180,8 @@ struct EvalArgs {
     #[arg(long, value_name = "FILE")]
     data: String,
     #[command(flatten)]
+    columns: CsvColumns,
+    #[command(flatten)]
     models: ModelsDir,
 }
 
@@ -226,6 +231,34 @@ struct EvalQuotesArgs {
     /// Gold JSONL: {"id", "text", "attributions": [{"source", "cue", "content", "quoted"}]}.
     #[arg(long, value_name = "FILE.jsonl")]
     gold: PathBuf,
+}
+
+/// Column names of labelled CSV files (train, eval).
+#[derive(Args)]
+struct CsvColumns {
+    /// CSV column holding the text.
+    #[arg(long, value_name = "NAME", default_value = "text")]
+    text_column: String,
+    /// CSV column holding the label.
+    #[arg(long, value_name = "NAME", default_value = "label")]
+    label_column: String,
+    /// CSV column holding the row id [default: "id" when the header has it].
+    #[arg(long, value_name = "NAME")]
+    id_column: Option<String>,
+    /// CSV column holding the target [default: "target" when the header has it].
+    #[arg(long, value_name = "NAME")]
+    target_column: Option<String>,
+}
+
+impl CsvColumns {
+    fn labelled(&self) -> train::data::LabelledColumns {
+        train::data::LabelledColumns {
+            text: Some(self.text_column.clone()),
+            label: Some(self.label_column.clone()),
+            id: self.id_column.clone(),
+            target: self.target_column.clone(),
+        }
+    }
 }
 
 /// Input, output and failure handling shared by the batch commands.
@@ -388,8 +421,9 @@ fn run_train(a: TrainArgs) -> Result<()> {
     let mut examples = Vec::new();
     let mut report = ReadReport::default();
     let mut seen = HashSet::new();
+    let columns = a.columns.labelled();
     for path in &a.data {
-        train::data::read_labelled(path, task, a.skip_invalid, &mut examples, &mut report, &mut seen)?;
+        train::data::read_labelled(path, task, &columns, a.skip_invalid, &mut examples, &mut report, &mut seen)?;
     }
     report_reading(&report);
     eprintln!("training {task} model {name:?} on {} rows from {} file(s)", examples.len(), a.data.len());
@@ -524,13 +558,14 @@ fn train_streaming(
 ) -> Result<()> {
     let skipped = Arc::new(std::sync::Mutex::new(ReadReport::default()));
     let first_pass = std::sync::atomic::AtomicBool::new(true);
+    let columns = a.columns.labelled();
     let source = || -> stancer::Result<Box<dyn Iterator<Item = stancer::Result<train::Example>>>> {
         let record_skips = first_pass.swap(false, Ordering::Relaxed);
         let mut iters: Vec<Box<dyn Iterator<Item = stancer::Result<train::Example>>>> = Vec::new();
         for path in a.data.clone() {
             let skip_invalid = a.skip_invalid;
             let skipped = skipped.clone();
-            let it = train::data::labelled_rows(&path, task)?.filter_map(move |row| match row {
+            let it = train::data::labelled_rows(&path, task, &columns)?.filter_map(move |row| match row {
                 Err(e) => Some(Err(e)),
                 Ok((_, Ok(e))) => Some(Ok(e)),
                 Ok((line, Err(message))) if skip_invalid => {
@@ -578,7 +613,16 @@ fn run_eval(a: EvalArgs) -> Result<()> {
     let model = load_model(&a.model, &a.models.dir)?;
     let task = model.task();
     let mut examples = Vec::new();
-    train::data::read_labelled(&a.data, task, false, &mut examples, &mut ReadReport::default(), &mut HashSet::new())?;
+    let columns = a.columns.labelled();
+    train::data::read_labelled(
+        &a.data,
+        task,
+        &columns,
+        false,
+        &mut examples,
+        &mut ReadReport::default(),
+        &mut HashSet::new(),
+    )?;
     if examples.is_empty() {
         bail!("{}: no rows to evaluate", a.data);
     }
@@ -683,14 +727,13 @@ fn open_batch(io: &BatchIo) -> Result<Opened> {
     };
     let counted = Counting { inner: raw, count: bytes_read.clone() };
     let reader = batch::decoded(counted, input);
-    let plain = input.trim_end_matches(".gz");
-    let format = if io.text_column.is_some() || plain.ends_with(".csv") {
+    let format = if io.text_column.is_some() || batch::is_csv_name(input) {
+        let named = |c: &Option<String>| c.clone().map_or(Column::Unused, Column::Named);
         Format::Csv {
             text_column: io.text_column.clone().unwrap_or_else(|| "text".into()),
-            id_column: io.id_column.clone(),
-            target_column: io.target_column.clone(),
-            label_column: None,
-            optional_id_target: false,
+            id_column: named(&io.id_column),
+            target_column: named(&io.target_column),
+            label_column: Column::Unused,
         }
     } else {
         Format::Jsonl

@@ -139,6 +139,20 @@ fn training_mixes_jsonl_csv_and_gzip_files_and_reports_duplicate_ids() {
     let o = train(&["a.jsonl", "nolabel.csv"], "x.safetensors", "lbfgs");
     assert!(!o.status.success());
     assert!(stderr(&o).contains("nolabel.csv:1: no column \"label\" in the header"), "{}", stderr(&o));
+    // Other column names are given by flags; a named column must exist.
+    common::write(dir.path(), "renamed.csv", "tid,tweet,stance\nz1,I love wind power,favor\n");
+    let renamed = |id: &str| {
+        let flags = ["--text-column", "tweet", "--label-column", "stance", "--id-column", id];
+        let mut args = vec!["train", "--task", "stance", "--out", "r.safetensors", "--folds", "0"];
+        args.extend(flags);
+        args.extend(["--data", "a.jsonl", "renamed.csv"]);
+        stancer(&args, dir.path())
+    };
+    let o = renamed("tid");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("on 25 rows from 2 file(s)"), "{}", stderr(&o));
+    let o = renamed("nope");
+    assert!(stderr(&o).contains("renamed.csv:1: no column \"nope\" in the header"), "{}", stderr(&o));
 }
 
 #[test]

@@ -14,6 +14,7 @@ fn read(path: &std::path::Path, task: Task) -> Vec<train::Example> {
     train::data::read_labelled(
         path.to_str().unwrap(),
         task,
+        &Default::default(),
         false,
         &mut v,
         &mut ReadReport::default(),

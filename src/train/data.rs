@@ -178,19 +178,43 @@ pub struct ReadReport {
 /// Longest text accepted when no other limit is given, in code points.
 pub const DEFAULT_MAX_TEXT_CHARS: usize = 100_000;
 
-/// Reads labelled rows of `task` from a file: JSONL, or CSV when its name ends in `.csv`
-/// (a header with `text` and `label` columns; `id` and `target` are read when present), either
-/// gzip-compressed when the name ends in `.gz`. An invalid row is an error naming the
-/// file and line, unless `skip_invalid`, in which case it is recorded in `report`.
+/// Column names of labelled CSV files; `None` takes the JSONL field name (`text`, `label`,
+/// `id`, `target`). Named columns must be in the header; the default id and target columns
+/// are read when present.
+#[derive(Debug, Clone, Default)]
+pub struct LabelledColumns {
+    pub text: Option<String>,
+    pub label: Option<String>,
+    pub id: Option<String>,
+    pub target: Option<String>,
+}
+
+impl LabelledColumns {
+    fn format(&self) -> crate::batch::Format {
+        use crate::batch::Column;
+        crate::batch::Format::Csv {
+            text_column: self.text.clone().unwrap_or_else(|| "text".into()),
+            label_column: Column::Named(self.label.clone().unwrap_or_else(|| "label".into())),
+            id_column: Column::named_or(self.id.as_deref(), "id"),
+            target_column: Column::named_or(self.target.as_deref(), "target"),
+        }
+    }
+}
+
+/// Reads labelled rows of `task` from a file: JSONL, or CSV with `columns` when its name
+/// ends in `.csv`, either gzip-compressed when the name ends in `.gz`. An invalid row is an
+/// error naming the file and line, unless `skip_invalid`, in which case it is recorded in
+/// `report`.
 pub fn read_labelled(
     path: &str,
     task: Task,
+    columns: &LabelledColumns,
     skip_invalid: bool,
     out: &mut Vec<Example>,
     report: &mut ReadReport,
     seen_ids: &mut HashSet<String>,
 ) -> Result<()> {
-    for row in labelled_rows(path, task)? {
+    for row in labelled_rows(path, task, columns)? {
         match row? {
             (_, Ok(ex)) => {
                 if !seen_ids.insert(ex.id.clone()) {
@@ -212,11 +236,12 @@ pub fn read_labelled(
 pub fn labelled_rows(
     path: &str,
     task: Task,
+    columns: &LabelledColumns,
 ) -> Result<impl Iterator<Item = Result<(usize, std::result::Result<Example, String>)>> + Send + use<>> {
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let rows = crate::batch::read_rows(
         crate::batch::decoded(file, path),
-        &crate::batch::Format::by_name(path),
+        &if crate::batch::is_csv_name(path) { columns.format() } else { crate::batch::Format::Jsonl },
         path,
         DEFAULT_MAX_TEXT_CHARS,
     )?;
