@@ -220,7 +220,8 @@ pub fn read_rows<'a>(
                     let text =
                         column(Some(text), &text_name)?.ok_or_else(|| format!("missing column {text_name:?}"))?;
                     Ok(Record {
-                        id: column(id, &id_name)?.map(serde_json::Value::String),
+                        // An empty cell is no id: the row is known by its line instead.
+                        id: column(id, &id_name)?.filter(|s| !s.is_empty()).map(serde_json::Value::String),
                         text: Some(text),
                         target: column(target, &target_name)?,
                         target_spans: None,

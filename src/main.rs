@@ -274,7 +274,7 @@ struct BatchIo {
     /// CSV column holding the text (makes the input CSV).
     #[arg(long, value_name = "NAME")]
     text_column: Option<String>,
-    /// CSV column holding the row id (default: the row's line number).
+    /// CSV column holding the row id (default, and for an empty cell: the row's line number).
     #[arg(long, value_name = "NAME")]
     id_column: Option<String>,
     /// CSV column holding the target.

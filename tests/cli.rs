@@ -140,7 +140,8 @@ fn training_mixes_jsonl_csv_and_gzip_files_and_reports_duplicate_ids() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("nolabel.csv:1: no column \"label\" in the header"), "{}", stderr(&o));
     // Other column names are given by flags; a named column must exist.
-    common::write(dir.path(), "renamed.csv", "tid,tweet,stance\nz1,I love wind power,favor\n");
+    let body = "tid,tweet,stance\nz1,I love wind power,favor\n,We hate tax cuts,against\n,Tax cuts again,none\n";
+    common::write(dir.path(), "renamed.csv", body);
     let renamed = |id: &str| {
         let flags = ["--text-column", "tweet", "--label-column", "stance", "--id-column", id];
         let mut args = vec!["train", "--task", "stance", "--out", "r.safetensors", "--folds", "0"];
@@ -150,7 +151,8 @@ fn training_mixes_jsonl_csv_and_gzip_files_and_reports_duplicate_ids() {
     };
     let o = renamed("tid");
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stderr(&o).contains("on 25 rows from 2 file(s)"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("on 27 rows from 2 file(s)"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("duplicate"), "empty id cells are no ids: {}", stderr(&o));
     let o = renamed("nope");
     assert!(stderr(&o).contains("renamed.csv:1: no column \"nope\" in the header"), "{}", stderr(&o));
 }
