@@ -129,9 +129,10 @@ impl RawRow {
     pub fn parse_at(self, line: usize) -> std::result::Result<Record, (String, String)> {
         let fallback = |message| (line.to_string(), message);
         match self {
-            RawRow::Line(l) => {
-                Record::parse(&l).map_err(|message| (Record::id_in(&l).unwrap_or_else(|| line.to_string()), message))
-            }
+            RawRow::Line(l) => Record::parse(&l).map_err(|message| match Record::id_in(&l) {
+                Some(id) => (id, message),
+                None => fallback(message),
+            }),
             RawRow::Parsed(r) => r.map_err(fallback),
             RawRow::Unreadable(e) => Err(fallback(e)),
         }

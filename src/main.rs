@@ -39,9 +39,8 @@ enum Command {
     /// Each JSONL line is {"id", "text", "target"?, "target_spans"?, "label"}; a CSV file
     /// (.csv) has a header with "text" and "label" columns, and "id" and "target" are read
     /// when present (--*-column give other names); either may be gzip-compressed (.gz), and
-    /// one run may mix them. Labels
-    /// are favor/against/none for stance (Emergent's for/observing are accepted) and
-    /// positive/neutral/negative for sentiment. Example:
+    /// one run may mix them. Labels are favor/against/none for stance (Emergent's
+    /// for/observing are accepted) and positive/neutral/negative for sentiment. Example:
     ///
     ///   stancer train --task stance --data ../shared/data/stance/semeval2016-train.jsonl \
     ///       --lexicons ../shared/data/lexicons --out models/stance.safetensors
@@ -253,8 +252,8 @@ struct CsvColumns {
 impl CsvColumns {
     fn labelled(&self) -> train::data::LabelledColumns {
         train::data::LabelledColumns {
-            text: Some(self.text_column.clone()),
-            label: Some(self.label_column.clone()),
+            text: self.text_column.clone(),
+            label: self.label_column.clone(),
             id: self.id_column.clone(),
             target: self.target_column.clone(),
         }
@@ -562,23 +561,14 @@ fn train_streaming(
     let source = || -> stancer::Result<Box<dyn Iterator<Item = stancer::Result<train::Example>>>> {
         let record_skips = first_pass.swap(false, Ordering::Relaxed);
         let mut iters: Vec<Box<dyn Iterator<Item = stancer::Result<train::Example>>>> = Vec::new();
-        for path in a.data.clone() {
-            let skip_invalid = a.skip_invalid;
-            let skipped = skipped.clone();
-            let it = train::data::labelled_rows(&path, task, &columns)?.filter_map(move |row| match row {
-                Err(e) => Some(Err(e)),
-                Ok((_, Ok(e))) => Some(Ok(e)),
-                Ok((line, Err(message))) if skip_invalid => {
-                    if record_skips {
-                        skipped.lock().expect("not poisoned").skipped.push((path.clone(), line, message));
-                    }
-                    None
+        for path in &a.data {
+            let (skipped, file) = (skipped.clone(), path.clone());
+            let skip = move |line, message| {
+                if record_skips {
+                    skipped.lock().expect("not poisoned").skipped.push((file.clone(), line, message));
                 }
-                Ok((line, Err(message))) => {
-                    Some(Err(stancer::Error::InvalidRecord { path: path.clone(), line, message }))
-                }
-            });
-            iters.push(Box::new(it));
+            };
+            iters.push(Box::new(train::data::labelled_examples(path, task, &columns, a.skip_invalid, skip)?));
         }
         Ok(Box::new(iters.into_iter().flatten()))
     };

@@ -178,33 +178,38 @@ pub struct ReadReport {
 /// Longest text accepted when no other limit is given, in code points.
 pub const DEFAULT_MAX_TEXT_CHARS: usize = 100_000;
 
-/// Column names of labelled CSV files; `None` takes the JSONL field name (`text`, `label`,
-/// `id`, `target`). Named columns must be in the header; the default id and target columns
+/// Column names of labelled CSV files. Text and label must be in the header; an id or
+/// target column named here must be too, and without a name the `id` and `target` columns
 /// are read when present.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct LabelledColumns {
-    pub text: Option<String>,
-    pub label: Option<String>,
+    pub text: String,
+    pub label: String,
     pub id: Option<String>,
     pub target: Option<String>,
+}
+
+/// The JSONL field names.
+impl Default for LabelledColumns {
+    fn default() -> Self {
+        LabelledColumns { text: "text".into(), label: "label".into(), id: None, target: None }
+    }
 }
 
 impl LabelledColumns {
     fn format(&self) -> crate::batch::Format {
         use crate::batch::Column;
         crate::batch::Format::Csv {
-            text_column: self.text.clone().unwrap_or_else(|| "text".into()),
-            label_column: Column::Named(self.label.clone().unwrap_or_else(|| "label".into())),
+            text_column: self.text.clone(),
+            label_column: Column::Named(self.label.clone()),
             id_column: Column::named_or(self.id.as_deref(), "id"),
             target_column: Column::named_or(self.target.as_deref(), "target"),
         }
     }
 }
 
-/// Reads labelled rows of `task` from a file: JSONL, or CSV with `columns` when its name
-/// ends in `.csv`, either gzip-compressed when the name ends in `.gz`. An invalid row is an
-/// error naming the file and line, unless `skip_invalid`, in which case it is recorded in
-/// `report`.
+/// Reads labelled rows of `task` from a file into `out` (formats as in [`labelled_examples`]),
+/// recording skipped rows and ids seen before in `report`.
 pub fn read_labelled(
     path: &str,
     task: Task,
@@ -214,30 +219,31 @@ pub fn read_labelled(
     report: &mut ReadReport,
     seen_ids: &mut HashSet<String>,
 ) -> Result<()> {
-    for row in labelled_rows(path, task, columns)? {
-        match row? {
-            (_, Ok(ex)) => {
-                if !seen_ids.insert(ex.id.clone()) {
-                    report.duplicate_ids.push(ex.id.clone());
-                }
-                out.push(ex);
-            }
-            (line, Err(message)) if skip_invalid => report.skipped.push((path.into(), line, message)),
-            (line, Err(message)) => return Err(Error::InvalidRecord { path: path.into(), line, message }),
+    let mut skipped = Vec::new();
+    for ex in labelled_examples(path, task, columns, skip_invalid, |line, message| skipped.push((line, message)))? {
+        let ex = ex?;
+        if !seen_ids.insert(ex.id.clone()) {
+            report.duplicate_ids.push(ex.id.clone());
         }
+        out.push(ex);
     }
+    report.skipped.extend(skipped.into_iter().map(|(line, message)| (path.to_string(), line, message)));
     Ok(())
 }
 
-/// The rows of a labelled file (formats as in [`read_labelled`]), each with its line and
-/// the example or what is wrong with it. A row without an id gets `FILE:LINE`, so that
-/// id-less files read together report no duplicates. An input that cannot be read on (a
-/// gzip file cut off) ends the rows with an error, as the rest is lost.
-pub fn labelled_rows(
+/// The examples of a labelled file of `task`: JSONL, or CSV with `columns` when its name
+/// ends in `.csv`, either gzip-compressed when the name ends in `.gz`. An invalid row is an
+/// error naming the file and line, unless `skip_invalid`, in which case its line and reason
+/// go to `skipped` and it is left out. A row without an id gets `FILE:LINE`, so that id-less
+/// files read together report no duplicates. An input that cannot be read on (a gzip file
+/// cut off) ends the rows with an error, as the rest is lost.
+pub fn labelled_examples<F: FnMut(usize, String) + Send>(
     path: &str,
     task: Task,
     columns: &LabelledColumns,
-) -> Result<impl Iterator<Item = Result<(usize, std::result::Result<Example, String>)>> + Send + use<>> {
+    skip_invalid: bool,
+    mut skipped: F,
+) -> Result<impl Iterator<Item = Result<Example>> + Send + use<F>> {
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let rows = crate::batch::read_rows(
         crate::batch::decoded(file, path),
@@ -246,19 +252,27 @@ pub fn labelled_rows(
         DEFAULT_MAX_TEXT_CHARS,
     )?;
     let path = path.to_string();
-    Ok(rows.map(move |(line, raw)| match raw {
-        crate::batch::RawRow::Unreadable(message) => Err(Error::InvalidRecord { path: path.clone(), line, message }),
-        raw => Ok((
-            line,
-            raw.parse_at(line).map_err(|(_, message)| message).and_then(|r| {
-                let named = r.id.as_ref().is_some_and(|id| !id.is_null());
-                let mut ex = r.into_example(line, Some(task), DEFAULT_MAX_TEXT_CHARS)?;
-                if !named {
-                    ex.id = format!("{path}:{line}");
-                }
-                Ok(ex)
-            }),
-        )),
+    Ok(rows.filter_map(move |(line, raw)| {
+        let invalid = |message| Error::InvalidRecord { path: path.clone(), line, message };
+        if let crate::batch::RawRow::Unreadable(message) = raw {
+            return Some(Err(invalid(message)));
+        }
+        let example = raw.parse_at(line).map_err(|(_, message)| message).and_then(|r| {
+            let named = r.id.as_ref().is_some_and(|id| !id.is_null());
+            let mut ex = r.into_example(line, Some(task), DEFAULT_MAX_TEXT_CHARS)?;
+            if !named {
+                ex.id = format!("{path}:{line}");
+            }
+            Ok(ex)
+        });
+        match example {
+            Ok(ex) => Some(Ok(ex)),
+            Err(message) if skip_invalid => {
+                skipped(line, message);
+                None
+            }
+            Err(message) => Some(Err(invalid(message))),
+        }
     }))
 }
 
