@@ -112,9 +112,9 @@ pub fn check_task(model: &LinearModel, task: Task, field: &str) -> Result<()> {
     Ok(())
 }
 
-/// Scores one text with both models. The sentiment model sees the target and where it is
-/// mentioned, because sentiment is trained toward a person and its window features need
-/// the mentions; the stance model picks its head by the target.
+/// Scores one text with both models. The sentiment model is given the target, as it is
+/// trained toward a person (its featurizer finds the target's mentions for its window
+/// features); the stance model picks its head by the target.
 pub fn score_text(
     text: &str,
     target: &str,
@@ -125,8 +125,7 @@ pub fn score_text(
     let explain = explain.min(MAX_EXPLAIN);
     let target = target.trim();
     let st = stance.predict(&Input { text, target: Some(target), target_spans: &[] }, explain);
-    let spans = if sentiment.featurizer().config().window > 0 { mention_spans(text, target) } else { Vec::new() };
-    let se = sentiment.predict(&Input { text, target: Some(target), target_spans: &spans }, explain);
+    let se = sentiment.predict(&Input { text, target: Some(target), target_spans: &[] }, explain);
     (st, se)
 }
 
@@ -296,29 +295,6 @@ fn mean<'a>(predictions: impl Iterator<Item = &'a Prediction>) -> Aggregate {
     Aggregate { label: sum.get(best).map(|(l, _)| l.clone()).unwrap_or_default(), probabilities: sum }
 }
 
-/// Code-point spans `[start, end)` of the case-insensitive mentions of `target` in `text`.
-/// Targets longer than 200 code points are not searched: no real name is that long, and
-/// the scan is O(text x target).
-pub fn mention_spans(text: &str, target: &str) -> Vec<[usize; 2]> {
-    let fold = |c: char| c.to_lowercase().next().unwrap_or(c);
-    let needle: Vec<char> = target.trim().chars().map(fold).collect();
-    if needle.is_empty() || needle.len() > 200 {
-        return Vec::new();
-    }
-    let hay: Vec<char> = text.chars().map(fold).collect();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i + needle.len() <= hay.len() {
-        if hay[i..i + needle.len()] == needle[..] {
-            out.push([i, i + needle.len()]);
-            i += needle.len();
-        } else {
-            i += 1;
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -392,11 +368,5 @@ mod tests {
         let err = validate(" ", &[]);
         assert!(err.unwrap_err().to_string().contains("target"));
         assert!(validate("t", &[]).is_ok());
-    }
-
-    #[test]
-    fn mentions_are_found_in_code_points() {
-        assert_eq!(mention_spans("Élan said ÉLAN and élan.", "élan"), vec![[0, 4], [10, 14], [19, 23]]);
-        assert!(mention_spans("abc", "").is_empty());
     }
 }

@@ -152,7 +152,8 @@ pub struct Input<'a> {
     pub text: &'a str,
     /// Stance target ("Hillary Clinton") or the person a sentiment is about.
     pub target: Option<&'a str>,
-    /// Code-point spans `[start, end)` of the target's mentions in `text`.
+    /// Code-point spans `[start, end)` of the target's mentions in `text`. When empty, a
+    /// featurizer with window features finds the mentions itself, by the target's tokens.
     pub target_spans: &'a [[usize; 2]],
 }
 
@@ -410,6 +411,9 @@ struct Bufs {
     chars: Vec<u8>,
     bounds: Vec<usize>,
     lex_sums: Vec<[f32; 2]>,
+    /// The target's tokens, and the positions of the row's tokens that mention it.
+    target_tokens: TokenBuf,
+    mentions: Vec<usize>,
     /// Recent targets with their content words, oldest first: batch rows cycle through
     /// a few targets in any order, and tokenizing the target again costs as much as the
     /// rest of the target features.
@@ -623,10 +627,17 @@ impl Featurizer {
         }
 
         // Window around the target mention: side-aware words near it, and its lexicon polarity.
-        if c.window > 0 && !input.target_spans.is_empty() {
+        if c.window > 0 && (input.target.is_some() || !input.target_spans.is_empty()) {
             let start = out.count();
-            let in_target = |t: &Token| input.target_spans.iter().any(|s| t.start < s[1] && s[0] < t.end);
-            let positions: Vec<usize> = (0..tokens.len()).filter(|&i| in_target(&tokens[i])).collect();
+            let positions = &mut bufs.mentions;
+            positions.clear();
+            if input.target_spans.is_empty() {
+                let target = bufs.target_tokens.tokenize(input.target.unwrap_or_default());
+                find_mentions(tokens, target, positions);
+            } else {
+                let in_target = |t: &Token| input.target_spans.iter().any(|s| t.start < s[1] && s[0] < t.end);
+                positions.extend((0..tokens.len()).filter(|&i| in_target(&tokens[i])));
+            }
             if let (Some(&first), Some(&last)) = (positions.first(), positions.last()) {
                 let lo = first.saturating_sub(c.window);
                 let hi = (last + c.window + 1).min(tokens.len());
@@ -695,6 +706,31 @@ impl Featurizer {
         }
     }
 }
+
+/// Pushes the positions in `tokens` of every run of tokens that reads as `target` does,
+/// for rows that say what they are about but not where ("score" and "train" rows without
+/// `target_spans`, and the server's analyses). Matching tokens rather than characters
+/// keeps "he" from being found inside "the", and finds "Trump" in "Trump's" and
+/// "Hillary Clinton" in "#HillaryClinton" (through the hashtag's parts).
+fn find_mentions(tokens: &[Token], target: &[Token], positions: &mut Vec<usize>) {
+    let m = target.len();
+    if m == 0 || m > MAX_TARGET_TOKENS {
+        return;
+    }
+    let mut i = 0;
+    while i + m <= tokens.len() {
+        if tokens[i..i + m].iter().zip(target).all(|(t, w)| t.text == w.text) {
+            positions.extend(i..i + m);
+            i += m;
+        } else {
+            i += 1;
+        }
+    }
+}
+
+/// Longest target (in tokens) whose mentions are searched for: no name is longer, and the
+/// search takes time in proportion to the row's tokens times the target's.
+const MAX_TARGET_TOKENS: usize = 16;
 
 /// Whether `t` gets char n-grams: word-like tokens of sane length.
 #[inline]
@@ -797,6 +833,34 @@ mod tests {
             f.featurize_tokens(&tokenize(input.text), &input, &mut fresh);
             assert_eq!(v, fresh, "{} / {:?}", input.text, input.target);
         }
+    }
+
+    #[test]
+    fn rows_without_spans_have_their_target_mentions_found_by_tokens() {
+        let f = fz(FeaturizerConfig { window: 2, ..Default::default() });
+        let window = |text: &str, target: &str, spans: &[[usize; 2]]| -> Vec<String> {
+            let named = f.featurize_named(&Input { text, target: Some(target), target_spans: spans });
+            named.features.into_iter().map(|x| x.2).filter(|n| n.starts_with("win:")).collect()
+        };
+        // The same windows as the spans of the mention give.
+        let text = "Yesterday Trump's aides blamed the press";
+        assert_eq!(window(text, "Trump", &[]), window(text, "Trump", &[[10, 15]]));
+        assert_eq!(
+            window(text, "trump", &[]),
+            ["win:L:yesterday", "win:R:'s", "win:R:aides", "win:next:'s", "win:prev:yesterday"]
+        );
+        // Whole tokens only: "he" is not in "the" or "hence"; a hashtag's parts count.
+        assert_eq!(window("the hence", "He", &[]), Vec::<String>::new());
+        assert_eq!(window("so he left", "He", &[]), window("so he left", "He", &[[3, 5]]));
+        let tagged = window("go #HillaryClinton now", "Hillary Clinton", &[]);
+        assert!(tagged.contains(&"win:R:now".to_string()), "{tagged:?}");
+        // Every mention widens the window; no target and no spans, no window.
+        assert_eq!(window("a b x c d e f g x h", "x", &[]), window("a b x c d e f g x h", "x", &[[4, 5], [16, 17]]));
+        let none = f.featurize_named(&Input { text: "Trump spoke", target: None, target_spans: &[] });
+        assert!(none.features.iter().all(|x| !x.2.starts_with("win:")));
+        // A target too long to be a name is not searched for.
+        let long = "w ".repeat(MAX_TARGET_TOKENS + 1);
+        assert_eq!(window(&long, &long, &[]), Vec::<String>::new());
     }
 
     #[test]

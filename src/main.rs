@@ -34,16 +34,19 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Train a model on labelled rows and print its cross-validated metrics.
+    /// Train a model on labelled rows and print its cross-validated metrics
     ///
     /// Each JSONL line is {"id", "text", "target"?, "target_spans"?, "label"}; a CSV file
     /// (.csv) has a header with "text" and "label" columns, and "id" and "target" are read
     /// when present (--*-column give other names); either may be gzip-compressed (.gz), and
     /// one run may mix them. Labels are favor/against/none for stance (Emergent's
-    /// for/observing are accepted) and positive/neutral/negative for sentiment. Example:
+    /// for/observing are accepted) and positive/neutral/negative for sentiment. A model with
+    /// window features (sentiment) finds the target's mentions in rows without spans.
+    /// Example:
     ///
     ///   stancer train --task stance --data ../shared/data/stance/semeval2016-train.jsonl \
     ///       --lexicons ../shared/data/lexicons --out models/stance.safetensors
+    #[command(verbatim_doc_comment)]
     Train(TrainArgs),
     /// Evaluate a model on labelled rows (JSONL or CSV, as for train): metrics as JSON on
     /// stdout, confusion matrix on stderr.
@@ -52,7 +55,9 @@ enum Command {
     ///
     /// Writes one row per input row, in input order: {"id", "label", "probabilities":
     /// {"<label>": p, ...}, "head"?}. A row that cannot be scored becomes {"id", "error"}
-    /// and is counted in the summary on stderr (or stops the run with --fail-fast).
+    /// and is counted in the summary on stderr (or stops the run with --fail-fast). A
+    /// sentiment model finds the target's mentions itself in rows without "target_spans",
+    /// as the server's analyses do.
     Score(ScoreArgs),
     /// Find the quotations in news articles and who said them.
     ///

@@ -83,6 +83,9 @@ fn sentiment_uses_target_window_and_works_without_target() {
     assert_eq!(p.label, "positive");
     assert!(!p.pooled);
     assert!(p.top_features.iter().any(|f| f.feature.contains("praised")), "{:?}", p.top_features);
+    // Without spans the model finds "Smith" itself, and scores as it does with them.
+    let found = t.model.predict(&Input { text, target: Some("Smith"), target_spans: &[] }, 3);
+    assert_eq!((found.probabilities, found.top_features), (p.probabilities, p.top_features));
     let p = t.model.predict(&Input { text: "Critics attacked Smith on day 99.", target: None, target_spans: &[] }, 0);
     assert_eq!(p.label, "negative");
 }
