@@ -849,6 +849,10 @@ mod tests {
             window(text, "trump", &[]),
             ["win:L:yesterday", "win:R:'s", "win:R:aides", "win:next:'s", "win:prev:yesterday"]
         );
+        let accents = "Élan said ÉLAN and élan.";
+        let found = window(accents, "élan", &[]);
+        assert_eq!(found, window(accents, "élan", &[[0, 4], [10, 14], [19, 23]]));
+        assert_eq!(found, ["win:R:said", "win:R:and", "win:R:.", "win:next:."]);
         // Whole tokens only: "he" is not in "the" or "hence"; a hashtag's parts count.
         assert_eq!(window("the hence", "He", &[]), Vec::<String>::new());
         assert_eq!(window("so he left", "He", &[]), window("so he left", "He", &[[3, 5]]));
