@@ -162,7 +162,13 @@ pub fn read_rows<'a>(
             let lines = input.split(b'\n').enumerate().filter_map(|(i, line)| {
                 let row = match line.map(String::from_utf8) {
                     Ok(Ok(l)) if l.trim().is_empty() => return None,
-                    Ok(Ok(l)) => RawRow::Line(l.strip_suffix('\r').map(str::to_string).unwrap_or(l)),
+                    Ok(Ok(mut l)) => {
+                        // A CRLF line loses its '\r' in place, not by a copy of the line.
+                        if l.ends_with('\r') {
+                            l.pop();
+                        }
+                        RawRow::Line(l)
+                    }
                     Ok(Err(e)) => RawRow::Parsed(Err(format!("the line is not valid UTF-8: {}", e.utf8_error()))),
                     Err(e) => RawRow::Unreadable(format!("the input cannot be read on from here: {e}")),
                 };
@@ -517,6 +523,22 @@ fn prepare_resume_gz(path: &Path) -> Result<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn jsonl_lines_end_at_lf_or_crlf_and_blank_lines_are_not_rows() {
+        let input: &[u8] = b"{\"text\": \"a\"}\r\n\r\n{\"text\": \"b\"}\n\xff\n";
+        let rows: Vec<(usize, String)> = read_rows(input, &Format::Jsonl, "x.jsonl", 100)
+            .unwrap()
+            .map(|(n, r)| match r {
+                RawRow::Line(l) => (n, l),
+                RawRow::Parsed(r) => (n, r.unwrap_err()),
+                RawRow::Unreadable(m) => (n, m),
+            })
+            .collect();
+        assert_eq!(rows[..2], [(1, r#"{"text": "a"}"#.to_string()), (3, r#"{"text": "b"}"#.to_string())]);
+        assert!(rows[2].0 == 4 && rows[2].1.contains("not valid UTF-8"), "{rows:?}");
+        assert_eq!(rows.len(), 3);
+    }
 
     #[test]
     fn probabilities_print_as_rounded_floats_do() {
