@@ -278,10 +278,11 @@ struct BatchIo {
     /// CSV column holding the text (makes the input CSV).
     #[arg(long, value_name = "NAME")]
     text_column: Option<String>,
-    /// CSV column holding the row id (default, and for an empty cell: the row's line number).
+    /// CSV column holding the row id [default: "id" when the header has it; without one,
+    /// and for an empty cell, the row's line number].
     #[arg(long, value_name = "NAME")]
     id_column: Option<String>,
-    /// CSV column holding the target.
+    /// CSV column holding the target [default: "target" when the header has it].
     #[arg(long, value_name = "NAME")]
     target_column: Option<String>,
     /// Continue an interrupted run: keep the rows already in --output and process only the
@@ -723,11 +724,11 @@ fn open_batch(io: &BatchIo) -> Result<Opened> {
     let counted = Counting { inner: raw, count: bytes_read.clone() };
     let reader = batch::decoded(counted, input);
     let format = if io.text_column.is_some() || batch::is_csv_name(input) {
-        let named = |c: &Option<String>| c.clone().map_or(Column::Unused, Column::Named);
         Format::Csv {
             text_column: io.text_column.clone().unwrap_or_else(|| "text".into()),
-            id_column: named(&io.id_column),
-            target_column: named(&io.target_column),
+            // The JSONL field names, as `train` reads them.
+            id_column: Column::named_or(io.id_column.as_deref(), "id"),
+            target_column: Column::named_or(io.target_column.as_deref(), "target"),
             label_column: Column::Unused,
         }
     } else {

@@ -339,8 +339,12 @@ fn an_open_csv_quote_costs_one_row_and_a_cut_input_stops_the_run() {
         "in.csv",
         "id,text,target\na,I love wind power,Wind Power\nb,\"we hate tax cuts,Tax Cuts\nc,We hate tax cuts,Tax Cuts\nd,wind power is great,Wind Power\n",
     );
-    let (o, rows) = score("in.csv", &["--id-column", "id", "--target-column", "target"]);
+    // Columns named `id` and `target` are read without flags, as the JSONL fields are.
+    let (_, named) = score("in.csv", &["--id-column", "id", "--target-column", "target"]);
+    let (o, rows) = score("in.csv", &[]);
     assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(rows, named);
+    assert_eq!(rows[0]["head"], "Wind Power", "{rows:?}");
     assert_eq!(rows.len(), 4, "{rows:?}");
     assert_eq!(rows[1]["id"], "3");
     assert!(rows[1]["error"].as_str().unwrap().contains("never closed"), "{rows:?}");
