@@ -4,8 +4,8 @@
 //! Rows are read in chunks, processed in parallel (rayon) and written before the next chunk
 //! is read, so memory stays bounded by the chunk size whatever the input size. A row that
 //! cannot be processed becomes an output row with an `error` field: the output has exactly
-//! one row per input row (blank JSONL lines are not rows), unless `fail_fast` asks to stop
-//! at the first bad row or the input cannot be read on (the rows before it are written).
+//! one row per input row (blank JSONL lines are not rows), unless `max_errors` asks to stop
+//! at a bad row or the input cannot be read on (the rows before it are written).
 //! Because every output row depends only on its input row, a run can
 //! be resumed by skipping as many input rows as the output already holds.
 
@@ -67,8 +67,9 @@ pub fn decoded<'a>(raw: impl Read + Send + 'a, name: &str) -> Box<dyn BufRead + 
 /// How to run a batch.
 #[derive(Debug, Clone)]
 pub struct BatchOptions {
-    /// Stop at the first bad row instead of writing an error row.
-    pub fail_fast: bool,
+    /// Stop at the bad row that makes more than this many, instead of writing an error
+    /// row for it (`Some(0)`: at the first); `None`: never stop.
+    pub max_errors: Option<usize>,
     /// Longest text processed, in code points; longer rows become error rows.
     pub max_text_chars: usize,
     /// Rows processed together in parallel (and held in memory at once).
@@ -82,7 +83,7 @@ pub struct BatchOptions {
 impl Default for BatchOptions {
     fn default() -> Self {
         BatchOptions {
-            fail_fast: false,
+            max_errors: None,
             max_text_chars: crate::train::data::DEFAULT_MAX_TEXT_CHARS,
             chunk_rows: 1024,
             input_name: "-".into(),
@@ -265,7 +266,7 @@ where
     let out_err = |e: std::io::Error| Error::io("<output>", e);
     // Reading (lines, UTF-8 checks, gzip) runs on its own thread, up to two chunks ahead of
     // scoring, so the cores do not wait on it. The thread is not joined: when this returns
-    // early (--fail-fast, a write error) its next send fails and it stops.
+    // early (too many bad rows, a write error) its next send fails and it stops.
     let chunk_rows = opts.chunk_rows.max(1);
     let (tx, chunks) = std::sync::mpsc::sync_channel::<Vec<Row>>(2);
     std::thread::Builder::new()
@@ -299,8 +300,10 @@ where
                     output.write_all(row.as_bytes()).map_err(out_err)?;
                 }
                 Err((id, message)) => {
-                    if opts.fail_fast {
-                        return Err(Error::InvalidRecord { path: opts.input_name.clone(), line, message });
+                    if let Some(max) = opts.max_errors.filter(|&max| summary.errors >= max) {
+                        // The rows before it are written (a resumed run continues at it).
+                        output.flush().map_err(out_err)?;
+                        return Err(Error::TooManyBadRows { path: opts.input_name.clone(), line, message, max });
                     }
                     summary.errors += 1;
                     if summary.first_errors.len() < 5 {

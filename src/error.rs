@@ -35,6 +35,9 @@ pub enum Error {
     /// Training data cannot train a model (e.g. one class only).
     #[error("training data: {0}")]
     Data(String),
+    /// A batch met more bad rows than it was allowed to turn into error rows.
+    #[error("{path}:{line}: {message} (stopped: {})", stop_reason(*max))]
+    TooManyBadRows { path: String, line: usize, message: String, max: usize },
     /// An interrupted batch's output cannot be continued.
     #[error("cannot resume: {0}")]
     Resume(String),
@@ -45,6 +48,13 @@ pub enum Error {
 
 /// Shorthand used across the crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+fn stop_reason(max: usize) -> String {
+    match max {
+        0 => "the run stops at the first row that cannot be processed".into(),
+        _ => format!("more than {max} rows could not be processed"),
+    }
+}
 
 impl Error {
     /// Builds an [`Error::Io`] for `path`.

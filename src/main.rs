@@ -55,7 +55,7 @@ enum Command {
     ///
     /// Writes one row per input row, in input order: {"id", "label", "probabilities":
     /// {"<label>": p, ...}, "head"?}. A row that cannot be scored becomes {"id", "error"}
-    /// and is counted in the summary on stderr (or stops the run with --fail-fast). A
+    /// and is counted in the summary on stderr (or stops the run: --fail-fast, --max-errors). A
     /// sentiment model finds the target's mentions itself in rows without "target_spans",
     /// as the server's analyses do.
     Score(ScoreArgs),
@@ -110,6 +110,8 @@ struct TrainArgs {
     /// ../shared/data/lexicons); their entries are stored in the model.
     #[arg(long, value_name = "DIR")]
     lexicons: Option<PathBuf>,
+    #[command(flatten)]
+    threads: Threads,
     /// Cross-validation folds (0 skips cross-validation) [default: 5 for stance, 3 for sentiment].
     #[arg(long)]
     folds: Option<usize>,
@@ -290,12 +292,42 @@ struct BatchIo {
     /// decompressed).
     #[arg(long)]
     resume: bool,
-    /// Stop at the first row that cannot be processed instead of writing an error row.
-    #[arg(long)]
+    /// Stop at the first row that cannot be processed instead of writing an error row
+    /// (--max-errors 0).
+    #[arg(long, conflicts_with = "max_errors")]
     fail_fast: bool,
+    /// Stop when more than N rows could not be processed (a wrong input fails early instead
+    /// of writing an error row for each of millions of rows); the rows before the one that
+    /// stops the run are written, so --resume can continue once the input is fixed.
+    /// [default: never stop]
+    #[arg(long, value_name = "N")]
+    max_errors: Option<usize>,
     /// Longest text processed, in characters; longer rows become error rows.
     #[arg(long, default_value_t = 100_000)]
     max_text_chars: usize,
+    #[command(flatten)]
+    threads: Threads,
+}
+
+/// Worker threads of the commands that use every core.
+#[derive(Args)]
+struct Threads {
+    /// Worker threads [default: one per core]: fewer leave cores to other jobs on the
+    /// machine. (A batch run reads its input on one more thread.)
+    #[arg(long, value_name = "N")]
+    threads: Option<std::num::NonZeroUsize>,
+}
+
+impl Threads {
+    fn apply(&self) -> Result<()> {
+        if let Some(n) = self.threads {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(n.get())
+                .build_global()
+                .with_context(|| format!("starting {n} worker threads"))?;
+        }
+        Ok(())
+    }
 }
 
 fn main() {
@@ -363,6 +395,7 @@ fn created_at() -> Result<String> {
 }
 
 fn run_train(a: TrainArgs) -> Result<()> {
+    a.threads.apply()?;
     let task: Task = a.task.parse().map_err(anyhow::Error::msg)?;
     let name = a.name.clone().unwrap_or_else(|| {
         a.out
@@ -712,6 +745,7 @@ struct Opened {
 }
 
 fn open_batch(io: &BatchIo) -> Result<Opened> {
+    io.threads.apply()?;
     let input = io.input.as_deref().unwrap_or("-");
     let bytes_read = Arc::new(AtomicU64::new(0));
     let (raw, input_len): (Box<dyn Read + Send>, Option<u64>) = if input == "-" {
@@ -760,7 +794,7 @@ fn open_batch(io: &BatchIo) -> Result<Opened> {
         }
     };
     let opts = BatchOptions {
-        fail_fast: io.fail_fast,
+        max_errors: if io.fail_fast { Some(0) } else { io.max_errors },
         max_text_chars: io.max_text_chars,
         input_name: input.to_string(),
         skip_rows,

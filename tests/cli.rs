@@ -111,10 +111,11 @@ fn training_mixes_jsonl_csv_and_gzip_files_and_reports_duplicate_ids() {
     };
     let o = train(&["all.jsonl"], "one.safetensors", "lbfgs");
     assert!(o.status.success(), "{}", stderr(&o));
-    let o = train(&["a.jsonl", "b.csv", "c.jsonl.gz"], "mixed.safetensors", "lbfgs");
+    let o = train(&["a.jsonl", "b.csv", "c.jsonl.gz", "--threads", "1"], "mixed.safetensors", "lbfgs");
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("on 72 rows from 3 file(s)"), "{}", stderr(&o));
-    // The same rows in the same order make the same model, whatever files they came in.
+    // The same rows in the same order make the same model, whatever files they came in
+    // (and however many threads trained it).
     assert_eq!(eval("one.safetensors", "all.jsonl"), eval("mixed.safetensors", "all.jsonl"));
     assert!(eval("mixed.safetensors", "b.csv")["accuracy"].as_f64().unwrap() > 0.9);
     // The data digest is of the rows as read, so compressing a file does not change it.
@@ -225,6 +226,38 @@ fn score_keeps_order_writes_error_rows_and_reads_stdin() {
     let o = stancer(&["score", "--model", "stance", "--input", "in.jsonl", "--fail-fast"], dir.path());
     assert!(!o.status.success());
     assert!(stderr(&o).contains("in.jsonl:2: field \"text\" is empty"), "{}", stderr(&o));
+
+    // --max-errors 2: the third bad row (line 6) stops the run; the rows before it are
+    // written, and --resume without the limit finishes the file as one whole run writes it.
+    let limited = ["score", "--model", "stance", "--input", "in.jsonl", "--output", "part.jsonl", "--max-errors", "2"];
+    let o = stancer(&limited, dir.path());
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("in.jsonl:6: a row must be a JSON object")
+            && stderr(&o).contains("more than 2 rows could not be processed"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(std::fs::read_to_string(dir.path().join("part.jsonl")).unwrap().lines().count(), 5);
+    let o = stancer(
+        &["score", "--model", "stance", "--input", "in.jsonl", "--output", "part.jsonl", "--resume"],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(dir.path().join("part.jsonl")).unwrap(), out);
+    let o =
+        stancer(&["score", "--model", "stance", "--input", "in.jsonl", "--fail-fast", "--max-errors", "3"], dir.path());
+    assert!(!o.status.success() && stderr(&o).contains("cannot be used with"), "{}", stderr(&o));
+
+    // One worker thread writes the same rows; zero threads is refused before any work.
+    let o = stancer(
+        &["score", "--model", "stance", "--input", "in.jsonl", "--output", "one.jsonl", "--threads", "1"],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(dir.path().join("one.jsonl")).unwrap(), out);
+    let o = stancer(&["score", "--model", "stance", "--input", "in.jsonl", "--threads", "0"], dir.path());
+    assert!(!o.status.success() && stderr(&o).contains("--threads"), "{}", stderr(&o));
 
     let mut child = Command::new(env!("CARGO_BIN_EXE_stancer"))
         .args(["score", "--model", "models/stance.safetensors", "--input", "-", "--output", "-"])

@@ -33,9 +33,10 @@ const INLINE_QUOTATIONS: usize = 8;
 /// Maps a library error to a gRPC status. The only such mapping in the crate.
 pub fn status_from_error(e: &Error) -> Status {
     match e {
-        Error::InvalidInput { .. } | Error::InvalidParam { .. } | Error::InvalidRecord { .. } => {
-            Status::invalid_argument(e.to_string())
-        }
+        Error::InvalidInput { .. }
+        | Error::InvalidParam { .. }
+        | Error::InvalidRecord { .. }
+        | Error::TooManyBadRows { .. } => Status::invalid_argument(e.to_string()),
         Error::UnknownModel { .. } => Status::not_found(e.to_string()),
         Error::LimitExceeded { .. } => Status::resource_exhausted(e.to_string()),
         Error::BadModel { .. } | Error::Io { .. } | Error::Data(_) | Error::Resume(_) | Error::Linfa(_) => {
