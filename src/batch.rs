@@ -101,7 +101,7 @@ pub struct Summary {
     pub errors: usize,
     /// Rows skipped because the output already had them (`--resume`).
     pub skipped: usize,
-    /// First few error messages with their line numbers, for the report on stderr.
+    /// First few error messages with their line numbers, for the run's report.
     pub first_errors: Vec<String>,
 }
 

@@ -305,6 +305,11 @@ struct BatchIo {
     /// Longest text processed, in characters; longer rows become error rows.
     #[arg(long, default_value_t = 100_000)]
     max_text_chars: usize,
+    /// Also write the run's summary as JSON to FILE when it finishes: {"input", "output",
+    /// "rows", "ok", "errors", "skipped", "seconds", "first_errors"}, for the job that
+    /// runs the batch to check.
+    #[arg(long, value_name = "FILE")]
+    summary: Option<PathBuf>,
     #[command(flatten)]
     threads: Threads,
 }
@@ -739,6 +744,7 @@ struct Opened {
     rows: Box<dyn Iterator<Item = batch::Row> + Send>,
     output: BatchOut,
     output_name: String,
+    summary_path: Option<PathBuf>,
     opts: BatchOptions,
     bytes_read: Arc<AtomicU64>,
     input_len: Option<u64>,
@@ -800,7 +806,8 @@ fn open_batch(io: &BatchIo) -> Result<Opened> {
         skip_rows,
         ..Default::default()
     };
-    Ok(Opened { rows, output, output_name: io.output.clone(), opts, bytes_read, input_len })
+    let summary_path = io.summary.clone();
+    Ok(Opened { rows, output, output_name: io.output.clone(), summary_path, opts, bytes_read, input_len })
 }
 
 /// Runs a batch with a progress bar (rows, rows/s, and an ETA when the input size is known)
@@ -809,7 +816,7 @@ fn run_batch<F>(opened: Opened, f: F) -> Result<()>
 where
     F: Fn(usize, stancer::train::Record) -> batch::RowResult + Sync,
 {
-    let Opened { rows, mut output, output_name, opts, bytes_read, input_len } = opened;
+    let Opened { rows, mut output, output_name, summary_path, opts, bytes_read, input_len } = opened;
     let pb =
         if std::io::stderr().is_terminal() { ProgressBar::new(input_len.unwrap_or(0)) } else { ProgressBar::hidden() };
     let template = if input_len.is_some() {
@@ -840,6 +847,19 @@ where
     );
     for e in &summary.first_errors {
         eprintln!("  {e}");
+    }
+    if let Some(path) = summary_path {
+        #[derive(serde::Serialize)]
+        struct Report<'a> {
+            input: &'a str,
+            output: &'a str,
+            #[serde(flatten)]
+            summary: &'a batch::Summary,
+            seconds: f64,
+        }
+        let report = Report { input: &opts.input_name, output: &output_name, summary: &summary, seconds: secs };
+        let json = serde_json::to_string_pretty(&report).expect("summary serialises") + "\n";
+        std::fs::write(&path, json).with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
 }

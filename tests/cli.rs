@@ -204,9 +204,21 @@ fn score_keeps_order_writes_error_rows_and_reads_stdin() {
         "{\"id\": \"g\", \"text\": 5}\n",
     );
     common::write(dir.path(), "in.jsonl", input);
-    let o = stancer(&["score", "--model", "stance", "--input", "in.jsonl", "--output", "out.jsonl"], dir.path());
+    let o = stancer(
+        &["score", "--model", "stance", "--input", "in.jsonl", "--output", "out.jsonl", "--summary", "s.json"],
+        dir.path(),
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("processed 3 of 7 rows, 4 error row(s)"), "{}", stderr(&o));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("s.json")).unwrap()).unwrap();
+    assert_eq!(
+        (&summary["input"], &summary["output"], &summary["rows"], &summary["ok"], &summary["errors"]),
+        (&"in.jsonl".into(), &"out.jsonl".into(), &7.into(), &3.into(), &4.into()),
+        "{summary}"
+    );
+    assert_eq!(summary["first_errors"][0], "in.jsonl:2: field \"text\" is empty", "{summary}");
+    assert!(summary["seconds"].as_f64().unwrap() >= 0.0);
     let out = std::fs::read_to_string(dir.path().join("out.jsonl")).unwrap();
     let rows: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let ids: Vec<&str> = rows.iter().map(|r| r["id"].as_str().unwrap()).collect();
