@@ -356,6 +356,22 @@ fn main() {
     }
 }
 
+/// Fails when `output` names the file `input` names (by any path or link): it would be
+/// truncated or replaced while, or before, it is read.
+fn refuse_overwrite(input: &Path, output: &Path, flag: &str) -> Result<()> {
+    #[cfg(unix)]
+    let id = |p: &Path| {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(p).ok().map(|m| (m.dev(), m.ino()))
+    };
+    #[cfg(not(unix))]
+    let id = |p: &Path| std::fs::canonicalize(p).ok();
+    if id(input).is_some() && id(input) == id(output) {
+        bail!("{flag} {} is the input file {}: it would be overwritten", output.display(), input.display());
+    }
+    Ok(())
+}
+
 /// Resolves a model argument: an existing path, or NAME in the models directory.
 fn resolve_model(arg: &str, dir: &Path) -> Result<PathBuf> {
     let p = Path::new(arg);
@@ -401,6 +417,9 @@ fn created_at() -> Result<String> {
 
 fn run_train(a: TrainArgs) -> Result<()> {
     a.threads.apply()?;
+    for d in &a.data {
+        refuse_overwrite(Path::new(d), &a.out, "--out")?;
+    }
     let task: Task = a.task.parse().map_err(anyhow::Error::msg)?;
     let name = a.name.clone().unwrap_or_else(|| {
         a.out
@@ -753,6 +772,12 @@ struct Opened {
 fn open_batch(io: &BatchIo) -> Result<Opened> {
     io.threads.apply()?;
     let input = io.input.as_deref().unwrap_or("-");
+    if io.output != "-" {
+        refuse_overwrite(Path::new(input), Path::new(&io.output), "--output")?;
+    }
+    if let Some(summary) = &io.summary {
+        refuse_overwrite(Path::new(input), summary, "--summary")?;
+    }
     let bytes_read = Arc::new(AtomicU64::new(0));
     let (raw, input_len): (Box<dyn Read + Send>, Option<u64>) = if input == "-" {
         (Box::new(std::io::stdin()), None)

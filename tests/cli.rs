@@ -47,6 +47,10 @@ fn malformed_line_stops_training_with_file_and_line() {
     body += "{\"id\": \"x\", \"text\": \"oops\"\n";
     body += &common::stance_jsonl().lines().next().unwrap().replace("r1", "r999");
     common::write(dir.path(), "bad.jsonl", &body);
+    // A model written over its data would lose the data.
+    let o = stancer(&["train", "--task", "stance", "--data", "bad.jsonl", "--out", "./bad.jsonl"], dir.path());
+    assert!(stderr(&o).contains("--out ./bad.jsonl is the input file bad.jsonl"), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(dir.path().join("bad.jsonl")).unwrap(), body);
     let o = stancer(&["train", "--task", "stance", "--data", "bad.jsonl", "--out", "m.safetensors"], dir.path());
     assert!(!o.status.success());
     let err = stderr(&o);
@@ -260,6 +264,16 @@ fn score_keeps_order_writes_error_rows_and_reads_stdin() {
     let o =
         stancer(&["score", "--model", "stance", "--input", "in.jsonl", "--fail-fast", "--max-errors", "3"], dir.path());
     assert!(!o.status.success() && stderr(&o).contains("cannot be used with"), "{}", stderr(&o));
+
+    // An output that is the input (by another path, or a link) is refused before it is
+    // truncated; so is a summary written over it.
+    std::os::unix::fs::symlink(dir.path().join("in.jsonl"), dir.path().join("link.jsonl")).unwrap();
+    for (flag, out) in [("--output", "./in.jsonl"), ("--output", "link.jsonl"), ("--summary", "in.jsonl")] {
+        let o = stancer(&["score", "--model", "stance", "--input", "in.jsonl", flag, out], dir.path());
+        assert!(!o.status.success());
+        assert!(stderr(&o).contains(&format!("{flag} {out} is the input file in.jsonl")), "{}", stderr(&o));
+        assert_eq!(std::fs::read_to_string(dir.path().join("in.jsonl")).unwrap(), input);
+    }
 
     // One worker thread writes the same rows; zero threads is refused before any work.
     let o = stancer(
