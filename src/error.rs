@@ -36,7 +36,7 @@ pub enum Error {
     #[error("training data: {0}")]
     Data(String),
     /// A batch met more bad rows than it was allowed to turn into error rows.
-    #[error("{path}:{line}: {message} (stopped: {})", stop_reason(*max))]
+    #[error("{path}:{line}: {message} (stopped {})", stop_reason(*max))]
     TooManyBadRows { path: String, line: usize, message: String, max: usize },
     /// An interrupted batch's output cannot be continued.
     #[error("cannot resume: {0}")]
@@ -51,8 +51,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 fn stop_reason(max: usize) -> String {
     match max {
-        0 => "the run stops at the first row that cannot be processed".into(),
-        _ => format!("more than {max} rows could not be processed"),
+        0 => "at the first row that cannot be processed".into(),
+        _ => format!("after {max} rows that could not be processed"),
     }
 }
 

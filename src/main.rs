@@ -55,9 +55,9 @@ enum Command {
     ///
     /// Writes one row per input row, in input order: {"id", "label", "probabilities":
     /// {"<label>": p, ...}, "head"?}. A row that cannot be scored becomes {"id", "error"}
-    /// and is counted in the summary on stderr (or stops the run: --fail-fast, --max-errors). A
-    /// sentiment model finds the target's mentions itself in rows without "target_spans",
-    /// as the server's analyses do.
+    /// and is counted in the summary on stderr (or stops the run: --fail-fast,
+    /// --max-errors). A sentiment model finds the target's mentions itself in rows without
+    /// "target_spans", as the server's analyses do.
     Score(ScoreArgs),
     /// Find the quotations in news articles and who said them.
     ///

@@ -250,7 +250,7 @@ fn score_keeps_order_writes_error_rows_and_reads_stdin() {
     assert!(!o.status.success());
     assert!(
         stderr(&o).contains("in.jsonl:6: a row must be a JSON object")
-            && stderr(&o).contains("more than 2 rows could not be processed"),
+            && stderr(&o).contains("(stopped after 2 rows that could not be processed)"),
         "{}",
         stderr(&o)
     );
