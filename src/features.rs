@@ -411,17 +411,51 @@ struct Bufs {
     chars: Vec<u8>,
     bounds: Vec<usize>,
     lex_sums: Vec<[f32; 2]>,
-    /// The target's tokens, and the positions of the row's tokens that mention it.
-    target_tokens: TokenBuf,
+    /// Positions of the row's tokens that mention its target.
     mentions: Vec<usize>,
-    /// Recent targets with their content words, oldest first: batch rows cycle through
-    /// a few targets in any order, and tokenizing the target again costs as much as the
-    /// rest of the target features.
-    targets: Vec<(String, Vec<String>)>,
+    /// Recent targets, tokenized, oldest first: batch rows cycle through a few targets in
+    /// any order, and tokenizing the target again costs as much as the rest of the target
+    /// features.
+    targets: Vec<TargetWords>,
+}
+
+/// A target as the target and window features read it.
+#[derive(Debug)]
+struct TargetWords {
+    target: String,
+    /// Its tokens' texts, which a mention repeats.
+    tokens: Vec<String>,
+    /// Its content words, any of which says the text names it.
+    words: Vec<String>,
 }
 
 /// How many distinct targets [`Bufs`] remembers per thread.
 const TARGET_CACHE: usize = 32;
+
+/// `target` from `cache`, tokenized into it first when it is not there.
+fn target_words<'c>(cache: &'c mut Vec<TargetWords>, target: &str) -> &'c TargetWords {
+    let at = match cache.iter().position(|t| t.target == target) {
+        Some(at) => at,
+        None => {
+            if cache.len() == TARGET_CACHE {
+                cache.remove(0);
+            }
+            let toks = tokenize(target);
+            let words = toks
+                .iter()
+                .filter(|t| t.kind == TokenKind::Word && t.text.len() > 2 && !STOPWORDS.contains(&t.text.as_str()))
+                .map(|t| t.text.clone())
+                .collect();
+            cache.push(TargetWords {
+                target: target.to_string(),
+                tokens: toks.into_iter().map(|t| t.text).collect(),
+                words,
+            });
+            cache.len() - 1
+        }
+    };
+    &cache[at]
+}
 
 thread_local! {
     static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
@@ -587,25 +621,7 @@ impl Featurizer {
             && let Some(target) = input.target
         {
             let start = out.count();
-            let cache = &mut bufs.targets;
-            let at = match cache.iter().position(|(t, _)| t == target) {
-                Some(at) => at,
-                None => {
-                    if cache.len() == TARGET_CACHE {
-                        cache.remove(0);
-                    }
-                    let words = tokenize(target)
-                        .into_iter()
-                        .filter(|t| {
-                            t.kind == TokenKind::Word && t.text.len() > 2 && !STOPWORDS.contains(&t.text.as_str())
-                        })
-                        .map(|t| t.text)
-                        .collect();
-                    cache.push((target.to_string(), words));
-                    cache.len() - 1
-                }
-            };
-            let words = &cache[at].1;
+            let words = &target_words(&mut bufs.targets, target).words;
             let mut hit = false;
             let mut neg = false;
             for t in tokens {
@@ -631,9 +647,8 @@ impl Featurizer {
             let start = out.count();
             let positions = &mut bufs.mentions;
             positions.clear();
-            if input.target_spans.is_empty() {
-                let target = bufs.target_tokens.tokenize(input.target.unwrap_or_default());
-                find_mentions(tokens, target, positions);
+            if let Some(target) = input.target.filter(|_| input.target_spans.is_empty()) {
+                find_mentions(tokens, &target_words(&mut bufs.targets, target).tokens, positions);
             } else {
                 let in_target = |t: &Token| input.target_spans.iter().any(|s| t.start < s[1] && s[0] < t.end);
                 positions.extend((0..tokens.len()).filter(|&i| in_target(&tokens[i])));
@@ -712,14 +727,14 @@ impl Featurizer {
 /// `target_spans`, and the server's analyses). Matching tokens rather than characters
 /// keeps "he" from being found inside "the", and finds "Trump" in "Trump's" and
 /// "Hillary Clinton" in "#HillaryClinton" (through the hashtag's parts).
-fn find_mentions(tokens: &[Token], target: &[Token], positions: &mut Vec<usize>) {
+fn find_mentions(tokens: &[Token], target: &[String], positions: &mut Vec<usize>) {
     let m = target.len();
     if m == 0 || m > MAX_TARGET_TOKENS {
         return;
     }
     let mut i = 0;
     while i + m <= tokens.len() {
-        if tokens[i..i + m].iter().zip(target).all(|(t, w)| t.text == w.text) {
+        if tokens[i..i + m].iter().zip(target).all(|(t, w)| t.text == *w) {
             positions.extend(i..i + m);
             i += m;
         } else {
