@@ -105,6 +105,15 @@ pub struct Summary {
     pub first_errors: Vec<String>,
 }
 
+/// A run that ended early, with what it did before: the rows it counted are written (and
+/// flushed), so a job can report them and `--resume` continues after them.
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+pub struct Stopped {
+    pub summary: Summary,
+    pub error: Error,
+}
+
 /// What processing one row gives: the output row, or the id and message of an error row.
 pub type RowResult = std::result::Result<String, (String, String)>;
 
@@ -252,16 +261,33 @@ struct ErrRow<'a> {
 /// `f` gets the row number and record and returns the output row, or `(id, message)` for
 /// an error row. `progress` is called with the rows done after each chunk.
 pub fn run<F>(
+    rows: impl Iterator<Item = Row> + Send + 'static,
+    output: impl Write,
+    opts: &BatchOptions,
+    f: F,
+    progress: &dyn Fn(usize),
+) -> std::result::Result<Summary, Stopped>
+where
+    F: Fn(usize, Record) -> RowResult + Sync,
+{
+    let mut summary = Summary::default();
+    match run_counting(rows, output, opts, f, progress, &mut summary) {
+        Ok(()) => Ok(summary),
+        Err(error) => Err(Stopped { summary, error }),
+    }
+}
+
+fn run_counting<F>(
     mut rows: impl Iterator<Item = Row> + Send + 'static,
     mut output: impl Write,
     opts: &BatchOptions,
     f: F,
     progress: &dyn Fn(usize),
-) -> Result<Summary>
+    summary: &mut Summary,
+) -> Result<()>
 where
     F: Fn(usize, Record) -> RowResult + Sync,
 {
-    let mut summary = Summary::default();
     let mut to_skip = opts.skip_rows;
     let out_err = |e: std::io::Error| Error::io("<output>", e);
     // Reading (lines, UTF-8 checks, gzip) runs on its own thread, up to two chunks ahead of
@@ -293,7 +319,6 @@ where
         let results: Vec<(usize, RowResult)> =
             chunk.par_drain(..).map(|(n, r)| (n, r.parse_at(n).and_then(|rec| f(n, rec)))).collect();
         for (line, r) in results {
-            summary.rows += 1;
             match r {
                 Ok(row) => {
                     summary.ok += 1;
@@ -313,6 +338,7 @@ where
                     output.write_all(row.as_bytes()).map_err(out_err)?;
                 }
             }
+            summary.rows += 1;
             output.write_all(b"\n").map_err(out_err)?;
         }
         progress(summary.rows);
@@ -331,7 +357,7 @@ where
             opts.skip_rows, opts.input_name, summary.skipped
         )));
     }
-    Ok(summary)
+    Ok(())
 }
 
 /// Writes score rows for one model. JSON-escaped labels and head names are made once,

@@ -52,6 +52,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 fn stop_reason(max: usize) -> String {
     match max {
         0 => "at the first row that cannot be processed".into(),
+        1 => "after 1 row that could not be processed".into(),
         _ => format!("after {max} rows that could not be processed"),
     }
 }

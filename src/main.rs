@@ -297,17 +297,18 @@ struct BatchIo {
     #[arg(long, conflicts_with = "max_errors")]
     fail_fast: bool,
     /// Stop when more than N rows could not be processed (a wrong input fails early instead
-    /// of writing an error row for each of millions of rows); the rows before the one that
-    /// stops the run are written, so --resume can continue once the input is fixed.
-    /// [default: never stop]
+    /// of writing an error row for each of millions of rows), with exit status 3; the rows
+    /// before the one that stops the run are written, so --resume can continue once the
+    /// input is fixed. [default: never stop]
     #[arg(long, value_name = "N")]
     max_errors: Option<usize>,
     /// Longest text processed, in characters; longer rows become error rows.
     #[arg(long, default_value_t = 100_000)]
     max_text_chars: usize,
-    /// Also write the run's summary as JSON to FILE when it finishes: {"input", "output",
-    /// "rows", "ok", "errors", "skipped", "seconds", "first_errors"}, for the job that
-    /// runs the batch to check.
+    /// Also write the run's summary as JSON to FILE when it ends: {"input", "output",
+    /// "rows", "ok", "errors", "skipped", "seconds", "first_errors", "stopped"}, for the job
+    /// that runs the batch to check ("stopped" says why a run ended before the end of its
+    /// input, and is null when it did not).
     #[arg(long, value_name = "FILE")]
     summary: Option<PathBuf>,
     #[command(flatten)]
@@ -335,6 +336,11 @@ impl Threads {
     }
 }
 
+/// Exit status of a batch stopped by --max-errors or --fail-fast, so that a job can tell
+/// bad input rows (fix the data, then --resume) from a failure to run at all (1) and from a
+/// usage error (2, from clap).
+const EXIT_BAD_ROWS: i32 = 3;
+
 fn main() {
     let cli = Cli::parse();
     let r = match cli.command {
@@ -352,7 +358,8 @@ fn main() {
     };
     if let Err(e) = r {
         eprintln!("error: {e:#}");
-        std::process::exit(1);
+        let bad_rows = matches!(e.downcast_ref(), Some(stancer::Error::TooManyBadRows { .. }));
+        std::process::exit(if bad_rows { EXIT_BAD_ROWS } else { 1 });
     }
 }
 
@@ -856,19 +863,26 @@ where
         pb.set_message(format!("{n} rows, {rate:.0} rows/s"));
         pb.set_position(bytes_read.load(Ordering::Relaxed));
     };
-    let summary = batch::run(rows, &mut output, &opts, f, &progress)?;
-    output.finish().with_context(|| format!("writing {output_name}"))?;
+    let (summary, mut stopped) = match batch::run(rows, &mut output, &opts, f, &progress) {
+        Ok(summary) => (summary, None),
+        Err(batch::Stopped { summary, error }) => (summary, Some(anyhow::Error::from(error))),
+    };
+    // A stopped run's rows are written too, and a gzip file closed, so it reads whole.
+    if let Err(e) = output.finish().with_context(|| format!("writing {output_name}")) {
+        stopped.get_or_insert(e);
+    }
     pb.finish_and_clear();
     let secs = start.elapsed().as_secs_f64();
     if summary.skipped > 0 {
         eprintln!("resumed after {} rows already in the output", summary.skipped);
     }
     eprintln!(
-        "processed {} of {} rows, {} error row(s), in {secs:.1} s ({:.0} rows/s)",
+        "processed {} of {} rows, {} error row(s), in {secs:.1} s ({:.0} rows/s){}",
         summary.ok,
         summary.rows,
         summary.errors,
-        summary.rows as f64 / secs.max(1e-9)
+        summary.rows as f64 / secs.max(1e-9),
+        if stopped.is_some() { ", then stopped" } else { "" }
     );
     for e in &summary.first_errors {
         eprintln!("  {e}");
@@ -881,12 +895,20 @@ where
             #[serde(flatten)]
             summary: &'a batch::Summary,
             seconds: f64,
+            /// Why the run ended before the end of its input; null when it did not.
+            stopped: Option<String>,
         }
-        let report = Report { input: &opts.input_name, output: &output_name, summary: &summary, seconds: secs };
+        let report = Report {
+            input: &opts.input_name,
+            output: &output_name,
+            summary: &summary,
+            seconds: secs,
+            stopped: stopped.as_ref().map(|e| format!("{e:#}")),
+        };
         let json = serde_json::to_string_pretty(&report).expect("summary serialises") + "\n";
         std::fs::write(&path, json).with_context(|| format!("writing {}", path.display()))?;
     }
-    Ok(())
+    stopped.map_or(Ok(()), Err)
 }
 
 /// A batch output row: the input's id first, then the result's fields. Written straight

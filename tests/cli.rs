@@ -223,6 +223,7 @@ fn score_keeps_order_writes_error_rows_and_reads_stdin() {
     );
     assert_eq!(summary["first_errors"][0], "in.jsonl:2: field \"text\" is empty", "{summary}");
     assert!(summary["seconds"].as_f64().unwrap() >= 0.0);
+    assert_eq!(summary["stopped"], serde_json::Value::Null, "{summary}");
     let out = std::fs::read_to_string(dir.path().join("out.jsonl")).unwrap();
     let rows: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let ids: Vec<&str> = rows.iter().map(|r| r["id"].as_str().unwrap()).collect();
@@ -239,22 +240,39 @@ fn score_keeps_order_writes_error_rows_and_reads_stdin() {
     assert_eq!(rows[4]["head"], "(pooled)");
     assert!(rows[5]["error"].as_str().unwrap().contains("must be a JSON object"));
 
+    // Stopped by bad rows: exit status 3, which a job tells from a failure to run (1).
     let o = stancer(&["score", "--model", "stance", "--input", "in.jsonl", "--fail-fast"], dir.path());
-    assert!(!o.status.success());
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     assert!(stderr(&o).contains("in.jsonl:2: field \"text\" is empty"), "{}", stderr(&o));
+    let o = stancer(&["score", "--model", "stance", "--input", "missing.jsonl", "--summary", "m.json"], dir.path());
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(!dir.path().join("m.json").exists(), "a run that never started has no summary");
 
     // --max-errors 2: the third bad row (line 6) stops the run; the rows before it are
-    // written, and --resume without the limit finishes the file as one whole run writes it.
-    let limited = ["score", "--model", "stance", "--input", "in.jsonl", "--output", "part.jsonl", "--max-errors", "2"];
+    // written and counted in the summary, which says why the run stopped, and --resume
+    // without the limit finishes the file as one whole run writes it.
+    let limited = [
+        "score",
+        "--model",
+        "stance",
+        "--input",
+        "in.jsonl",
+        "--output",
+        "part.jsonl",
+        "--max-errors",
+        "2",
+        "--summary",
+        "stop.json",
+    ];
     let o = stancer(&limited, dir.path());
-    assert!(!o.status.success());
-    assert!(
-        stderr(&o).contains("in.jsonl:6: a row must be a JSON object")
-            && stderr(&o).contains("(stopped after 2 rows that could not be processed)"),
-        "{}",
-        stderr(&o)
-    );
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let stop = r#"in.jsonl:6: a row must be a JSON object {"id", "text", ...}, not an array (stopped after 2 rows that could not be processed)"#;
+    assert!(stderr(&o).contains(stop) && stderr(&o).contains("processed 3 of 5 rows"), "{}", stderr(&o));
     assert_eq!(std::fs::read_to_string(dir.path().join("part.jsonl")).unwrap().lines().count(), 5);
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("stop.json")).unwrap()).unwrap();
+    assert_eq!((&summary["rows"], &summary["ok"], &summary["errors"]), (&5.into(), &3.into(), &2.into()), "{summary}");
+    assert_eq!(summary["stopped"], stop, "{summary}");
     let o = stancer(
         &["score", "--model", "stance", "--input", "in.jsonl", "--output", "part.jsonl", "--resume"],
         dir.path(),
@@ -421,13 +439,17 @@ fn an_open_csv_quote_costs_one_row_and_a_cut_input_stops_the_run() {
     enc.write_all(rows_in.as_bytes()).unwrap();
     let gz = enc.finish().unwrap();
     std::fs::write(dir.path().join("cut.jsonl.gz"), &gz[..gz.len() / 2]).unwrap();
-    let (o, rows) = score("cut.jsonl.gz", &[]);
-    assert!(!o.status.success());
+    let (o, rows) = score("cut.jsonl.gz", &["--summary", "cut.json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(!rows.is_empty() && rows.len() < 2000, "{} rows", rows.len());
     assert!(rows.iter().all(|r| r["error"].is_null()), "no error rows, only the rows read");
     let err = stderr(&o);
     let at = format!("cut.jsonl.gz:{}: the input cannot be read on from here", rows.len() + 1);
     assert!(err.contains(&at), "{err}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("cut.json")).unwrap()).unwrap();
+    assert_eq!(summary["rows"], rows.len(), "{summary}");
+    assert!(summary["stopped"].as_str().unwrap().starts_with(&at), "{summary}");
 }
 
 #[test]
