@@ -770,7 +770,9 @@ struct Opened {
     rows: Box<dyn Iterator<Item = batch::Row> + Send>,
     output: BatchOut,
     output_name: String,
-    summary_path: Option<PathBuf>,
+    /// Created when the batch opens, so that a path that cannot be written fails the run
+    /// before its work rather than after.
+    summary: Option<(PathBuf, File)>,
     opts: BatchOptions,
     bytes_read: Arc<AtomicU64>,
     input_len: Option<u64>,
@@ -815,6 +817,11 @@ fn open_batch(io: &BatchIo) -> Result<Opened> {
         }
         skip_rows = batch::prepare_resume(Path::new(&io.output))?;
     }
+    let summary = match &io.summary {
+        Some(path) => Some((path.clone(), File::create(path).with_context(|| format!("creating {}", path.display()))?)),
+        None => None,
+    };
+
     let output = if io.output == "-" {
         BatchOut::Plain(Box::new(BufWriter::new(std::io::stdout().lock())))
     } else {
@@ -838,8 +845,7 @@ fn open_batch(io: &BatchIo) -> Result<Opened> {
         skip_rows,
         ..Default::default()
     };
-    let summary_path = io.summary.clone();
-    Ok(Opened { rows, output, output_name: io.output.clone(), summary_path, opts, bytes_read, input_len })
+    Ok(Opened { rows, output, output_name: io.output.clone(), summary, opts, bytes_read, input_len })
 }
 
 /// Runs a batch with a progress bar (rows, rows/s, and an ETA when the input size is known)
@@ -848,7 +854,7 @@ fn run_batch<F>(opened: Opened, f: F) -> Result<()>
 where
     F: Fn(usize, stancer::train::Record) -> batch::RowResult + Sync,
 {
-    let Opened { rows, mut output, output_name, summary_path, opts, bytes_read, input_len } = opened;
+    let Opened { rows, mut output, output_name, summary: summary_file, opts, bytes_read, input_len } = opened;
     let pb =
         if std::io::stderr().is_terminal() { ProgressBar::new(input_len.unwrap_or(0)) } else { ProgressBar::hidden() };
     let template = if input_len.is_some() {
@@ -887,7 +893,7 @@ where
     for e in &summary.first_errors {
         eprintln!("  {e}");
     }
-    if let Some(path) = summary_path {
+    if let Some((path, mut file)) = summary_file {
         #[derive(serde::Serialize)]
         struct Report<'a> {
             input: &'a str,
@@ -906,7 +912,7 @@ where
             stopped: stopped.as_ref().map(|e| format!("{e:#}")),
         };
         let json = serde_json::to_string_pretty(&report).expect("summary serialises") + "\n";
-        std::fs::write(&path, json).with_context(|| format!("writing {}", path.display()))?;
+        file.write_all(json.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
     }
     stopped.map_or(Ok(()), Err)
 }

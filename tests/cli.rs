@@ -247,6 +247,14 @@ fn score_keeps_order_writes_error_rows_and_reads_stdin() {
     let o = stancer(&["score", "--model", "stance", "--input", "missing.jsonl", "--summary", "m.json"], dir.path());
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(!dir.path().join("m.json").exists(), "a run that never started has no summary");
+    // A summary that cannot be written fails the run before it scores anything.
+    let o = stancer(
+        &["score", "--model", "stance", "--input", "in.jsonl", "--output", "o.jsonl", "--summary", "no/s.json"],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("creating no/s.json"), "{}", stderr(&o));
+    assert!(!dir.path().join("o.jsonl").exists());
 
     // --max-errors 2: the third bad row (line 6) stops the run; the rows before it are
     // written and counted in the summary, which says why the run stopped, and --resume
