@@ -64,6 +64,17 @@ pub fn decoded<'a>(raw: impl Read + Send + 'a, name: &str) -> Box<dyn BufRead + 
     }
 }
 
+/// How output rows are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub enum OutputFormat {
+    /// One JSON object a line.
+    #[default]
+    Jsonl,
+    /// CSV records of `columns` fields, the id first and the error last (empty in rows
+    /// without one), under a header that the caller writes.
+    Csv { columns: usize },
+}
+
 /// How to run a batch.
 #[derive(Debug, Clone)]
 pub struct BatchOptions {
@@ -78,6 +89,8 @@ pub struct BatchOptions {
     pub input_name: String,
     /// Input rows to skip before processing (already in the output of an earlier run).
     pub skip_rows: usize,
+    /// How error rows are written (the row function writes the others).
+    pub output_format: OutputFormat,
 }
 
 impl Default for BatchOptions {
@@ -88,6 +101,7 @@ impl Default for BatchOptions {
             chunk_rows: 1024,
             input_name: "-".into(),
             skip_rows: 0,
+            output_format: OutputFormat::Jsonl,
         }
     }
 }
@@ -334,7 +348,18 @@ where
                     if summary.first_errors.len() < 5 {
                         summary.first_errors.push(format!("{}:{line}: {message}", opts.input_name));
                     }
-                    let row = serde_json::to_string(&ErrRow { id: &id, error: &message }).expect("row serialises");
+                    let row = match opts.output_format {
+                        OutputFormat::Jsonl => {
+                            serde_json::to_string(&ErrRow { id: &id, error: &message }).expect("row serialises")
+                        }
+                        OutputFormat::Csv { columns } => {
+                            let mut row = String::new();
+                            push_csv_field(&mut row, &id);
+                            row.extend(std::iter::repeat_n(',', columns.saturating_sub(1)));
+                            push_csv_field(&mut row, &message);
+                            row
+                        }
+                    };
                     output.write_all(row.as_bytes()).map_err(out_err)?;
                 }
             }
@@ -360,27 +385,58 @@ where
     Ok(())
 }
 
-/// Writes score rows for one model. JSON-escaped labels and head names are made once,
-/// so a row costs one featurization and a few string appends.
+/// Writes score rows for one model. Escaped labels and head names are made once, so a row
+/// costs one featurization and a few string appends.
 pub struct ScoreWriter<'a> {
     model: &'a LinearModel,
     labels: Vec<String>,
     heads: Vec<String>,
+    csv: bool,
 }
 
 impl<'a> ScoreWriter<'a> {
-    pub fn new(model: &'a LinearModel) -> Self {
-        let json = |s: &str| serde_json::to_string(s).expect("string serialises");
+    /// A writer of JSONL rows, or of CSV records when `csv` (see [`Self::csv_header`]).
+    pub fn new(model: &'a LinearModel, csv: bool) -> Self {
+        let escaped = |s: &str| {
+            if csv {
+                let mut out = String::new();
+                push_csv_field(&mut out, s);
+                out
+            } else {
+                serde_json::to_string(s).expect("string serialises")
+            }
+        };
         ScoreWriter {
             model,
-            labels: model.labels().iter().map(|l| json(l)).collect(),
-            heads: model.heads().iter().map(|h| json(&h.name)).collect(),
+            labels: model.labels().iter().map(|l| escaped(l)).collect(),
+            heads: model.heads().iter().map(|h| escaped(&h.name)).collect(),
+            csv,
         }
+    }
+
+    /// The header line of CSV output: `id,label,p_<label>...,head,error` (`head` for stance
+    /// models), and the number of its columns.
+    pub fn csv_header(model: &LinearModel) -> (String, usize) {
+        let mut columns = vec!["id".to_string(), "label".to_string()];
+        columns.extend(model.labels().iter().map(|l| format!("p_{l}")));
+        if model.task() == Task::Stance {
+            columns.push("head".into());
+        }
+        columns.push("error".into());
+        let mut header = String::new();
+        for (i, c) in columns.iter().enumerate() {
+            if i > 0 {
+                header.push(',');
+            }
+            push_csv_field(&mut header, c);
+        }
+        header.push('\n');
+        (header, columns.len())
     }
 
     /// Scores one record into its output row:
     /// `{"id", "label", "probabilities": {"<label>": p, ...}, "head"?}` (head for stance
-    /// models), probabilities rounded to 6 decimals.
+    /// models), probabilities rounded to 6 decimals; or the CSV record of those fields.
     pub fn score(&self, n: usize, rec: Record, max_chars: usize) -> RowResult {
         let ex = rec.into_unlabelled(n, max_chars)?;
         let mut z = [0f32; crate::train::MAX_CLASSES];
@@ -389,6 +445,22 @@ impl<'a> ScoreWriter<'a> {
         let h = self.model.predict_probabilities(&input, &mut z[..k]);
         let best = (0..k).fold(0, |b, i| if z[i] > z[b] { i } else { b });
         let mut row = String::with_capacity(96 + ex.id.len());
+        if self.csv {
+            push_csv_field(&mut row, &ex.id);
+            row.push(',');
+            row.push_str(&self.labels[best]);
+            for p in &z[..k] {
+                row.push(',');
+                push_prob(&mut row, *p);
+            }
+            if self.model.task() == Task::Stance {
+                row.push(',');
+                row.push_str(&self.heads[h]);
+            }
+            // The empty error field.
+            row.push(',');
+            return Ok(row);
+        }
         row.push_str("{\"id\":");
         push_json_str(&mut row, &ex.id);
         row.push_str(",\"label\":");
@@ -424,6 +496,17 @@ fn push_json_str(row: &mut String, s: &str) {
     }
 }
 
+/// Appends `s` as a CSV field, quoted when it holds a comma, quote or line break.
+fn push_csv_field(row: &mut String, s: &str) {
+    if s.bytes().any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r')) {
+        row.push('"');
+        row.push_str(&s.replace('"', "\"\""));
+        row.push('"');
+    } else {
+        row.push_str(s);
+    }
+}
+
 /// Appends probability `p` rounded to 6 decimals, exactly as `{}` prints
 /// `(p * 1e6).round() / 1e6` ("0", "0.25", "0.000001", "1"): formatting floats was a
 /// tenth of writing a row.
@@ -455,17 +538,18 @@ fn push_prob(row: &mut String, p: f32) {
 /// interruption). A gzip file (named `.gz`) keeps the rows that decode: when its end was cut
 /// off, they are recompressed into a file that replaces it (by rename, so a second
 /// interruption loses nothing), and the resumed run appends its rows as a new gzip member,
-/// which every gzip reader reads as one stream.
-pub fn prepare_resume(path: &Path) -> Result<usize> {
+/// which every gzip reader reads as one stream. In CSV output (`csv`) a line break inside a
+/// quoted field does not end a row, and the header counts as a row.
+pub fn prepare_resume(path: &Path, csv: bool) -> Result<usize> {
     if path.extension().is_some_and(|e| e == "gz") {
-        return prepare_resume_gz(path);
+        return prepare_resume_gz(path, csv);
     }
     let mut f = match std::fs::OpenOptions::new().read(true).write(true).open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
         Err(e) => return Err(Error::io(path, e)),
     };
-    let counted = count_rows(&mut f);
+    let counted = count_rows(&mut f, csv);
     if let Some(e) = counted.error {
         return Err(Error::io(path, e));
     }
@@ -485,9 +569,10 @@ struct Counted {
     error: Option<std::io::Error>,
 }
 
-fn count_rows(r: &mut impl Read) -> Counted {
+fn count_rows(r: &mut impl Read, csv: bool) -> Counted {
     let mut buf = vec![0u8; 1 << 16];
     let mut c = Counted { rows: 0, complete_len: 0, len: 0, error: None };
+    let mut quoted = false;
     loop {
         let n = match r.read(&mut buf) {
             Ok(0) => return c,
@@ -496,7 +581,9 @@ fn count_rows(r: &mut impl Read) -> Counted {
             Err(e) => return Counted { error: Some(e), ..c },
         };
         for (i, &b) in buf[..n].iter().enumerate() {
-            if b == b'\n' {
+            // A quote opens or closes a quoted CSV field (a doubled quote does both).
+            quoted ^= csv && b == b'"';
+            if b == b'\n' && !quoted {
                 c.rows += 1;
                 c.complete_len = c.len + i as u64 + 1;
             }
@@ -505,7 +592,7 @@ fn count_rows(r: &mut impl Read) -> Counted {
     }
 }
 
-fn prepare_resume_gz(path: &Path) -> Result<usize> {
+fn prepare_resume_gz(path: &Path, csv: bool) -> Result<usize> {
     use flate2::{Compression, read::MultiGzDecoder, write::GzEncoder};
     let decoder = || {
         let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
@@ -524,7 +611,7 @@ fn prepare_resume_gz(path: &Path) -> Result<usize> {
         // Not an interrupted gzip output: never overwrite it.
         return Err(Error::Resume(format!("{} is named .gz but is not gzip", path.display())));
     }
-    let counted = count_rows(&mut decoder()?);
+    let counted = count_rows(&mut decoder()?, csv);
     if counted.error.is_none() && counted.complete_len == counted.len {
         return Ok(counted.rows);
     }

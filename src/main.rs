@@ -51,10 +51,11 @@ enum Command {
     /// Evaluate a model on labelled rows (JSONL or CSV, as for train): metrics as JSON on
     /// stdout, confusion matrix on stderr.
     Eval(EvalArgs),
-    /// Score JSONL rows {"id", "text", "target"?, "target_spans"?} with a model.
+    /// Score rows {"id", "text", "target"?, "target_spans"?} (JSONL or CSV) with a model.
     ///
     /// Writes one row per input row, in input order: {"id", "label", "probabilities":
-    /// {"<label>": p, ...}, "head"?}. A row that cannot be scored becomes {"id", "error"}
+    /// {"<label>": p, ...}, "head"?}, or to a .csv output, CSV records of
+    /// "id,label,p_<label>...,head?,error". A row that cannot be scored becomes {"id", "error"}
     /// and is counted in the summary on stderr (or stops the run: --fail-fast,
     /// --max-errors). A sentiment model finds the target's mentions itself in rows without
     /// "target_spans", as the server's analyses do.
@@ -274,9 +275,15 @@ struct BatchIo {
     /// --text-column is given; gzip-compressed when it ends in .gz.
     #[arg(long, value_name = "FILE")]
     input: Option<String>,
-    /// Output JSONL ('-' for stdout); gzip-compressed when it ends in .gz.
+    /// Output file ('-' for stdout): JSONL, or CSV (score only) when it ends in .csv;
+    /// gzip-compressed when it ends in .gz.
     #[arg(long, default_value = "-", value_name = "FILE")]
     output: String,
+    /// Output format [default: csv for an --output ending in .csv or .csv.gz, else jsonl].
+    /// CSV rows are "id,label,p_<label>...,head,error" (head for stance models), under a
+    /// header; only score writes CSV, the other commands' rows being nested.
+    #[arg(long, value_name = "FORMAT")]
+    output_format: Option<OutputFormatArg>,
     /// CSV column holding the text (makes the input CSV).
     #[arg(long, value_name = "NAME")]
     text_column: Option<String>,
@@ -313,6 +320,12 @@ struct BatchIo {
     summary: Option<PathBuf>,
     #[command(flatten)]
     threads: Threads,
+}
+
+#[derive(Clone, Copy, PartialEq, clap::ValueEnum)]
+enum OutputFormatArg {
+    Jsonl,
+    Csv,
 }
 
 /// Worker threads of the commands that use every core.
@@ -778,7 +791,9 @@ struct Opened {
     input_len: Option<u64>,
 }
 
-fn open_batch(io: &BatchIo) -> Result<Opened> {
+/// Opens a batch's input and output. `csv` is the CSV header line and column count of a
+/// command that can write CSV (`None`: one whose rows are nested JSON).
+fn open_batch(io: &BatchIo, csv: Option<(String, usize)>) -> Result<Opened> {
     io.threads.apply()?;
     let input = io.input.as_deref().unwrap_or("-");
     if io.output != "-" {
@@ -809,20 +824,30 @@ fn open_batch(io: &BatchIo) -> Result<Opened> {
         Format::Jsonl
     };
     let rows = batch::read_rows(reader, &format, input, io.max_text_chars)?;
+    let csv_out = io.output_format.map_or_else(|| batch::is_csv_name(&io.output), |f| f == OutputFormatArg::Csv);
+    let csv = match (csv_out, csv) {
+        (false, _) => None,
+        (true, Some(csv)) => Some(csv),
+        (true, None) => bail!(
+            "--output {}: this command writes nested JSON rows, which CSV cannot hold (only score writes CSV); \
+             name a .jsonl file",
+            io.output
+        ),
+    };
 
     let mut skip_rows = 0;
     if io.resume {
         if io.output == "-" {
             bail!("--resume needs an --output file to continue");
         }
-        skip_rows = batch::prepare_resume(Path::new(&io.output))?;
+        skip_rows = batch::prepare_resume(Path::new(&io.output), csv.is_some())?;
     }
     let summary = match &io.summary {
         Some(path) => Some((path.clone(), File::create(path).with_context(|| format!("creating {}", path.display()))?)),
         None => None,
     };
 
-    let output = if io.output == "-" {
+    let mut output = if io.output == "-" {
         BatchOut::Plain(Box::new(BufWriter::new(std::io::stdout().lock())))
     } else {
         let f = std::fs::OpenOptions::new()
@@ -838,7 +863,17 @@ fn open_batch(io: &BatchIo) -> Result<Opened> {
             BatchOut::Plain(Box::new(BufWriter::with_capacity(1 << 16, f)))
         }
     };
+    let mut output_format = batch::OutputFormat::Jsonl;
+    if let Some((header, columns)) = csv {
+        output_format = batch::OutputFormat::Csv { columns };
+        // The header is the first row of a resumed output that has it.
+        if skip_rows == 0 {
+            output.write_all(header.as_bytes()).with_context(|| format!("writing {}", io.output))?;
+        }
+        skip_rows = skip_rows.saturating_sub(1);
+    }
     let opts = BatchOptions {
+        output_format,
         max_errors: if io.fail_fast { Some(0) } else { io.max_errors },
         max_text_chars: io.max_text_chars,
         input_name: input.to_string(),
@@ -928,7 +963,7 @@ struct WithId<'a, T> {
 }
 
 fn run_extract(a: ExtractArgs) -> Result<()> {
-    let opened = open_batch(&a.io)?;
+    let opened = open_batch(&a.io, None)?;
     let max = a.io.max_text_chars;
     run_batch(opened, |n, rec| {
         let ex = rec.into_unlabelled(n, max)?;
@@ -941,7 +976,7 @@ fn run_analyze(a: AnalyzeArgs) -> Result<()> {
     let stance = load_model(&a.stance_model, &a.models.dir)?;
     let sentiment = load_model(&a.sentiment_model, &a.models.dir)?;
     if a.io.input.is_some() {
-        let opened = open_batch(&a.io)?;
+        let opened = open_batch(&a.io, None)?;
         return run_batch(opened, |n, rec| {
             let train::Example { id, text, target, .. } = rec.into_unlabelled(n, a.io.max_text_chars)?;
             let target = target
@@ -992,8 +1027,9 @@ fn run_eval_quotes(a: EvalQuotesArgs) -> Result<()> {
 
 fn run_score(a: ScoreArgs) -> Result<()> {
     let model = load_model(&a.model, &a.models.dir)?;
-    let opened = open_batch(&a.io)?;
+    let opened = open_batch(&a.io, Some(batch::ScoreWriter::csv_header(&model)))?;
     let max = a.io.max_text_chars;
-    let writer = batch::ScoreWriter::new(&model);
+    let csv = matches!(opened.opts.output_format, batch::OutputFormat::Csv { .. });
+    let writer = batch::ScoreWriter::new(&model, csv);
     run_batch(opened, |n, rec| writer.score(n, rec, max))
 }

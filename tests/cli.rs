@@ -406,6 +406,115 @@ fn csv_and_gzip_inputs_and_gzip_output() {
     assert_eq!(s, out);
 }
 
+/// The records of CSV `text`, read by csv-core (the reader behind the `csv` crate).
+fn csv_records(text: &str) -> Vec<Vec<String>> {
+    let mut reader = csv_core::Reader::new();
+    let (mut input, mut records) = (text.as_bytes(), Vec::new());
+    let (mut out, mut ends) = (vec![0u8; text.len() + 1], vec![0usize; 64]);
+    loop {
+        let (result, read, _, n) = reader.read_record(input, &mut out, &mut ends);
+        input = &input[read..];
+        match result {
+            csv_core::ReadRecordResult::Record => {
+                let mut start = 0;
+                let fields = ends[..n].iter().map(|&end| {
+                    let f = String::from_utf8(out[start..end].to_vec()).unwrap();
+                    start = end;
+                    f
+                });
+                records.push(fields.collect());
+            }
+            csv_core::ReadRecordResult::End => return records,
+            other => assert!(matches!(other, csv_core::ReadRecordResult::InputEmpty), "{other:?}"),
+        }
+    }
+}
+
+#[test]
+fn score_writes_csv_rows_that_read_as_its_jsonl_rows_and_resume() {
+    let dir = trained_dir();
+    // Ids that CSV must quote (a comma, a quote, a line break), and a bad row.
+    let input = "id,text,target\n\
+                 plain,I love wind power,Wind Power\n\
+                 \"a,comma\",We hate tax cuts,Tax Cuts\n\
+                 \"say \"\"hi\"\"\",,Tax Cuts\n\
+                 \"two\nlines\",wind power is fine,Unseen Target\n\
+                 last,tax cuts now,Tax Cuts\n";
+    common::write(dir.path(), "in.csv", input);
+    let score = |out: &str, extra: &[&str]| {
+        let mut args = vec!["score", "--model", "stance", "--input", "in.csv", "--output", out];
+        args.extend_from_slice(extra);
+        stancer(&args, dir.path())
+    };
+    let o = score("out.jsonl", &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let jsonl = std::fs::read_to_string(dir.path().join("out.jsonl")).unwrap();
+    let o = score("out.csv", &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let csv = std::fs::read_to_string(dir.path().join("out.csv")).unwrap();
+    let records = csv_records(&csv);
+    assert_eq!(records[0], ["id", "label", "p_favor", "p_against", "p_none", "head", "error"]);
+    assert_eq!(records.len(), 6, "{csv}");
+    for (row, rec) in jsonl.lines().zip(&records[1..]) {
+        let row: serde_json::Value = serde_json::from_str(row).unwrap();
+        let field = |v: &serde_json::Value| v.as_str().map_or_else(|| v.to_string(), str::to_string);
+        let probs = ["favor", "against", "none"].map(|l| row["probabilities"].get(l).map_or(String::new(), field));
+        let want = [field(&row["id"]), row["label"].as_str().unwrap_or_default().to_string()]
+            .into_iter()
+            .chain(probs)
+            .chain([row["head"].as_str().unwrap_or_default().into(), row["error"].as_str().unwrap_or_default().into()]);
+        assert_eq!(rec, &want.collect::<Vec<String>>(), "{row}");
+    }
+    assert_eq!(records[2][0], "a,comma");
+    assert_eq!(records[3][0], "say \"hi\"");
+    assert!(records[3][6].contains("empty"), "{:?}", records[3]);
+    assert_eq!(records[4][0], "two\nlines");
+
+    // --output-format says CSV where no file name can (stdout).
+    let o = score("-", &["--output-format", "csv"]);
+    assert_eq!(String::from_utf8(o.stdout).unwrap(), csv);
+
+    // Resumed from a cut anywhere (in the header, inside the quoted line break, at a row's
+    // end), plain or gzip, the file equals the whole run's.
+    let gz = |text: &str| {
+        use std::io::Write;
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        enc.write_all(text.as_bytes()).unwrap();
+        enc.finish().unwrap()
+    };
+    let gunzip = |path: &std::path::Path| {
+        let mut s = String::new();
+        std::io::Read::read_to_string(
+            &mut flate2::read::MultiGzDecoder::new(std::fs::File::open(path).unwrap()),
+            &mut s,
+        )
+        .unwrap();
+        s
+    };
+    let in_break = csv.find("two\n").unwrap() + 4;
+    let row_end = csv.find("\nlast").unwrap() + 1;
+    for cut in [0, 5, csv.find('\n').unwrap() + 1, in_break, row_end, csv.len()] {
+        std::fs::write(dir.path().join("part.csv"), &csv[..cut]).unwrap();
+        let o = score("part.csv", &["--resume"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(std::fs::read_to_string(dir.path().join("part.csv")).unwrap(), csv, "cut at {cut}");
+        std::fs::write(dir.path().join("part.csv.gz"), gz(&csv[..cut])).unwrap();
+        let o = score("part.csv.gz", &["--resume"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(gunzip(&dir.path().join("part.csv.gz")), csv, "cut at {cut}, gzip");
+    }
+
+    // Nested rows are not written as CSV.
+    for (out, extra) in [("x.csv", &[][..]), ("x.out", &["--output-format", "csv"][..])] {
+        let mut args = vec!["extract", "--input", "in.csv", "--output", out];
+        args.extend_from_slice(extra);
+        let o = stancer(&args, dir.path());
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        assert!(stderr(&o).contains("only score writes CSV"), "{}", stderr(&o));
+        assert!(!dir.path().join(out).exists());
+    }
+}
+
 #[test]
 fn an_open_csv_quote_costs_one_row_and_a_cut_input_stops_the_run() {
     let dir = trained_dir();
