@@ -161,6 +161,12 @@ struct TrainArgs {
     /// for stance, macro-F1 for sentiment). A running `stancer serve` reloads it.
     #[arg(long, requires = "compare")]
     promote: bool,
+    /// Also write what the run did as JSON to FILE, for the job that retrains: {"out",
+    /// "solver", "seconds", "metrics" (cross-validated, or on the held-out rows for sgd;
+    /// null without), "compare" (null, or {"model", "metric", "new", "current"}: the primary
+    /// metric of both), "promoted" (null without --promote)}.
+    #[arg(long, value_name = "FILE")]
+    summary: Option<PathBuf>,
     /// Passes over the data for the sgd solver.
     #[arg(long, default_value_t = 5)]
     epochs: usize,
@@ -439,7 +445,15 @@ fn run_train(a: TrainArgs) -> Result<()> {
     a.threads.apply()?;
     for d in &a.data {
         refuse_overwrite(Path::new(d), &a.out, "--out")?;
+        if let Some(summary) = &a.summary {
+            refuse_overwrite(Path::new(d), summary, "--summary")?;
+        }
     }
+    // Created now, so that a path that cannot be written fails before the training does.
+    let summary = match &a.summary {
+        Some(path) => Some((path.clone(), File::create(path).with_context(|| format!("creating {}", path.display()))?)),
+        None => None,
+    };
     let task: Task = a.task.parse().map_err(anyhow::Error::msg)?;
     let name = a.name.clone().unwrap_or_else(|| {
         a.out
@@ -497,7 +511,7 @@ fn run_train(a: TrainArgs) -> Result<()> {
         if a.compare.is_some() {
             bail!("--compare needs the in-memory solver (--solver lbfgs); the input is {total_bytes} bytes");
         }
-        return train_streaming(&a, &cfg, lexicon, &data, task);
+        return train_streaming(&a, &cfg, lexicon, &data, task, summary);
     }
 
     let mut examples = Vec::new();
@@ -527,38 +541,80 @@ fn run_train(a: TrainArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(cv)?);
     }
 
-    let better = match &a.compare {
+    let comparison = match &a.compare {
         Some(current) => Some(compare(&cfg, &examples, &data, current, trained.cv.as_ref())?),
         None => None,
     };
+    let better = comparison.as_ref().map(|c| c.new >= c.current);
+    let mut promoted = None;
     match (a.promote, &a.compare, better) {
         (true, Some(current), Some(true)) => {
             model::save(&trained.model, &a.out)?;
             promote(&a.out, current)?;
+            promoted = Some(true);
         }
         (true, Some(current), _) => {
             eprintln!("not promoted: the new model is worse than {} on {}", current.display(), task.primary_metric());
             if a.out != *current {
                 model::save(&trained.model, &a.out)?;
             }
+            promoted = Some(false);
         }
         _ => model::save(&trained.model, &a.out)?,
     }
     let size = std::fs::metadata(&a.out).map(|m| m.len()).unwrap_or(0);
     eprintln!("wrote {} ({:.1} MB) in {:.1} s", a.out.display(), size as f64 / 1e6, start.elapsed().as_secs_f64());
-    Ok(())
+    let report = TrainReport {
+        out: &a.out,
+        solver: "lbfgs",
+        seconds: start.elapsed().as_secs_f64(),
+        metrics: trained.cv.as_ref(),
+        compare: comparison,
+        promoted,
+    };
+    report.write(summary)
+}
+
+/// What `train --summary` writes.
+#[derive(serde::Serialize)]
+struct TrainReport<'a> {
+    out: &'a Path,
+    solver: &'static str,
+    seconds: f64,
+    metrics: Option<&'a Metrics>,
+    compare: Option<Comparison>,
+    promoted: Option<bool>,
+}
+
+impl TrainReport<'_> {
+    fn write(&self, to: Option<(PathBuf, File)>) -> Result<()> {
+        if let Some((path, mut file)) = to {
+            let json = serde_json::to_string_pretty(self).expect("report serialises") + "\n";
+            file.write_all(json.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
+        }
+        Ok(())
+    }
+}
+
+/// The primary metric of a new model and of the current one, cross-validated on the same
+/// rows and folds.
+#[derive(serde::Serialize)]
+struct Comparison {
+    model: PathBuf,
+    metric: &'static str,
+    new: f64,
+    current: f64,
 }
 
 /// Cross-validates the current model's configuration on the same rows and folds as the new
-/// one, prints both and the difference per metric, and says whether the new one is not
-/// worse on the task's primary metric.
+/// one, prints both and the difference per metric, and returns the primary metric of both.
 fn compare(
     cfg: &TrainConfig,
     examples: &[train::Example],
     data: &DataInfo,
     current: &Path,
     new_cv: Option<&Metrics>,
-) -> Result<bool> {
+) -> Result<Comparison> {
     let new_cv = new_cv.context("--compare needs cross-validation (--folds 2 or more)")?;
     let cur = model::load(current)?;
     if cur.task() != cfg.task {
@@ -580,8 +636,13 @@ fn compare(
     for (name, n, c) in &names {
         eprintln!("{name:<16} {:>9.2} {:>9.2} {:>+8.2}", 100.0 * n, 100.0 * c, 100.0 * (n - c));
     }
-    let primary = cfg.task.primary_metric();
-    Ok(new_cv.get(primary).unwrap_or(0.0) >= cur_cv.get(primary).unwrap_or(0.0))
+    let metric = cfg.task.primary_metric();
+    Ok(Comparison {
+        model: current.to_path_buf(),
+        metric,
+        new: new_cv.get(metric).unwrap_or(0.0),
+        current: cur_cv.get(metric).unwrap_or(0.0),
+    })
 }
 
 /// Replaces `current` with the model at `new` atomically (a serving `stancer serve` reloads
@@ -637,6 +698,7 @@ fn train_streaming(
     lexicon: Option<Lexicon>,
     data: &DataInfo,
     task: Task,
+    summary: Option<(PathBuf, File)>,
 ) -> Result<()> {
     let skipped = Arc::new(std::sync::Mutex::new(ReadReport::default()));
     let first_pass = std::sync::atomic::AtomicBool::new(true);
@@ -679,7 +741,15 @@ fn train_streaming(
         println!("{}", serde_json::to_string_pretty(m)?);
     }
     eprintln!("wrote {} in {:.1} s", a.out.display(), start.elapsed().as_secs_f64());
-    Ok(())
+    let report = TrainReport {
+        out: &a.out,
+        solver: "sgd",
+        seconds: start.elapsed().as_secs_f64(),
+        metrics: trained.cv.as_ref(),
+        compare: None,
+        promoted: None,
+    };
+    report.write(summary)
 }
 
 fn run_eval(a: EvalArgs) -> Result<()> {

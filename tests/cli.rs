@@ -134,6 +134,27 @@ fn training_mixes_jsonl_csv_and_gzip_files_and_reports_duplicate_ids() {
     let o = train(&["a.jsonl", "b.csv", "c.jsonl.gz"], "sgd.safetensors", "sgd");
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("streaming 3 file(s)"), "{}", stderr(&o));
+    let o = stancer(
+        &[
+            "train",
+            "--task",
+            "stance",
+            "--out",
+            "s.safetensors",
+            "--solver",
+            "sgd",
+            "--data",
+            "a.jsonl",
+            "--summary",
+            "s.json",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("s.json")).unwrap()).unwrap();
+    assert_eq!((&summary["solver"], &summary["out"]), (&"sgd".into(), &"s.safetensors".into()), "{summary}");
+    assert!(summary["metrics"]["accuracy"].as_f64().is_some() && summary["promoted"].is_null(), "{summary}");
 
     // An id seen in two files is reported; a CSV without a label column is refused.
     common::write(dir.path(), "dup.csv", &format!("id,text,label\nr1,{},favor\n", "I love wind power"));
@@ -683,12 +704,24 @@ fn compare_and_promote_only_when_not_worse() {
             "--compare",
             "models/stance.safetensors",
             "--promote",
+            "--summary",
+            "blind.json",
         ],
         dir.path(),
     );
     assert!(o.status.success(), "{}", stderr(&o));
     let err = stderr(&o);
     assert!(err.contains("metric") && err.contains("f_avg") && err.contains("not promoted"), "{err}");
+    // The job that retrains reads the decision and its figures from the summary.
+    let read = |name: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join(name)).unwrap()).unwrap()
+    };
+    let summary = read("blind.json");
+    assert_eq!((&summary["promoted"], &summary["solver"]), (&false.into(), &"lbfgs".into()), "{summary}");
+    let compare = &summary["compare"];
+    assert_eq!((&compare["model"], &compare["metric"]), (&"models/stance.safetensors".into(), &"f_avg".into()));
+    assert!(compare["new"].as_f64().unwrap() < compare["current"].as_f64().unwrap(), "{summary}");
+    assert_eq!(summary["metrics"]["f_avg"], compare["new"], "{summary}");
     assert_eq!(std::fs::read(models.join("stance.safetensors")).unwrap(), before);
     assert!(!models.join("stance.prev.safetensors").exists());
 
@@ -707,11 +740,16 @@ fn compare_and_promote_only_when_not_worse() {
             "--compare",
             "models/stance.safetensors",
             "--promote",
+            "--summary",
+            "new.json",
         ],
         dir.path(),
     );
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("promoted:"), "{}", stderr(&o));
+    let summary = read("new.json");
+    assert_eq!(summary["promoted"], true, "{summary}");
+    assert_eq!(summary["compare"]["new"], summary["compare"]["current"], "{summary}");
     assert_eq!(std::fs::read(models.join("stance.prev.safetensors")).unwrap(), before);
     assert_eq!(
         std::fs::read(models.join("stance.safetensors")).unwrap(),
