@@ -449,11 +449,7 @@ fn run_train(a: TrainArgs) -> Result<()> {
             refuse_overwrite(Path::new(d), summary, "--summary")?;
         }
     }
-    // Created now, so that a path that cannot be written fails before the training does.
-    let summary = match &a.summary {
-        Some(path) => Some((path.clone(), File::create(path).with_context(|| format!("creating {}", path.display()))?)),
-        None => None,
-    };
+    let summary = SummaryFile::create(a.summary.as_deref())?;
     let task: Task = a.task.parse().map_err(anyhow::Error::msg)?;
     let name = a.name.clone().unwrap_or_else(|| {
         a.out
@@ -572,7 +568,7 @@ fn run_train(a: TrainArgs) -> Result<()> {
         compare: comparison,
         promoted,
     };
-    report.write(summary)
+    summary.map_or(Ok(()), |s| s.write(&report))
 }
 
 /// What `train --summary` writes.
@@ -586,13 +582,23 @@ struct TrainReport<'a> {
     promoted: Option<bool>,
 }
 
-impl TrainReport<'_> {
-    fn write(&self, to: Option<(PathBuf, File)>) -> Result<()> {
-        if let Some((path, mut file)) = to {
-            let json = serde_json::to_string_pretty(self).expect("report serialises") + "\n";
-            file.write_all(json.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
-        }
-        Ok(())
+/// A `--summary` file, created when the run starts so that a path that cannot be written
+/// fails the run before its work rather than after, and written when it ends.
+struct SummaryFile {
+    path: PathBuf,
+    file: File,
+}
+
+impl SummaryFile {
+    fn create(path: Option<&Path>) -> Result<Option<SummaryFile>> {
+        let Some(path) = path else { return Ok(None) };
+        let file = File::create(path).with_context(|| format!("creating {}", path.display()))?;
+        Ok(Some(SummaryFile { path: path.to_path_buf(), file }))
+    }
+
+    fn write(mut self, report: &impl serde::Serialize) -> Result<()> {
+        let json = serde_json::to_string_pretty(report).expect("report serialises") + "\n";
+        self.file.write_all(json.as_bytes()).with_context(|| format!("writing {}", self.path.display()))
     }
 }
 
@@ -698,7 +704,7 @@ fn train_streaming(
     lexicon: Option<Lexicon>,
     data: &DataInfo,
     task: Task,
-    summary: Option<(PathBuf, File)>,
+    summary: Option<SummaryFile>,
 ) -> Result<()> {
     let skipped = Arc::new(std::sync::Mutex::new(ReadReport::default()));
     let first_pass = std::sync::atomic::AtomicBool::new(true);
@@ -749,7 +755,7 @@ fn train_streaming(
         compare: None,
         promoted: None,
     };
-    report.write(summary)
+    summary.map_or(Ok(()), |s| s.write(&report))
 }
 
 fn run_eval(a: EvalArgs) -> Result<()> {
@@ -853,9 +859,7 @@ struct Opened {
     rows: Box<dyn Iterator<Item = batch::Row> + Send>,
     output: BatchOut,
     output_name: String,
-    /// Created when the batch opens, so that a path that cannot be written fails the run
-    /// before its work rather than after.
-    summary: Option<(PathBuf, File)>,
+    summary: Option<SummaryFile>,
     opts: BatchOptions,
     bytes_read: Arc<AtomicU64>,
     input_len: Option<u64>,
@@ -912,10 +916,7 @@ fn open_batch(io: &BatchIo, csv: Option<(String, usize)>) -> Result<Opened> {
         }
         skip_rows = batch::prepare_resume(Path::new(&io.output), csv.is_some())?;
     }
-    let summary = match &io.summary {
-        Some(path) => Some((path.clone(), File::create(path).with_context(|| format!("creating {}", path.display()))?)),
-        None => None,
-    };
+    let summary = SummaryFile::create(io.summary.as_deref())?;
 
     let mut output = if io.output == "-" {
         BatchOut::Plain(Box::new(BufWriter::new(std::io::stdout().lock())))
@@ -998,7 +999,7 @@ where
     for e in &summary.first_errors {
         eprintln!("  {e}");
     }
-    if let Some((path, mut file)) = summary_file {
+    if let Some(file) = summary_file {
         #[derive(serde::Serialize)]
         struct Report<'a> {
             input: &'a str,
@@ -1016,8 +1017,7 @@ where
             seconds: secs,
             stopped: stopped.as_ref().map(|e| format!("{e:#}")),
         };
-        let json = serde_json::to_string_pretty(&report).expect("summary serialises") + "\n";
-        file.write_all(json.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
+        file.write(&report)?;
     }
     stopped.map_or(Ok(()), Err)
 }
