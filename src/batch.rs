@@ -28,8 +28,9 @@ mod csv_input;
 pub enum Format {
     /// One JSON object a line: `{"id", "text", "target"?, "target_spans"?}`.
     Jsonl,
-    /// CSV with a header row; the named columns hold text, id, target and label.
-    Csv { text_column: String, id_column: Column, target_column: Column, label_column: Column },
+    /// CSV with a header row, fields separated by `delimiter` (`,`; a tab for TSV); the
+    /// named columns hold text, id, target and label.
+    Csv { text_column: String, id_column: Column, target_column: Column, label_column: Column, delimiter: u8 },
 }
 
 /// Where a CSV field other than the text comes from.
@@ -50,9 +51,17 @@ impl Column {
     }
 }
 
-/// Whether a file's name says CSV (`.csv`, before any `.gz`).
-pub fn is_csv_name(name: &str) -> bool {
-    name.trim_end_matches(".gz").ends_with(".csv")
+/// The field delimiter a file's name says (`.csv` or `.tsv`, before any `.gz`), if it is
+/// CSV at all.
+pub fn csv_delimiter(name: &str) -> Option<u8> {
+    let name = name.trim_end_matches(".gz");
+    if name.ends_with(".csv") {
+        Some(b',')
+    } else if name.ends_with(".tsv") {
+        Some(b'\t')
+    } else {
+        None
+    }
 }
 
 /// `raw` decompressed when `name` ends in `.gz`, buffered.
@@ -70,9 +79,9 @@ pub enum OutputFormat {
     /// One JSON object a line.
     #[default]
     Jsonl,
-    /// CSV records of `columns` fields, the id first and the error last (empty in rows
-    /// without one), under a header that the caller writes.
-    Csv { columns: usize },
+    /// CSV records of `columns` fields separated by `delimiter`, the id first and the error
+    /// last (empty in rows without one), under a header that the caller writes.
+    Csv { columns: usize, delimiter: u8 },
 }
 
 /// How to run a batch.
@@ -200,10 +209,10 @@ pub fn read_rows<'a>(
             });
             Ok(Box::new(until_unreadable(lines)))
         }
-        Format::Csv { text_column, id_column, target_column, label_column } => {
+        Format::Csv { text_column, id_column, target_column, label_column, delimiter } => {
             // Long enough for a text at the limit in 4-byte characters, and the other columns.
             let max_bytes = max_text_chars.saturating_mul(4).saturating_add(1 << 20);
-            let mut records = csv_input::Records::new(input, max_bytes);
+            let mut records = csv_input::Records::new(input, max_bytes, *delimiter);
             let header_error = |message: String| Error::InvalidRecord { path: name.into(), line: 1, message };
             let headers = match records.read() {
                 Err(e) => return Err(header_error(format!("CSV header: {e}"))),
@@ -215,7 +224,13 @@ pub fn read_rows<'a>(
             };
             let col = |c: &str| -> Result<usize> {
                 headers.iter().position(|h| h == c).ok_or_else(|| {
-                    header_error(format!("no column {c:?} in the header (columns: {})", headers.join(", ")))
+                    let mut message = format!("no column {c:?} in the header (columns: {})", headers.join(", "));
+                    if let [only] = &headers[..]
+                        && let Some(d) = [';', '\t', '|'].into_iter().find(|&d| only.contains(d))
+                    {
+                        message += &format!("; are the fields separated by {d:?}? give --delimiter");
+                    }
+                    header_error(message)
                 })
             };
             let find = |c: &Column| -> Result<(Option<usize>, String)> {
@@ -352,11 +367,11 @@ where
                         OutputFormat::Jsonl => {
                             serde_json::to_string(&ErrRow { id: &id, error: &message }).expect("row serialises")
                         }
-                        OutputFormat::Csv { columns } => {
+                        OutputFormat::Csv { columns, delimiter } => {
                             let mut row = String::new();
-                            push_csv_field(&mut row, &id);
-                            row.extend(std::iter::repeat_n(',', columns.saturating_sub(1)));
-                            push_csv_field(&mut row, &message);
+                            push_csv_field(&mut row, &id, delimiter);
+                            row.extend(std::iter::repeat_n(delimiter as char, columns.saturating_sub(1)));
+                            push_csv_field(&mut row, &message, delimiter);
                             row
                         }
                     };
@@ -391,20 +406,24 @@ pub struct ScoreWriter<'a> {
     model: &'a LinearModel,
     labels: Vec<String>,
     heads: Vec<String>,
-    csv: bool,
+    /// The CSV delimiter, when writing CSV.
+    csv: Option<u8>,
 }
 
 impl<'a> ScoreWriter<'a> {
-    /// A writer of JSONL rows, or of CSV records when `csv` (see [`Self::csv_header`]).
-    pub fn new(model: &'a LinearModel, csv: bool) -> Self {
-        let escaped = |s: &str| {
-            if csv {
+    /// A writer of rows in `format` (CSV under [`Self::csv_header`]).
+    pub fn new(model: &'a LinearModel, format: OutputFormat) -> Self {
+        let csv = match format {
+            OutputFormat::Jsonl => None,
+            OutputFormat::Csv { delimiter, .. } => Some(delimiter),
+        };
+        let escaped = |s: &str| match csv {
+            Some(delimiter) => {
                 let mut out = String::new();
-                push_csv_field(&mut out, s);
+                push_csv_field(&mut out, s, delimiter);
                 out
-            } else {
-                serde_json::to_string(s).expect("string serialises")
             }
+            None => serde_json::to_string(s).expect("string serialises"),
         };
         ScoreWriter {
             model,
@@ -416,7 +435,7 @@ impl<'a> ScoreWriter<'a> {
 
     /// The header line of CSV output: `id,label,p_<label>...,head,error` (`head` for stance
     /// models), and the number of its columns.
-    pub fn csv_header(model: &LinearModel) -> (String, usize) {
+    pub fn csv_header(model: &LinearModel, delimiter: u8) -> (String, usize) {
         let mut columns = vec!["id".to_string(), "label".to_string()];
         columns.extend(model.labels().iter().map(|l| format!("p_{l}")));
         if model.task() == Task::Stance {
@@ -426,9 +445,9 @@ impl<'a> ScoreWriter<'a> {
         let mut header = String::new();
         for (i, c) in columns.iter().enumerate() {
             if i > 0 {
-                header.push(',');
+                header.push(delimiter as char);
             }
-            push_csv_field(&mut header, c);
+            push_csv_field(&mut header, c, delimiter);
         }
         header.push('\n');
         (header, columns.len())
@@ -445,20 +464,21 @@ impl<'a> ScoreWriter<'a> {
         let h = self.model.predict_probabilities(&input, &mut z[..k]);
         let best = (0..k).fold(0, |b, i| if z[i] > z[b] { i } else { b });
         let mut row = String::with_capacity(96 + ex.id.len());
-        if self.csv {
-            push_csv_field(&mut row, &ex.id);
-            row.push(',');
+        if let Some(delimiter) = self.csv {
+            let sep = delimiter as char;
+            push_csv_field(&mut row, &ex.id, delimiter);
+            row.push(sep);
             row.push_str(&self.labels[best]);
             for p in &z[..k] {
-                row.push(',');
+                row.push(sep);
                 push_prob(&mut row, *p);
             }
             if self.model.task() == Task::Stance {
-                row.push(',');
+                row.push(sep);
                 row.push_str(&self.heads[h]);
             }
             // The empty error field.
-            row.push(',');
+            row.push(sep);
             return Ok(row);
         }
         row.push_str("{\"id\":");
@@ -496,9 +516,9 @@ fn push_json_str(row: &mut String, s: &str) {
     }
 }
 
-/// Appends `s` as a CSV field, quoted when it holds a comma, quote or line break.
-fn push_csv_field(row: &mut String, s: &str) {
-    if s.bytes().any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r')) {
+/// Appends `s` as a CSV field, quoted when it holds the delimiter, a quote or a line break.
+fn push_csv_field(row: &mut String, s: &str, delimiter: u8) {
+    if s.bytes().any(|b| b == delimiter || matches!(b, b'"' | b'\n' | b'\r')) {
         row.push('"');
         row.push_str(&s.replace('"', "\"\""));
         row.push('"');

@@ -37,7 +37,7 @@ enum Command {
     /// Train a model on labelled rows and print its cross-validated metrics
     ///
     /// Each JSONL line is {"id", "text", "target"?, "target_spans"?, "label"}; a CSV file
-    /// (.csv) has a header with "text" and "label" columns, and "id" and "target" are read
+    /// (.csv, or .tsv tab-separated) has a header with "text" and "label" columns, and "id" and "target" are read
     /// when present (--*-column give other names); either may be gzip-compressed (.gz), and
     /// one run may mix them. Labels are favor/against/none for stance (Emergent's
     /// for/observing are accepted) and positive/neutral/negative for sentiment. A model with
@@ -95,8 +95,8 @@ struct TrainArgs {
     /// What the model predicts.
     #[arg(long, value_parser = ["stance", "sentiment"])]
     task: String,
-    /// Labelled files (one or more; JSONL, or CSV when the name ends in .csv; gzip when it
-    /// ends in .gz).
+    /// Labelled files (one or more; JSONL, or CSV when the name ends in .csv, tab-separated
+    /// in .tsv; gzip when it ends in .gz).
     #[arg(long, required = true, num_args = 1.., value_name = "FILE")]
     data: Vec<String>,
     #[command(flatten)]
@@ -189,7 +189,8 @@ struct EvalArgs {
     /// Model name (found in --models) or path to a .safetensors file.
     #[arg(long)]
     model: String,
-    /// Labelled file: JSONL, or CSV when the name ends in .csv; gzip when it ends in .gz.
+    /// Labelled file: JSONL, or CSV when the name ends in .csv, tab-separated in .tsv; gzip
+    /// when it ends in .gz.
     #[arg(long, value_name = "FILE")]
     data: String,
     #[command(flatten)]
@@ -261,6 +262,10 @@ struct CsvColumns {
     /// CSV column holding the target [default: "target" when the header has it].
     #[arg(long, value_name = "NAME")]
     target_column: Option<String>,
+    /// Field delimiter of the CSV files (.csv, .tsv): one character, or "tab" [default: a
+    /// tab for .tsv, else ","].
+    #[arg(long, value_name = "CHAR", value_parser = parse_delimiter)]
+    delimiter: Option<u8>,
 }
 
 impl CsvColumns {
@@ -270,6 +275,7 @@ impl CsvColumns {
             label: self.label_column.clone(),
             id: self.id_column.clone(),
             target: self.target_column.clone(),
+            delimiter: self.delimiter,
         }
     }
 }
@@ -277,22 +283,27 @@ impl CsvColumns {
 /// Input, output and failure handling shared by the batch commands.
 #[derive(Args)]
 struct BatchIo {
-    /// Input file ('-' for stdin, the default): JSONL, or CSV when it ends in .csv or
-    /// --text-column is given; gzip-compressed when it ends in .gz.
+    /// Input file ('-' for stdin, the default): JSONL, or CSV when it ends in .csv (.tsv:
+    /// tab-separated) or --text-column or --delimiter is given; gzip-compressed when it
+    /// ends in .gz.
     #[arg(long, value_name = "FILE")]
     input: Option<String>,
-    /// Output file ('-' for stdout): JSONL, or CSV (score only) when it ends in .csv;
-    /// gzip-compressed when it ends in .gz.
+    /// Output file ('-' for stdout): JSONL, or CSV (score only) when it ends in .csv (.tsv:
+    /// tab-separated); gzip-compressed when it ends in .gz.
     #[arg(long, default_value = "-", value_name = "FILE")]
     output: String,
-    /// Output format [default: csv for an --output ending in .csv or .csv.gz, else jsonl].
-    /// CSV rows are "id,label,p_<label>...,head,error" (head for stance models), under a
-    /// header; only score writes CSV, the other commands' rows being nested.
+    /// Output format [default: as the --output name says (.csv, .tsv, before any .gz), else
+    /// jsonl]. CSV rows are "id,label,p_<label>...,head,error" (head for stance models),
+    /// under a header; only score writes CSV, the other commands' rows being nested.
     #[arg(long, value_name = "FORMAT")]
     output_format: Option<OutputFormatArg>,
     /// CSV column holding the text (makes the input CSV).
     #[arg(long, value_name = "NAME")]
     text_column: Option<String>,
+    /// Field delimiter of CSV input (makes the input CSV): one character, or "tab"
+    /// [default: a tab for a .tsv input, else ","].
+    #[arg(long, value_name = "CHAR", value_parser = parse_delimiter)]
+    delimiter: Option<u8>,
     /// CSV column holding the row id [default: "id" when the header has it; without one,
     /// and for an empty cell, the row's line number].
     #[arg(long, value_name = "NAME")]
@@ -332,6 +343,17 @@ struct BatchIo {
 enum OutputFormatArg {
     Jsonl,
     Csv,
+    Tsv,
+}
+
+/// A CSV field delimiter: one ASCII character, or `tab`.
+fn parse_delimiter(s: &str) -> std::result::Result<u8, String> {
+    match s.as_bytes() {
+        b"tab" | b"\\t" | b"\t" => Ok(b'\t'),
+        [b'"' | b'\n' | b'\r'] => Err("a quote or line break cannot separate fields".into()),
+        &[b] if b.is_ascii() => Ok(b),
+        _ => Err(format!("{s:?} is not one ASCII character (or \"tab\")")),
+    }
 }
 
 /// Worker threads of the commands that use every core.
@@ -865,9 +887,10 @@ struct Opened {
     input_len: Option<u64>,
 }
 
-/// Opens a batch's input and output. `csv` is the CSV header line and column count of a
-/// command that can write CSV (`None`: one whose rows are nested JSON).
-fn open_batch(io: &BatchIo, csv: Option<(String, usize)>) -> Result<Opened> {
+/// Opens a batch's input and output. `csv_header` gives the CSV header line and column
+/// count, for a delimiter, of a command that can write CSV (`None`: one whose rows are
+/// nested JSON).
+fn open_batch(io: &BatchIo, csv_header: Option<&dyn Fn(u8) -> (String, usize)>) -> Result<Opened> {
     io.threads.apply()?;
     let input = io.input.as_deref().unwrap_or("-");
     if io.output != "-" {
@@ -886,8 +909,10 @@ fn open_batch(io: &BatchIo, csv: Option<(String, usize)>) -> Result<Opened> {
     };
     let counted = Counting { inner: raw, count: bytes_read.clone() };
     let reader = batch::decoded(counted, input);
-    let format = if io.text_column.is_some() || batch::is_csv_name(input) {
+    let delimiter = io.delimiter.or_else(|| batch::csv_delimiter(input));
+    let format = if io.text_column.is_some() || delimiter.is_some() {
         Format::Csv {
+            delimiter: delimiter.unwrap_or(b','),
             text_column: io.text_column.clone().unwrap_or_else(|| "text".into()),
             // The JSONL field names, as `train` reads them.
             id_column: Column::named_or(io.id_column.as_deref(), "id"),
@@ -898,11 +923,16 @@ fn open_batch(io: &BatchIo, csv: Option<(String, usize)>) -> Result<Opened> {
         Format::Jsonl
     };
     let rows = batch::read_rows(reader, &format, input, io.max_text_chars)?;
-    let csv_out = io.output_format.map_or_else(|| batch::is_csv_name(&io.output), |f| f == OutputFormatArg::Csv);
-    let csv = match (csv_out, csv) {
-        (false, _) => None,
-        (true, Some(csv)) => Some(csv),
-        (true, None) => bail!(
+    let csv_out = match io.output_format {
+        None => batch::csv_delimiter(&io.output),
+        Some(OutputFormatArg::Jsonl) => None,
+        Some(OutputFormatArg::Csv) => Some(b','),
+        Some(OutputFormatArg::Tsv) => Some(b'\t'),
+    };
+    let csv = match (csv_out, csv_header) {
+        (None, _) => None,
+        (Some(delimiter), Some(header)) => Some((delimiter, header(delimiter))),
+        (Some(_), None) => bail!(
             "--output {}: this command writes nested JSON rows, which CSV cannot hold (only score writes CSV); \
              name a .jsonl file",
             io.output
@@ -935,8 +965,8 @@ fn open_batch(io: &BatchIo, csv: Option<(String, usize)>) -> Result<Opened> {
         }
     };
     let mut output_format = batch::OutputFormat::Jsonl;
-    if let Some((header, columns)) = csv {
-        output_format = batch::OutputFormat::Csv { columns };
+    if let Some((delimiter, (header, columns))) = csv {
+        output_format = batch::OutputFormat::Csv { columns, delimiter };
         // The header is the first row of a resumed output that has it.
         if skip_rows == 0 {
             output.write_all(header.as_bytes()).with_context(|| format!("writing {}", io.output))?;
@@ -1097,9 +1127,8 @@ fn run_eval_quotes(a: EvalQuotesArgs) -> Result<()> {
 
 fn run_score(a: ScoreArgs) -> Result<()> {
     let model = load_model(&a.model, &a.models.dir)?;
-    let opened = open_batch(&a.io, Some(batch::ScoreWriter::csv_header(&model)))?;
+    let opened = open_batch(&a.io, Some(&|delimiter| batch::ScoreWriter::csv_header(&model, delimiter)))?;
     let max = a.io.max_text_chars;
-    let csv = matches!(opened.opts.output_format, batch::OutputFormat::Csv { .. });
-    let writer = batch::ScoreWriter::new(&model, csv);
+    let writer = batch::ScoreWriter::new(&model, opened.opts.output_format);
     run_batch(opened, |n, rec| writer.score(n, rec, max))
 }

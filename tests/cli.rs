@@ -99,6 +99,12 @@ fn training_mixes_jsonl_csv_and_gzip_files_and_reports_duplicate_ids() {
         );
     }
     common::write(dir.path(), "b.csv", &csv);
+    // The same rows tab-separated (.tsv), and separated by ';' (named by --delimiter).
+    let records = csv_records(&csv, b',');
+    let join = |sep: &str| records.iter().map(|r| r.join(sep) + "\n").collect::<String>();
+    assert!(!csv.contains('\t') && !csv.contains(';'), "the rows must not hold the delimiters");
+    common::write(dir.path(), "b.tsv", &join("\t"));
+    common::write(dir.path(), "b-semicolon.csv", &join(";"));
     let mut gz = GzEncoder::new(Vec::new(), Compression::default());
     gz.write_all((rows[48..].join("\n") + "\n").as_bytes()).unwrap();
     std::fs::write(dir.path().join("c.jsonl.gz"), gz.finish().unwrap()).unwrap();
@@ -118,9 +124,17 @@ fn training_mixes_jsonl_csv_and_gzip_files_and_reports_duplicate_ids() {
     let o = train(&["a.jsonl", "b.csv", "c.jsonl.gz", "--threads", "1"], "mixed.safetensors", "lbfgs");
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("on 72 rows from 3 file(s)"), "{}", stderr(&o));
+    let o = train(&["a.jsonl", "b.tsv", "c.jsonl.gz"], "tsv.safetensors", "lbfgs");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = train(&["a.jsonl", "b-semicolon.csv", "c.jsonl.gz", "--delimiter", ";"], "semi.safetensors", "lbfgs");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = train(&["b-semicolon.csv"], "x.safetensors", "lbfgs");
+    assert!(stderr(&o).contains("are the fields separated by ';'? give --delimiter"), "{}", stderr(&o));
     // The same rows in the same order make the same model, whatever files they came in
     // (and however many threads trained it).
     assert_eq!(eval("one.safetensors", "all.jsonl"), eval("mixed.safetensors", "all.jsonl"));
+    assert_eq!(eval("tsv.safetensors", "all.jsonl"), eval("mixed.safetensors", "all.jsonl"));
+    assert_eq!(eval("semi.safetensors", "all.jsonl"), eval("mixed.safetensors", "all.jsonl"));
     assert!(eval("mixed.safetensors", "b.csv")["accuracy"].as_f64().unwrap() > 0.9);
     // The data digest is of the rows as read, so compressing a file does not change it.
     let mut gz = GzEncoder::new(Vec::new(), Compression::default());
@@ -428,8 +442,8 @@ fn csv_and_gzip_inputs_and_gzip_output() {
 }
 
 /// The records of CSV `text`, read by csv-core (the reader behind the `csv` crate).
-fn csv_records(text: &str) -> Vec<Vec<String>> {
-    let mut reader = csv_core::Reader::new();
+fn csv_records(text: &str, delimiter: u8) -> Vec<Vec<String>> {
+    let mut reader = csv_core::ReaderBuilder::new().delimiter(delimiter).build();
     let (mut input, mut records) = (text.as_bytes(), Vec::new());
     let (mut out, mut ends) = (vec![0u8; text.len() + 1], vec![0usize; 64]);
     loop {
@@ -473,7 +487,7 @@ fn score_writes_csv_rows_that_read_as_its_jsonl_rows_and_resume() {
     let o = score("out.csv", &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     let csv = std::fs::read_to_string(dir.path().join("out.csv")).unwrap();
-    let records = csv_records(&csv);
+    let records = csv_records(&csv, b',');
     assert_eq!(records[0], ["id", "label", "p_favor", "p_against", "p_none", "head", "error"]);
     assert_eq!(records.len(), 6, "{csv}");
     for (row, rec) in jsonl.lines().zip(&records[1..]) {
@@ -494,6 +508,31 @@ fn score_writes_csv_rows_that_read_as_its_jsonl_rows_and_resume() {
     // --output-format says CSV where no file name can (stdout).
     let o = score("-", &["--output-format", "csv"]);
     assert_eq!(String::from_utf8(o.stdout).unwrap(), csv);
+    // Tab-separated in (.tsv, or --delimiter on stdin) and out (.tsv): the same records.
+    let tsv_in: String = csv_records(input, b',').iter().map(|r| r.join("\t") + "\n").collect();
+    common::write(dir.path(), "in.tsv", &tsv_in.replace("two\nlines", "\"two\nlines\""));
+    let o = stancer(&["score", "--model", "stance", "--input", "in.tsv", "--output", "out.tsv"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let tsv = std::fs::read_to_string(dir.path().join("out.tsv")).unwrap();
+    assert!(tsv.starts_with("id\tlabel\tp_favor\t"), "{tsv}");
+    assert_eq!(csv_records(&tsv, b'\t'), records);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stancer"))
+        .args(["score", "--model", "models/stance.safetensors", "--delimiter", "tab", "--output-format", "tsv"])
+        .current_dir(dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(
+        &mut child.stdin.take().unwrap(),
+        std::fs::read(dir.path().join("in.tsv")).unwrap().as_slice(),
+    )
+    .unwrap();
+    assert_eq!(String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap(), tsv);
+    let o = stancer(&["score", "--model", "stance", "--input", "in.csv", "--delimiter", "\""], dir.path());
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("a quote or line break cannot separate fields"), "{}", stderr(&o));
 
     // Resumed from a cut anywhere (in the header, inside the quoted line break, at a row's
     // end), plain or gzip, the file equals the whole run's.

@@ -15,7 +15,7 @@
 
 use std::io::BufRead;
 
-use csv_core::{ReadRecordResult, Reader};
+use csv_core::{ReadRecordResult, Reader, ReaderBuilder};
 
 /// Fed after the last byte of input: its line break ends any record in progress, unless
 /// that record is inside an open quote, and then the whole sentinel lands inside the field
@@ -75,10 +75,11 @@ pub struct Records<R> {
 }
 
 impl<R: BufRead> Records<R> {
-    pub fn new(input: R, max_bytes: usize) -> Self {
+    /// Records of fields separated by `delimiter`.
+    pub fn new(input: R, max_bytes: usize, delimiter: u8) -> Self {
         Records {
             input,
-            parser: Reader::new(),
+            parser: ReaderBuilder::new().delimiter(delimiter).build(),
             max_bytes,
             replay: Vec::new(),
             replayed: 0,
@@ -261,7 +262,7 @@ mod tests {
     use super::*;
 
     fn read_all(data: &str, max_bytes: usize) -> Vec<(usize, std::result::Result<Vec<String>, String>)> {
-        let mut r = Records::new(data.as_bytes(), max_bytes);
+        let mut r = Records::new(data.as_bytes(), max_bytes, b',');
         let mut out = Vec::new();
         while let Some((line, rec)) = r.read().unwrap() {
             let rec = rec.map(|f| (0..f.len()).map(|i| f.get(i).unwrap().unwrap().to_string()).collect());
@@ -333,32 +334,38 @@ mod tests {
         assert_eq!(got.len(), 2, "{got:?}");
         let err = got[1].1.as_ref().unwrap_err();
         assert!(err.contains("lines 2 to 4"), "{err}");
-        let mut r = Records::new(data.as_bytes(), 1000);
+        let mut r = Records::new(data.as_bytes(), 1000, b',');
         while r.read().unwrap().is_some() {}
         assert!(r.raw.capacity() <= 4000 && r.out.bytes.capacity() <= 4000);
     }
 
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
-        /// Any records, written as CSV writers quote them, read back as they were, wherever
-        /// the reader's buffer boundaries fall.
+        /// Any records, written as CSV writers quote them, comma- or tab-separated, read back
+        /// as they were, wherever the reader's buffer boundaries fall.
         #[test]
         fn written_records_read_back(
             records in proptest::collection::vec(
-                proptest::collection::vec("[a-z ,\"\n\r\u{e9}]{0,12}", 1..5), 1..12),
+                proptest::collection::vec("[a-z ,\t\"\n\r\u{e9}]{0,12}", 1..5), 1..12),
             buf in 1usize..64,
             crlf in proptest::bool::ANY,
+            tabs in proptest::bool::ANY,
         ) {
+            let delimiter = if tabs { '\t' } else { ',' };
             let quote = |f: &String| {
-                if f.is_empty() || f.contains([',', '"', '\n', '\r']) {
+                if f.is_empty() || f.contains([delimiter, '"', '\n', '\r']) {
                     format!("\"{}\"", f.replace('"', "\"\""))
                 } else {
                     f.clone()
                 }
             };
             let end = if crlf { "\r\n" } else { "\n" };
-            let data: String = records.iter().map(|r| r.iter().map(quote).collect::<Vec<_>>().join(",") + end).collect();
-            let mut reader = Records::new(std::io::BufReader::with_capacity(buf, data.as_bytes()), 1 << 20);
+            let data: String = records
+                .iter()
+                .map(|r| r.iter().map(quote).collect::<Vec<_>>().join(&delimiter.to_string()) + end)
+                .collect();
+            let input = std::io::BufReader::with_capacity(buf, data.as_bytes());
+            let mut reader = Records::new(input, 1 << 20, delimiter as u8);
             let mut got = Vec::new();
             while let Some((_, rec)) = reader.read().unwrap() {
                 let f = rec.unwrap();

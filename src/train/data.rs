@@ -187,19 +187,27 @@ pub struct LabelledColumns {
     pub label: String,
     pub id: Option<String>,
     pub target: Option<String>,
+    /// Field delimiter of the CSV files (those named `.csv` or `.tsv`); `None`: as each
+    /// name says (`.tsv`: a tab).
+    pub delimiter: Option<u8>,
 }
 
 /// The JSONL field names.
 impl Default for LabelledColumns {
     fn default() -> Self {
-        LabelledColumns { text: "text".into(), label: "label".into(), id: None, target: None }
+        LabelledColumns { text: "text".into(), label: "label".into(), id: None, target: None, delimiter: None }
     }
 }
 
 impl LabelledColumns {
-    fn format(&self) -> crate::batch::Format {
+    /// How `path` is read: CSV when its name says so, else JSONL.
+    fn format(&self, path: &str) -> crate::batch::Format {
         use crate::batch::Column;
+        let Some(by_name) = crate::batch::csv_delimiter(path) else {
+            return crate::batch::Format::Jsonl;
+        };
         crate::batch::Format::Csv {
+            delimiter: self.delimiter.unwrap_or(by_name),
             text_column: self.text.clone(),
             label_column: Column::Named(self.label.clone()),
             id_column: Column::named_or(self.id.as_deref(), "id"),
@@ -247,7 +255,7 @@ pub fn labelled_examples<F: FnMut(usize, String) + Send>(
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let rows = crate::batch::read_rows(
         crate::batch::decoded(file, path),
-        &if crate::batch::is_csv_name(path) { columns.format() } else { crate::batch::Format::Jsonl },
+        &columns.format(path),
         path,
         DEFAULT_MAX_TEXT_CHARS,
     )?;
