@@ -14,6 +14,21 @@ fn stancer(args: &[&str], dir: &std::path::Path) -> Output {
         .unwrap()
 }
 
+/// Runs the binary with `input` on its stdin.
+fn stancer_stdin(args: &[&str], dir: &std::path::Path, input: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stancer"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("STANCER_MODELS")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
@@ -346,17 +361,11 @@ fn score_keeps_order_writes_error_rows_and_reads_stdin() {
     let o = stancer(&["score", "--model", "stance", "--input", "in.jsonl", "--threads", "0"], dir.path());
     assert!(!o.status.success() && stderr(&o).contains("--threads"), "{}", stderr(&o));
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_stancer"))
-        .args(["score", "--model", "models/stance.safetensors", "--input", "-", "--output", "-"])
-        .current_dir(dir.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-    let o = child.wait_with_output().unwrap();
+    let o = stancer_stdin(
+        &["score", "--model", "models/stance.safetensors", "--input", "-", "--output", "-"],
+        dir.path(),
+        input.as_bytes(),
+    );
     assert!(o.status.success());
     assert_eq!(String::from_utf8(o.stdout).unwrap(), out);
 }
@@ -516,20 +525,12 @@ fn score_writes_csv_rows_that_read_as_its_jsonl_rows_and_resume() {
     let tsv = std::fs::read_to_string(dir.path().join("out.tsv")).unwrap();
     assert!(tsv.starts_with("id\tlabel\tp_favor\t"), "{tsv}");
     assert_eq!(csv_records(&tsv, b'\t'), records);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_stancer"))
-        .args(["score", "--model", "models/stance.safetensors", "--delimiter", "tab", "--output-format", "tsv"])
-        .current_dir(dir.path())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::io::Write::write_all(
-        &mut child.stdin.take().unwrap(),
-        std::fs::read(dir.path().join("in.tsv")).unwrap().as_slice(),
-    )
-    .unwrap();
-    assert_eq!(String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap(), tsv);
+    let o = stancer_stdin(
+        &["score", "--model", "stance", "--delimiter", "tab", "--output-format", "tsv"],
+        dir.path(),
+        &std::fs::read(dir.path().join("in.tsv")).unwrap(),
+    );
+    assert_eq!(String::from_utf8(o.stdout).unwrap(), tsv);
     let o = stancer(&["score", "--model", "stance", "--input", "in.csv", "--delimiter", "\""], dir.path());
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("a quote or line break cannot separate fields"), "{}", stderr(&o));
