@@ -408,11 +408,14 @@ pub struct ScoreWriter<'a> {
     heads: Vec<String>,
     /// The CSV delimiter, when writing CSV.
     csv: Option<u8>,
+    /// Top features to add to each row (0: none).
+    explain: usize,
 }
 
 impl<'a> ScoreWriter<'a> {
-    /// A writer of rows in `format` (CSV under [`Self::csv_header`]).
-    pub fn new(model: &'a LinearModel, format: OutputFormat) -> Self {
+    /// A writer of rows in `format` (CSV under [`Self::csv_header`]), each with its `explain`
+    /// top features (at most [`MAX_EXPLAIN`](crate::analyze::MAX_EXPLAIN)).
+    pub fn new(model: &'a LinearModel, format: OutputFormat, explain: usize) -> Self {
         let csv = match format {
             OutputFormat::Jsonl => None,
             OutputFormat::Csv { delimiter, .. } => Some(delimiter),
@@ -430,16 +433,21 @@ impl<'a> ScoreWriter<'a> {
             labels: model.labels().iter().map(|l| escaped(l)).collect(),
             heads: model.heads().iter().map(|h| escaped(&h.name)).collect(),
             csv,
+            explain: explain.min(crate::analyze::MAX_EXPLAIN),
         }
     }
 
-    /// The header line of CSV output: `id,label,p_<label>...,head,error` (`head` for stance
-    /// models), and the number of its columns.
-    pub fn csv_header(model: &LinearModel, delimiter: u8) -> (String, usize) {
+    /// The header line of CSV output: `id,label,p_<label>...,head,top_features,error`
+    /// (`head` for stance models, `top_features` when explaining), and the number of its
+    /// columns.
+    pub fn csv_header(model: &LinearModel, delimiter: u8, explain: bool) -> (String, usize) {
         let mut columns = vec!["id".to_string(), "label".to_string()];
         columns.extend(model.labels().iter().map(|l| format!("p_{l}")));
         if model.task() == Task::Stance {
             columns.push("head".into());
+        }
+        if explain {
+            columns.push("top_features".into());
         }
         columns.push("error".into());
         let mut header = String::new();
@@ -454,8 +462,10 @@ impl<'a> ScoreWriter<'a> {
     }
 
     /// Scores one record into its output row:
-    /// `{"id", "label", "probabilities": {"<label>": p, ...}, "head"?}` (head for stance
-    /// models), probabilities rounded to 6 decimals; or the CSV record of those fields.
+    /// `{"id", "label", "probabilities": {"<label>": p, ...}, "head"?, "top_features"?}`
+    /// (head for stance models; top features, `[{"feature", "weight"}]`, when explaining),
+    /// probabilities rounded to 6 decimals; or the CSV record of those fields (the top
+    /// features as that JSON array).
     pub fn score(&self, n: usize, rec: Record, max_chars: usize) -> RowResult {
         let ex = rec.into_unlabelled(n, max_chars)?;
         let mut z = [0f32; crate::train::MAX_CLASSES];
@@ -463,6 +473,10 @@ impl<'a> ScoreWriter<'a> {
         let input = Input { text: &ex.text, target: ex.target.as_deref(), target_spans: &ex.target_spans };
         let h = self.model.predict_probabilities(&input, &mut z[..k]);
         let best = (0..k).fold(0, |b, i| if z[i] > z[b] { i } else { b });
+        let top = (self.explain > 0).then(|| {
+            let top = self.model.explain(h, &input, best, self.explain);
+            serde_json::to_string(&top).expect("features serialise")
+        });
         let mut row = String::with_capacity(96 + ex.id.len());
         if let Some(delimiter) = self.csv {
             let sep = delimiter as char;
@@ -476,6 +490,10 @@ impl<'a> ScoreWriter<'a> {
             if self.model.task() == Task::Stance {
                 row.push(sep);
                 row.push_str(&self.heads[h]);
+            }
+            if let Some(top) = &top {
+                row.push(sep);
+                push_csv_field(&mut row, top, delimiter);
             }
             // The empty error field.
             row.push(sep);
@@ -498,6 +516,10 @@ impl<'a> ScoreWriter<'a> {
         if self.model.task() == Task::Stance {
             row.push_str(",\"head\":");
             row.push_str(&self.heads[h]);
+        }
+        if let Some(top) = &top {
+            row.push_str(",\"top_features\":");
+            row.push_str(top);
         }
         row.push('}');
         Ok(row)

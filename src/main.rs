@@ -204,6 +204,10 @@ struct ScoreArgs {
     /// Model name (found in --models) or path to a .safetensors file.
     #[arg(long)]
     model: String,
+    /// Add each row's N top features, those that pushed hardest toward or away from its
+    /// label: "top_features": [{"feature", "weight"}] (slower: features get their names).
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=stancer::analyze::MAX_EXPLAIN as i64))]
+    explain: u16,
     #[command(flatten)]
     io: BatchIo,
     #[command(flatten)]
@@ -1127,8 +1131,10 @@ fn run_eval_quotes(a: EvalQuotesArgs) -> Result<()> {
 
 fn run_score(a: ScoreArgs) -> Result<()> {
     let model = load_model(&a.model, &a.models.dir)?;
-    let opened = open_batch(&a.io, Some(&|delimiter| batch::ScoreWriter::csv_header(&model, delimiter)))?;
+    let explain = usize::from(a.explain);
+    let header = |delimiter| batch::ScoreWriter::csv_header(&model, delimiter, explain > 0);
+    let opened = open_batch(&a.io, Some(&header))?;
     let max = a.io.max_text_chars;
-    let writer = batch::ScoreWriter::new(&model, opened.opts.output_format);
+    let writer = batch::ScoreWriter::new(&model, opened.opts.output_format, explain);
     run_batch(opened, |n, rec| writer.score(n, rec, max))
 }

@@ -531,6 +531,33 @@ fn score_writes_csv_rows_that_read_as_its_jsonl_rows_and_resume() {
         &std::fs::read(dir.path().join("in.tsv")).unwrap(),
     );
     assert_eq!(String::from_utf8(o.stdout).unwrap(), tsv);
+
+    // --explain adds each row's top features, and changes nothing else; in CSV they are a
+    // column holding the same JSON array.
+    let o = score("explained.jsonl", &["--explain", "2"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let explained = std::fs::read_to_string(dir.path().join("explained.jsonl")).unwrap();
+    assert_eq!(explained.lines().count(), 5);
+    for (row, plain) in explained.lines().zip(jsonl.lines()) {
+        let mut row: serde_json::Value = serde_json::from_str(row).unwrap();
+        if row["error"].is_null() {
+            let top = row.as_object_mut().unwrap().remove("top_features").unwrap();
+            let top = top.as_array().unwrap();
+            assert_eq!(top.len(), 2, "{top:?}");
+            assert!(top.iter().all(|f| f["feature"].is_string() && f["weight"].as_f64().unwrap() != 0.0), "{top:?}");
+            assert!(top[0]["weight"].as_f64().unwrap().abs() >= top[1]["weight"].as_f64().unwrap().abs());
+        }
+        assert_eq!(row, serde_json::from_str::<serde_json::Value>(plain).unwrap());
+    }
+    let o = score("explained.csv", &["--explain", "2"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let records = csv_records(&std::fs::read_to_string(dir.path().join("explained.csv")).unwrap(), b',');
+    assert_eq!(records[0][6..], ["top_features", "error"]);
+    let first: serde_json::Value = serde_json::from_str(explained.lines().next().unwrap()).unwrap();
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&records[1][6]).unwrap(), first["top_features"]);
+    let o = score("-", &["--explain", "51"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+
     let o = stancer(&["score", "--model", "stance", "--input", "in.csv", "--delimiter", "\""], dir.path());
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("a quote or line break cannot separate fields"), "{}", stderr(&o));

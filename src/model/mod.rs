@@ -304,8 +304,9 @@ impl LinearModel {
         }
     }
 
-    /// The features that pushed hardest toward or away from label `class`.
-    fn explain(&self, h: usize, input: &Input<'_>, class: usize, n: usize) -> Vec<Contribution> {
+    /// The `n` features that pushed hardest toward or away from label `class` under head `h`
+    /// (as [`predict_probabilities`](Self::predict_probabilities) returns it).
+    pub fn explain(&self, h: usize, input: &Input<'_>, class: usize, n: usize) -> Vec<Contribution> {
         let head = &self.heads[h];
         let mut by_name: HashMap<String, f32> = HashMap::new();
         for (i, x, name) in self.featurizer.featurize_named(input).features {
