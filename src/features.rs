@@ -10,7 +10,7 @@
 //! not drown its few word features.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -415,42 +415,55 @@ struct Bufs {
     mentions: Vec<usize>,
     /// Recent targets, tokenized, oldest first: batch rows cycle through a few targets in
     /// any order, and tokenizing the target again costs as much as the rest of the target
-    /// features.
-    targets: Vec<TargetWords>,
+    /// features. Searched newest first; where nearly every row has a target of its own
+    /// (NewsMTSC's people), a miss drops the oldest without moving the rest.
+    targets: VecDeque<TargetWords>,
 }
 
-/// A target as the target and window features read it.
-#[derive(Debug)]
+/// A target as the target and window features read it. An evicted entry is refilled in
+/// place, so that rows which each have a target of their own allocate nothing for it.
+#[derive(Debug, Default)]
 struct TargetWords {
     target: String,
-    /// Its tokens' texts, which a mention repeats.
-    tokens: Vec<String>,
-    /// Its content words, any of which says the text names it.
-    words: Vec<String>,
+    /// Its tokens, which a mention repeats.
+    tokens: TokenBuf,
+    /// Its content words, any of which says the text names it: `[start, end)` byte ranges
+    /// of `word_bytes`.
+    words: Vec<(usize, usize)>,
+    word_bytes: Vec<u8>,
+}
+
+impl TargetWords {
+    fn fill(&mut self, target: &str) {
+        self.target.clear();
+        self.target.push_str(target);
+        self.words.clear();
+        self.word_bytes.clear();
+        for t in self.tokens.tokenize(target) {
+            if t.kind == TokenKind::Word && t.text.len() > 2 && !STOPWORDS.contains(&t.text.as_str()) {
+                let start = self.word_bytes.len();
+                self.word_bytes.extend_from_slice(t.text.as_bytes());
+                self.words.push((start, self.word_bytes.len()));
+            }
+        }
+    }
+
+    fn words(&self) -> impl Iterator<Item = &[u8]> {
+        self.words.iter().map(|&(start, end)| &self.word_bytes[start..end])
+    }
 }
 
 /// How many distinct targets [`Bufs`] remembers per thread.
 const TARGET_CACHE: usize = 32;
 
 /// `target` from `cache`, tokenized into it first when it is not there.
-fn target_words<'c>(cache: &'c mut Vec<TargetWords>, target: &str) -> &'c TargetWords {
-    let at = match cache.iter().position(|t| t.target == target) {
+fn target_words<'c>(cache: &'c mut VecDeque<TargetWords>, target: &str) -> &'c TargetWords {
+    let at = match cache.iter().rposition(|t| t.target == target) {
         Some(at) => at,
         None => {
-            if cache.len() == TARGET_CACHE {
-                cache.remove(0);
-            }
-            let toks = tokenize(target);
-            let words = toks
-                .iter()
-                .filter(|t| t.kind == TokenKind::Word && t.text.len() > 2 && !STOPWORDS.contains(&t.text.as_str()))
-                .map(|t| t.text.clone())
-                .collect();
-            cache.push(TargetWords {
-                target: target.to_string(),
-                tokens: toks.into_iter().map(|t| t.text).collect(),
-                words,
-            });
+            let mut entry = if cache.len() == TARGET_CACHE { cache.pop_front() } else { None };
+            entry.get_or_insert_default().fill(target);
+            cache.extend(entry);
             cache.len() - 1
         }
     };
@@ -621,14 +634,14 @@ impl Featurizer {
             && let Some(target) = input.target
         {
             let start = out.count();
-            let words = &target_words(&mut bufs.targets, target).words;
+            let target = target_words(&mut bufs.targets, target);
             let mut hit = false;
             let mut neg = false;
             for t in tokens {
                 // Leading '#' and '@' off, on bytes: a char-set pattern costs more per token.
                 let body = t.text.as_bytes();
                 let body = &body[body.iter().position(|&b| b != b'#' && b != b'@').unwrap_or(body.len())..];
-                if words.iter().any(|w| contains(body, w.as_bytes())) {
+                if target.words().any(|w| contains(body, w)) {
                     hit = true;
                     neg |= t.negated;
                 }
@@ -648,7 +661,7 @@ impl Featurizer {
             let positions = &mut bufs.mentions;
             positions.clear();
             if let Some(target) = input.target.filter(|_| input.target_spans.is_empty()) {
-                find_mentions(tokens, &target_words(&mut bufs.targets, target).tokens, positions);
+                find_mentions(tokens, target_words(&mut bufs.targets, target).tokens.tokens(), positions);
             } else {
                 let in_target = |t: &Token| input.target_spans.iter().any(|s| t.start < s[1] && s[0] < t.end);
                 positions.extend((0..tokens.len()).filter(|&i| in_target(&tokens[i])));
@@ -727,14 +740,14 @@ impl Featurizer {
 /// `target_spans`, and the server's analyses). Matching tokens rather than characters
 /// keeps "he" from being found inside "the", and finds "Trump" in "Trump's" and
 /// "Hillary Clinton" in "#HillaryClinton" (through the hashtag's parts).
-fn find_mentions(tokens: &[Token], target: &[String], positions: &mut Vec<usize>) {
+fn find_mentions(tokens: &[Token], target: &[Token], positions: &mut Vec<usize>) {
     let m = target.len();
     if m == 0 || m > MAX_TARGET_TOKENS {
         return;
     }
     let mut i = 0;
     while i + m <= tokens.len() {
-        if tokens[i..i + m].iter().zip(target).all(|(t, w)| t.text == *w) {
+        if tokens[i..i + m].iter().zip(target).all(|(t, w)| t.text == w.text) {
             positions.extend(i..i + m);
             i += m;
         } else {

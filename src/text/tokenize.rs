@@ -114,6 +114,11 @@ impl TokenBuf {
         }
         &self.slots.toks[..self.slots.len]
     }
+
+    /// The tokens of the text last tokenized.
+    pub fn tokens(&self) -> &[Token] {
+        &self.slots.toks[..self.slots.len]
+    }
 }
 
 /// Token storage whose entries past `len` are kept for reuse.
