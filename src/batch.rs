@@ -1,5 +1,5 @@
-//! Batch scoring: rows in (JSONL or CSV, plain or gzip) -> one JSONL result row per input
-//! row out, in input order.
+//! Batch scoring: rows in (JSONL or CSV, plain or gzip) -> one result row per input row
+//! out (JSONL, or CSV for scores), in input order.
 //!
 //! Rows are read in chunks, processed in parallel (rayon) and written before the next chunk
 //! is read, so memory stays bounded by the chunk size whatever the input size. A row that
@@ -74,10 +74,9 @@ pub fn decoded<'a>(raw: impl Read + Send + 'a, name: &str) -> Box<dyn BufRead + 
 }
 
 /// How output rows are written.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum OutputFormat {
     /// One JSON object a line.
-    #[default]
     Jsonl,
     /// CSV records of `columns` fields separated by `delimiter`, the id first and the error
     /// last (empty in rows without one), under a header that the caller writes.
@@ -286,7 +285,7 @@ struct ErrRow<'a> {
     error: &'a str,
 }
 
-/// Processes `rows` with `f` in parallel chunks and writes one JSONL row per input row.
+/// Processes `rows` with `f` in parallel chunks and writes one output row per input row.
 /// `f` gets the row number and record and returns the output row, or `(id, message)` for
 /// an error row. `progress` is called with the rows done after each chunk.
 pub fn run<F>(

@@ -37,11 +37,12 @@ enum Command {
     /// Train a model on labelled rows and print its cross-validated metrics
     ///
     /// Each JSONL line is {"id", "text", "target"?, "target_spans"?, "label"}; a CSV file
-    /// (.csv, or .tsv tab-separated) has a header with "text" and "label" columns, and "id" and "target" are read
-    /// when present (--*-column give other names); either may be gzip-compressed (.gz), and
-    /// one run may mix them. Labels are favor/against/none for stance (Emergent's
-    /// for/observing are accepted) and positive/neutral/negative for sentiment. A model with
-    /// window features (sentiment) finds the target's mentions in rows without spans.
+    /// (.csv, or .tsv tab-separated) has a header with "text" and "label" columns, and "id"
+    /// and "target" are read when present (--*-column give other names); either may be
+    /// gzip-compressed (.gz), and one run may mix them. Labels are favor/against/none for
+    /// stance (Emergent's for/observing are accepted) and positive/neutral/negative for
+    /// sentiment. A model with window features (sentiment) finds the target's mentions in
+    /// rows without spans.
     /// Example:
     ///
     ///   stancer train --task stance --data ../shared/data/stance/semeval2016-train.jsonl \
@@ -54,8 +55,9 @@ enum Command {
     /// Score rows {"id", "text", "target"?, "target_spans"?} (JSONL or CSV) with a model.
     ///
     /// Writes one row per input row, in input order: {"id", "label", "probabilities":
-    /// {"<label>": p, ...}, "head"?}, or to a .csv output, CSV records of
-    /// "id,label,p_<label>...,head?,error". A row that cannot be scored becomes {"id", "error"}
+    /// {"<label>": p, ...}, "head"?, "top_features"?}, or to a .csv output, CSV records of
+    /// "id,label,p_<label>...,head?,top_features?,error". A row that cannot be scored
+    /// becomes {"id", "error"}
     /// and is counted in the summary on stderr (or stops the run: --fail-fast,
     /// --max-errors). A sentiment model finds the target's mentions itself in rows without
     /// "target_spans", as the server's analyses do.
@@ -297,8 +299,9 @@ struct BatchIo {
     #[arg(long, default_value = "-", value_name = "FILE")]
     output: String,
     /// Output format [default: as the --output name says (.csv, .tsv, before any .gz), else
-    /// jsonl]. CSV rows are "id,label,p_<label>...,head,error" (head for stance models),
-    /// under a header; only score writes CSV, the other commands' rows being nested.
+    /// jsonl]. CSV rows are "id,label,p_<label>...,head,top_features,error" (head for stance
+    /// models, top_features with --explain), under a header; only score writes CSV, the
+    /// other commands' rows being nested.
     #[arg(long, value_name = "FORMAT")]
     output_format: Option<OutputFormatArg>,
     /// CSV column holding the text (makes the input CSV).
