@@ -29,6 +29,11 @@ fn stancer_stdin(args: &[&str], dir: &std::path::Path, input: &[u8]) -> Output {
     child.wait_with_output().unwrap()
 }
 
+/// The JSON file `name` in `dir`.
+fn read_json(dir: &std::path::Path, name: &str) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join(name)).unwrap()).unwrap()
+}
+
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
@@ -180,8 +185,7 @@ fn training_mixes_jsonl_csv_and_gzip_files_and_reports_duplicate_ids() {
         dir.path(),
     );
     assert!(o.status.success(), "{}", stderr(&o));
-    let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("s.json")).unwrap()).unwrap();
+    let summary = read_json(dir.path(), "s.json");
     assert_eq!((&summary["solver"], &summary["out"]), (&"sgd".into(), &"s.safetensors".into()), "{summary}");
     assert!(summary["metrics"]["accuracy"].as_f64().is_some() && summary["promoted"].is_null(), "{summary}");
 
@@ -264,8 +268,7 @@ fn score_keeps_order_writes_error_rows_and_reads_stdin() {
     );
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("processed 3 of 7 rows, 4 error row(s)"), "{}", stderr(&o));
-    let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("s.json")).unwrap()).unwrap();
+    let summary = read_json(dir.path(), "s.json");
     assert_eq!(
         (&summary["input"], &summary["output"], &summary["rows"], &summary["ok"], &summary["errors"]),
         (&"in.jsonl".into(), &"out.jsonl".into(), &7.into(), &3.into(), &4.into()),
@@ -327,8 +330,7 @@ fn score_keeps_order_writes_error_rows_and_reads_stdin() {
     let stop = r#"in.jsonl:6: a row must be a JSON object {"id", "text", ...}, not an array (stopped after 2 rows that could not be processed)"#;
     assert!(stderr(&o).contains(stop) && stderr(&o).contains("processed 3 of 5 rows"), "{}", stderr(&o));
     assert_eq!(std::fs::read_to_string(dir.path().join("part.jsonl")).unwrap().lines().count(), 5);
-    let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("stop.json")).unwrap()).unwrap();
+    let summary = read_json(dir.path(), "stop.json");
     assert_eq!((&summary["rows"], &summary["ok"], &summary["errors"]), (&5.into(), &3.into(), &2.into()), "{summary}");
     assert_eq!(summary["stopped"], stop, "{summary}");
     let o = stancer(
@@ -651,8 +653,7 @@ fn an_open_csv_quote_costs_one_row_and_a_cut_input_stops_the_run() {
     let err = stderr(&o);
     let at = format!("cut.jsonl.gz:{}: the input cannot be read on from here", rows.len() + 1);
     assert!(err.contains(&at), "{err}");
-    let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("cut.json")).unwrap()).unwrap();
+    let summary = read_json(dir.path(), "cut.json");
     assert_eq!(summary["rows"], rows.len(), "{summary}");
     assert!(summary["stopped"].as_str().unwrap().starts_with(&at), "{summary}");
 }
@@ -780,10 +781,7 @@ fn compare_and_promote_only_when_not_worse() {
     let err = stderr(&o);
     assert!(err.contains("metric") && err.contains("f_avg") && err.contains("not promoted"), "{err}");
     // The job that retrains reads the decision and its figures from the summary.
-    let read = |name: &str| -> serde_json::Value {
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join(name)).unwrap()).unwrap()
-    };
-    let summary = read("blind.json");
+    let summary = read_json(dir.path(), "blind.json");
     assert_eq!((&summary["promoted"], &summary["solver"]), (&false.into(), &"lbfgs".into()), "{summary}");
     let compare = &summary["compare"];
     assert_eq!((&compare["model"], &compare["metric"]), (&"models/stance.safetensors".into(), &"f_avg".into()));
@@ -814,7 +812,7 @@ fn compare_and_promote_only_when_not_worse() {
     );
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("promoted:"), "{}", stderr(&o));
-    let summary = read("new.json");
+    let summary = read_json(dir.path(), "new.json");
     assert_eq!(summary["promoted"], true, "{summary}");
     assert_eq!(summary["compare"]["new"], summary["compare"]["current"], "{summary}");
     assert_eq!(std::fs::read(models.join("stance.prev.safetensors")).unwrap(), before);
