@@ -629,12 +629,15 @@ impl Featurizer {
             out.scale_from(start, c.lexicon_weight);
         }
 
+        // The target as both target groups read it, looked up once.
+        let target =
+            input.target.filter(|_| c.target_features || c.window > 0).map(|t| target_words(&mut bufs.targets, t));
+
         // Target-conditioned: does the text name its target, and is that mention negated?
         if c.target_features
-            && let Some(target) = input.target
+            && let Some(target) = target
         {
             let start = out.count();
-            let target = target_words(&mut bufs.targets, target);
             let mut hit = false;
             let mut neg = false;
             for t in tokens {
@@ -660,8 +663,8 @@ impl Featurizer {
             let start = out.count();
             let positions = &mut bufs.mentions;
             positions.clear();
-            if let Some(target) = input.target.filter(|_| input.target_spans.is_empty()) {
-                find_mentions(tokens, target_words(&mut bufs.targets, target).tokens.tokens(), positions);
+            if let Some(target) = target.filter(|_| input.target_spans.is_empty()) {
+                find_mentions(tokens, target.tokens.tokens(), positions);
             } else {
                 let in_target = |t: &Token| input.target_spans.iter().any(|s| t.start < s[1] && s[0] < t.end);
                 positions.extend((0..tokens.len()).filter(|&i| in_target(&tokens[i])));

@@ -589,14 +589,8 @@ fn run_train(a: TrainArgs) -> Result<()> {
     }
     let size = std::fs::metadata(&a.out).map(|m| m.len()).unwrap_or(0);
     eprintln!("wrote {} ({:.1} MB) in {:.1} s", a.out.display(), size as f64 / 1e6, start.elapsed().as_secs_f64());
-    let report = TrainReport {
-        out: &a.out,
-        solver: "lbfgs",
-        seconds: start.elapsed().as_secs_f64(),
-        metrics: trained.cv.as_ref(),
-        compare: comparison,
-        promoted,
-    };
+    let report =
+        TrainReport { compare: comparison, promoted, ..TrainReport::new(&a.out, "lbfgs", start, trained.cv.as_ref()) };
     summary.map_or(Ok(()), |s| s.write(&report))
 }
 
@@ -609,6 +603,13 @@ struct TrainReport<'a> {
     metrics: Option<&'a Metrics>,
     compare: Option<Comparison>,
     promoted: Option<bool>,
+}
+
+impl<'a> TrainReport<'a> {
+    /// A run that started at `start` and compared with nothing.
+    fn new(out: &'a Path, solver: &'static str, start: std::time::Instant, metrics: Option<&'a Metrics>) -> Self {
+        TrainReport { out, solver, seconds: start.elapsed().as_secs_f64(), metrics, compare: None, promoted: None }
+    }
 }
 
 /// A `--summary` file, created when the run starts so that a path that cannot be written
@@ -776,14 +777,7 @@ fn train_streaming(
         println!("{}", serde_json::to_string_pretty(m)?);
     }
     eprintln!("wrote {} in {:.1} s", a.out.display(), start.elapsed().as_secs_f64());
-    let report = TrainReport {
-        out: &a.out,
-        solver: "sgd",
-        seconds: start.elapsed().as_secs_f64(),
-        metrics: trained.cv.as_ref(),
-        compare: None,
-        promoted: None,
-    };
+    let report = TrainReport::new(&a.out, "sgd", start, trained.cv.as_ref());
     summary.map_or(Ok(()), |s| s.write(&report))
 }
 
