@@ -362,19 +362,7 @@ where
                     if summary.first_errors.len() < 5 {
                         summary.first_errors.push(format!("{}:{line}: {message}", opts.input_name));
                     }
-                    let row = match opts.output_format {
-                        OutputFormat::Jsonl => {
-                            serde_json::to_string(&ErrRow { id: &id, error: &message }).expect("row serialises")
-                        }
-                        OutputFormat::Csv { columns, delimiter } => {
-                            let mut row = String::new();
-                            push_csv_field(&mut row, &id, delimiter);
-                            row.extend(std::iter::repeat_n(delimiter as char, columns.saturating_sub(1)));
-                            push_csv_field(&mut row, &message, delimiter);
-                            row
-                        }
-                    };
-                    output.write_all(row.as_bytes()).map_err(out_err)?;
+                    output.write_all(error_row(opts.output_format, &id, &message).as_bytes()).map_err(out_err)?;
                 }
             }
             summary.rows += 1;
@@ -397,6 +385,21 @@ where
         )));
     }
     Ok(())
+}
+
+/// The output row of a row that could not be processed: `{"id", "error"}`, or the CSV
+/// record with only its id and error fields filled.
+fn error_row(format: OutputFormat, id: &str, message: &str) -> String {
+    match format {
+        OutputFormat::Jsonl => serde_json::to_string(&ErrRow { id, error: message }).expect("row serialises"),
+        OutputFormat::Csv { columns, delimiter } => {
+            let mut row = String::new();
+            push_csv_field(&mut row, id, delimiter);
+            row.extend(std::iter::repeat_n(delimiter as char, columns.saturating_sub(1)));
+            push_csv_field(&mut row, message, delimiter);
+            row
+        }
+    }
 }
 
 /// Writes score rows for one model. Escaped labels and head names are made once, so a row

@@ -112,7 +112,7 @@ impl TokenBuf {
             normalize_into(text, &mut self.norm);
             fill_normalized(&self.norm, &mut self.slots);
         }
-        &self.slots.toks[..self.slots.len]
+        self.tokens()
     }
 
     /// The tokens of the text last tokenized.
