@@ -166,7 +166,8 @@ struct TrainArgs {
     /// Also write what the run did as JSON to FILE, for the job that retrains: {"out",
     /// "solver", "seconds", "metrics" (cross-validated, or on the held-out rows for sgd;
     /// null without), "compare" (null, or {"model", "metric", "new", "current"}: the primary
-    /// metric of both), "promoted" (null without --promote)}.
+    /// metric of both), "promoted" (null without --promote), "error" (why the run failed;
+    /// null when it finished)}.
     #[arg(long, value_name = "FILE")]
     summary: Option<PathBuf>,
     /// Passes over the data for the sgd solver.
@@ -479,6 +480,20 @@ fn run_train(a: TrainArgs) -> Result<()> {
         }
     }
     let summary = SummaryFile::create(a.summary.as_deref())?;
+    let start = std::time::Instant::now();
+    // A retraining job reads the summary rather than stderr, so a failed run writes one too.
+    let (report, result) = match train_and_save(&a) {
+        Ok(report) => (report, Ok(())),
+        Err(e) => {
+            (TrainReport { error: Some(format!("{e:#}")), ..TrainReport::new(&a.out, None, start, None) }, Err(e))
+        }
+    };
+    let written = summary.map_or(Ok(()), |s| s.write(&report));
+    result.and(written)
+}
+
+/// Trains, compares and promotes as `a` asks; what the summary reports.
+fn train_and_save(a: &TrainArgs) -> Result<TrainReport<'_>> {
     let task: Task = a.task.parse().map_err(anyhow::Error::msg)?;
     let name = a.name.clone().unwrap_or_else(|| {
         a.out
@@ -536,7 +551,7 @@ fn run_train(a: TrainArgs) -> Result<()> {
         if a.compare.is_some() {
             bail!("--compare needs the in-memory solver (--solver lbfgs); the input is {total_bytes} bytes");
         }
-        return train_streaming(&a, &cfg, lexicon, &data, task, summary);
+        return train_streaming(a, &cfg, lexicon, &data, task);
     }
 
     let mut examples = Vec::new();
@@ -589,26 +604,28 @@ fn run_train(a: TrainArgs) -> Result<()> {
     }
     let size = std::fs::metadata(&a.out).map(|m| m.len()).unwrap_or(0);
     eprintln!("wrote {} ({:.1} MB) in {:.1} s", a.out.display(), size as f64 / 1e6, start.elapsed().as_secs_f64());
-    let report =
-        TrainReport { compare: comparison, promoted, ..TrainReport::new(&a.out, "lbfgs", start, trained.cv.as_ref()) };
-    summary.map_or(Ok(()), |s| s.write(&report))
+    Ok(TrainReport { compare: comparison, promoted, ..TrainReport::new(&a.out, Some("lbfgs"), start, trained.cv) })
 }
 
 /// What `train --summary` writes.
 #[derive(serde::Serialize)]
 struct TrainReport<'a> {
     out: &'a Path,
-    solver: &'static str,
+    /// None when the run failed before choosing one.
+    solver: Option<&'static str>,
     seconds: f64,
-    metrics: Option<&'a Metrics>,
+    metrics: Option<Metrics>,
     compare: Option<Comparison>,
     promoted: Option<bool>,
+    /// Why the run failed (exit status 1); null when it finished.
+    error: Option<String>,
 }
 
 impl<'a> TrainReport<'a> {
     /// A run that started at `start` and compared with nothing.
-    fn new(out: &'a Path, solver: &'static str, start: std::time::Instant, metrics: Option<&'a Metrics>) -> Self {
-        TrainReport { out, solver, seconds: start.elapsed().as_secs_f64(), metrics, compare: None, promoted: None }
+    fn new(out: &'a Path, solver: Option<&'static str>, start: std::time::Instant, metrics: Option<Metrics>) -> Self {
+        let seconds = start.elapsed().as_secs_f64();
+        TrainReport { out, solver, seconds, metrics, compare: None, promoted: None, error: None }
     }
 }
 
@@ -728,14 +745,13 @@ fn print_fits(model: &LinearModel) {
 }
 
 /// The streaming path: rows are read from the files on every epoch, never all held.
-fn train_streaming(
-    a: &TrainArgs,
+fn train_streaming<'a>(
+    a: &'a TrainArgs,
     cfg: &TrainConfig,
     lexicon: Option<Lexicon>,
     data: &DataInfo,
     task: Task,
-    summary: Option<SummaryFile>,
-) -> Result<()> {
+) -> Result<TrainReport<'a>> {
     let skipped = Arc::new(std::sync::Mutex::new(ReadReport::default()));
     let first_pass = std::sync::atomic::AtomicBool::new(true);
     let columns = a.columns.labelled();
@@ -777,8 +793,7 @@ fn train_streaming(
         println!("{}", serde_json::to_string_pretty(m)?);
     }
     eprintln!("wrote {} in {:.1} s", a.out.display(), start.elapsed().as_secs_f64());
-    let report = TrainReport::new(&a.out, "sgd", start, trained.cv.as_ref());
-    summary.map_or(Ok(()), |s| s.write(&report))
+    Ok(TrainReport::new(&a.out, Some("sgd"), start, trained.cv))
 }
 
 fn run_eval(a: EvalArgs) -> Result<()> {
@@ -933,11 +948,17 @@ fn open_batch(io: &BatchIo, csv_header: Option<&dyn Fn(u8) -> (String, usize)>) 
     let csv = match (csv_out, csv_header) {
         (None, _) => None,
         (Some(delimiter), Some(header)) => Some((delimiter, header(delimiter))),
-        (Some(_), None) => bail!(
-            "--output {}: this command writes nested JSON rows, which CSV cannot hold (only score writes CSV); \
-             name a .jsonl file",
-            io.output
-        ),
+        (Some(_), None) => match io.output_format {
+            Some(_) => bail!(
+                "--output-format: this command writes nested JSON rows, which CSV cannot hold (only score writes \
+                 CSV); give --output-format jsonl or leave it out"
+            ),
+            None => bail!(
+                "--output {}: this command writes nested JSON rows, which CSV cannot hold (only score writes CSV); \
+                 name a .jsonl file or give --output-format jsonl",
+                io.output
+            ),
+        },
     };
 
     let mut skip_rows = 0;

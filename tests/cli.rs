@@ -198,6 +198,13 @@ fn training_mixes_jsonl_csv_and_gzip_files_and_reports_duplicate_ids() {
     let o = train(&["a.jsonl", "nolabel.csv"], "x.safetensors", "lbfgs");
     assert!(!o.status.success());
     assert!(stderr(&o).contains("nolabel.csv:1: no column \"label\" in the header"), "{}", stderr(&o));
+    // A failed training still writes its summary, saying why.
+    let o = train(&["a.jsonl", "nolabel.csv", "--summary", "failed.json"], "x.safetensors", "lbfgs");
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let summary = read_json(dir.path(), "failed.json");
+    assert!(summary["error"].as_str().unwrap().contains("no column \"label\""), "{summary}");
+    assert!(summary["solver"].is_null() && summary["metrics"].is_null(), "{summary}");
+    assert!(!dir.path().join("x.safetensors").exists());
     // Other column names are given by flags; a named column must exist.
     let body = "tid,tweet,stance\nz1,I love wind power,favor\n,We hate tax cuts,against\n,Tax cuts again,none\n";
     common::write(dir.path(), "renamed.csv", body);
@@ -595,12 +602,15 @@ fn score_writes_csv_rows_that_read_as_its_jsonl_rows_and_resume() {
     }
 
     // Nested rows are not written as CSV.
-    for (out, extra) in [("x.csv", &[][..]), ("x.out", &["--output-format", "csv"][..])] {
+    for (out, extra, names) in
+        [("x.csv", &[][..], "--output x.csv"), ("x.out", &["--output-format", "csv"][..], "--output-format:")]
+    {
         let mut args = vec!["extract", "--input", "in.csv", "--output", out];
         args.extend_from_slice(extra);
         let o = stancer(&args, dir.path());
         assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
         assert!(stderr(&o).contains("only score writes CSV"), "{}", stderr(&o));
+        assert!(stderr(&o).contains(names), "the message names the flag at fault: {}", stderr(&o));
         assert!(!dir.path().join(out).exists());
     }
 }
