@@ -148,8 +148,9 @@ pub type Row = (usize, RawRow);
 pub enum RawRow {
     /// A JSONL line, not parsed yet.
     Line(String),
-    /// A record already parsed (CSV), or why it could not be read.
-    Parsed(std::result::Result<Record, String>),
+    /// A record already parsed (CSV), or its id, when it could be read, and why the rest
+    /// could not be.
+    Parsed(std::result::Result<Record, (Option<String>, String)>),
     /// The input could not be read on from here (a truncated gzip file, a failing disk):
     /// the run stops after writing the rows before it, as the rest of the input is lost.
     Unreadable(String),
@@ -165,7 +166,10 @@ impl RawRow {
                 Some(id) => (id, message),
                 None => fallback(message),
             }),
-            RawRow::Parsed(r) => r.map_err(fallback),
+            RawRow::Parsed(r) => r.map_err(|(id, message)| match id {
+                Some(id) => (id, message),
+                None => fallback(message),
+            }),
             RawRow::Unreadable(e) => Err(fallback(e)),
         }
     }
@@ -201,7 +205,9 @@ pub fn read_rows<'a>(
                         }
                         RawRow::Line(l)
                     }
-                    Ok(Err(e)) => RawRow::Parsed(Err(format!("the line is not valid UTF-8: {}", e.utf8_error()))),
+                    Ok(Err(e)) => {
+                        RawRow::Parsed(Err((None, format!("the line is not valid UTF-8: {}", e.utf8_error()))))
+                    }
                     Err(e) => RawRow::Unreadable(format!("the input cannot be read on from here: {e}")),
                 };
                 Some((i + 1, row))
@@ -254,7 +260,7 @@ pub fn read_rows<'a>(
                     }
                 };
                 line = at;
-                let rec = fields.and_then(|f| {
+                let rec = fields.map_err(|message| (None, message)).and_then(|f| {
                     let column = |c: Option<usize>, name: &str| -> std::result::Result<Option<String>, String> {
                         match c.and_then(|c| f.get(c)) {
                             None => Ok(None),
@@ -262,16 +268,21 @@ pub fn read_rows<'a>(
                             Some(Err(e)) => Err(format!("column {name:?} is not valid UTF-8: {e}")),
                         }
                     };
-                    let text =
-                        column(Some(text), &text_name)?.ok_or_else(|| format!("missing column {text_name:?}"))?;
-                    Ok(Record {
-                        // An empty cell is no id: the row is known by its line instead.
-                        id: column(id, &id_name)?.filter(|s| !s.is_empty()).map(serde_json::Value::String),
-                        text: Some(text),
-                        target: column(target, &target_name)?,
-                        target_spans: None,
-                        label: column(label, &label_name)?,
-                    })
+                    // An empty cell is no id: the row is known by its line instead. The id is
+                    // read first so that a row with another bad cell keeps it in its error row.
+                    let id = column(id, &id_name).map_err(|message| (None, message))?.filter(|s| !s.is_empty());
+                    let rest = || {
+                        let text =
+                            column(Some(text), &text_name)?.ok_or_else(|| format!("missing column {text_name:?}"))?;
+                        Ok(Record {
+                            id: id.clone().map(serde_json::Value::String),
+                            text: Some(text),
+                            target: column(target, &target_name)?,
+                            target_spans: None,
+                            label: column(label, &label_name)?,
+                        })
+                    };
+                    rest().map_err(|message| (id.clone(), message))
                 });
                 Some((at, RawRow::Parsed(rec)))
             }))))
@@ -691,13 +702,29 @@ mod tests {
             .unwrap()
             .map(|(n, r)| match r {
                 RawRow::Line(l) => (n, l),
-                RawRow::Parsed(r) => (n, r.unwrap_err()),
+                RawRow::Parsed(r) => (n, r.unwrap_err().1),
                 RawRow::Unreadable(m) => (n, m),
             })
             .collect();
         assert_eq!(rows[..2], [(1, r#"{"text": "a"}"#.to_string()), (3, r#"{"text": "b"}"#.to_string())]);
         assert!(rows[2].0 == 4 && rows[2].1.contains("not valid UTF-8"), "{rows:?}");
         assert_eq!(rows.len(), 3);
+    }
+
+    #[test]
+    fn a_bad_csv_record_keeps_its_id_when_the_id_cell_reads() {
+        let input: &[u8] = b"id,text,target\nr1,\xff,t\nr2\n,\xff,t\n\xfe,ok,t\nr5,\"open\n";
+        let format = Format::Csv {
+            text_column: "text".into(),
+            id_column: Column::IfPresent("id".into()),
+            target_column: Column::IfPresent("target".into()),
+            label_column: Column::Unused,
+            delimiter: b',',
+        };
+        let ids: Vec<String> =
+            read_rows(input, &format, "x.csv", 100).unwrap().map(|(n, r)| r.parse_at(n).unwrap_err().0).collect();
+        // The id cell read: its id; empty or not UTF-8, or the record unreadable: the line.
+        assert_eq!(ids, ["r1", "r2", "4", "5", "6"]);
     }
 
     #[test]
