@@ -358,10 +358,11 @@ where
         let results: Vec<(usize, RowResult)> =
             chunk.par_drain(..).map(|(n, r)| (n, r.parse_at(n).and_then(|rec| f(n, rec)))).collect();
         for (line, r) in results {
+            // Counted once written, so that a run stopped by its output counts what it wrote.
             match r {
                 Ok(row) => {
+                    output.write_all(row.as_bytes()).and_then(|()| output.write_all(b"\n")).map_err(out_err)?;
                     summary.ok += 1;
-                    output.write_all(row.as_bytes()).map_err(out_err)?;
                 }
                 Err((id, message)) => {
                     if let Some(max) = opts.max_errors.filter(|&max| summary.errors >= max) {
@@ -369,15 +370,15 @@ where
                         output.flush().map_err(out_err)?;
                         return Err(Error::TooManyBadRows { path: opts.input_name.clone(), line, message, max });
                     }
+                    let row = error_row(opts.output_format, &id, &message);
+                    output.write_all(row.as_bytes()).and_then(|()| output.write_all(b"\n")).map_err(out_err)?;
                     summary.errors += 1;
                     if summary.first_errors.len() < 5 {
                         summary.first_errors.push(format!("{}:{line}: {message}", opts.input_name));
                     }
-                    output.write_all(error_row(opts.output_format, &id, &message).as_bytes()).map_err(out_err)?;
                 }
             }
             summary.rows += 1;
-            output.write_all(b"\n").map_err(out_err)?;
         }
         progress(summary.rows);
         if let Some((line, message)) = unreadable {
@@ -725,6 +726,37 @@ mod tests {
             read_rows(input, &format, "x.csv", 100).unwrap().map(|(n, r)| r.parse_at(n).unwrap_err().0).collect();
         // The id cell read: its id; empty or not UTF-8, or the record unreadable: the line.
         assert_eq!(ids, ["r1", "r2", "4", "5", "6"]);
+    }
+
+    #[test]
+    fn a_run_stopped_by_its_output_counts_the_rows_it_wrote() {
+        /// Takes `room` bytes, then fails as a full disk does.
+        struct Full {
+            room: usize,
+            got: Vec<u8>,
+        }
+        impl Write for Full {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                if self.got.len() + buf.len() > self.room {
+                    return Err(std::io::Error::from(std::io::ErrorKind::StorageFull));
+                }
+                self.got.extend_from_slice(buf);
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let input = "{\"text\": \"a\"}\nnot json\n".repeat(10);
+        let rows = read_rows(std::io::Cursor::new(input.into_bytes()), &Format::Jsonl, "x", 100).unwrap();
+        let mut out = Full { room: 100, got: Vec::new() };
+        let f = |n: usize, _: Record| Ok(format!("row {n}"));
+        let Err(Stopped { summary, .. }) = run(rows, &mut out, &BatchOptions::default(), f, &|_| {}) else {
+            panic!("the output is full")
+        };
+        let written = out.got.iter().filter(|&&b| b == b'\n').count();
+        assert!(written > 0 && written < 20, "{written}");
+        assert_eq!((summary.rows, summary.ok + summary.errors), (written, written));
     }
 
     #[test]

@@ -8,12 +8,10 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A file could not be opened, read or written.
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    // The io error is in the message and not a `#[source]`, so that a chain printed whole
+    // (anyhow's `{:#}`) does not say it twice.
+    #[error("{path}: {error}")]
+    Io { path: PathBuf, error: std::io::Error },
     /// A line of a JSONL or CSV input is not valid for its purpose.
     #[error("{path}:{line}: {message}")]
     InvalidRecord { path: String, line: usize, message: String },
@@ -59,7 +57,7 @@ fn stop_reason(max: usize) -> String {
 
 impl Error {
     /// Builds an [`Error::Io`] for `path`.
-    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { path: path.into(), source }
+    pub fn io(path: impl Into<PathBuf>, error: std::io::Error) -> Self {
+        Error::Io { path: path.into(), error }
     }
 }

@@ -406,10 +406,36 @@ fn main() {
             .and_then(|rt| rt.block_on(cli_serve::run_serve(a))),
     };
     if let Err(e) = r {
+        if closed_pipe(&e) {
+            // The reader went away (`stancer score | head`): quiet, with the status a tool
+            // killed by SIGPIPE has, so that `set -o pipefail` still sees the cut.
+            std::process::exit(EXIT_CLOSED_PIPE);
+        }
         eprintln!("error: {e:#}");
         let bad_rows = matches!(e.downcast_ref(), Some(stancer::Error::TooManyBadRows { .. }));
         std::process::exit(if bad_rows { EXIT_BAD_ROWS } else { 1 });
     }
+}
+
+/// 128 + SIGPIPE.
+const EXIT_CLOSED_PIPE: i32 = 141;
+
+/// Whether `e` is a write to a pipe whose reader has gone.
+fn closed_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        let io = match c.downcast_ref::<stancer::Error>() {
+            Some(stancer::Error::Io { error, .. }) => Some(error),
+            _ => c.downcast_ref::<std::io::Error>(),
+        };
+        io.is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// Prints `value` as indented JSON on stdout.
+fn print_json(value: &impl serde::Serialize) -> Result<()> {
+    let json = serde_json::to_string_pretty(value)?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{json}").and_then(|()| out.flush()).context("writing to stdout")
 }
 
 /// Fails when `output` names the file `input` names (by any path or link): it would be
@@ -578,7 +604,7 @@ fn train_and_save(a: &TrainArgs) -> Result<TrainReport<'_>> {
     if let Some(cv) = &trained.cv {
         eprintln!("{}-fold cross-validation: {}", cfg.folds, cv.summary());
         eprint!("{}", cv.confusion_table());
-        println!("{}", serde_json::to_string_pretty(cv)?);
+        print_json(cv)?;
     }
 
     let comparison = match &a.compare {
@@ -790,7 +816,7 @@ fn train_streaming<'a>(
     if let Some(m) = &trained.cv {
         eprintln!("held-out rows (every {}th): {}", sgd.holdout, m.summary());
         eprint!("{}", m.confusion_table());
-        println!("{}", serde_json::to_string_pretty(m)?);
+        print_json(m)?;
     }
     eprintln!("wrote {} in {:.1} s", a.out.display(), start.elapsed().as_secs_f64());
     Ok(TrainReport::new(&a.out, Some("sgd"), start, trained.cv))
@@ -821,7 +847,7 @@ fn run_eval(a: EvalArgs) -> Result<()> {
         })
         .collect();
     let m = Metrics::compute(model.labels(), &gold, &pred);
-    println!("{}", serde_json::to_string_pretty(&m)?);
+    print_json(&m)?;
     eprintln!("{} on {} rows of {}: {}", model.name(), m.rows, a.data, m.summary());
     eprint!("{}", m.confusion_table());
     Ok(())
@@ -1118,8 +1144,9 @@ fn run_analyze(a: AnalyzeArgs) -> Result<()> {
         }
         Some(path) => std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?,
     };
-    let analysis = analyze::analyze_document(&text, target, &stance, &sentiment, a.explain)?;
-    println!("{}", serde_json::to_string_pretty(&analysis)?);
+    let analysis = analyze::analyze_document(&text, target, &stance, &sentiment, a.explain)
+        .with_context(|| format!("analysing {}", a.file.as_deref().unwrap_or("-")))?;
+    print_json(&analysis)?;
     Ok(())
 }
 
@@ -1129,7 +1156,7 @@ fn run_eval_quotes(a: EvalQuotesArgs) -> Result<()> {
     let predicted: Vec<_> = gold.iter().map(|d| stancer::quotes::extract(&d.text)).collect();
     let secs = start.elapsed().as_secs_f64();
     let scores = stancer::quotes::evaluate(&gold, &predicted)?;
-    println!("{}", serde_json::to_string_pretty(&scores)?);
+    print_json(&scores)?;
     let pct = |x: f64| 100.0 * x;
     eprintln!(
         "{} documents in {secs:.2} s: quoted P/R/F1 {:.1}/{:.1}/{:.1}, all P/R/F1 {:.1}/{:.1}/{:.1}, speaker {:.1}% ({}/{})",

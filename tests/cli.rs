@@ -380,6 +380,35 @@ fn score_keeps_order_writes_error_rows_and_reads_stdin() {
 }
 
 #[test]
+fn a_closed_output_pipe_stops_quietly_and_a_full_disk_says_so_once() {
+    use std::io::{BufRead, BufReader};
+    let dir = trained_dir();
+    let rows = "{\"text\": \"We must act on climate change now\"}\n".repeat(20_000);
+    common::write(dir.path(), "in.jsonl", &rows);
+    // `stancer score | head -1`: the rows fill the pipe long before they are all written.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_stancer"))
+        .args(["score", "--model", "stance", "--input", "in.jsonl"])
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    assert!(first.contains("\"label\""), "{first}");
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(141), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("error:"), "{}", stderr(&o));
+
+    #[cfg(target_os = "linux")]
+    {
+        let o = stancer(&["score", "--model", "stance", "--input", "in.jsonl", "--output", "/dev/full"], dir.path());
+        assert_eq!(o.status.code(), Some(1));
+        assert_eq!(stderr(&o).matches("No space left on device").count(), 1, "{}", stderr(&o));
+    }
+}
+
+#[test]
 fn help_explains_commands() {
     let dir = tempfile::tempdir().unwrap();
     let o = stancer(&["--help"], dir.path());
@@ -885,6 +914,9 @@ fn analyze_one_document_and_a_batch() {
     let o = stancer(&["analyze", "--models", &models, "article.txt"], dir.path());
     assert!(!o.status.success());
     assert!(stderr(&o).contains("--target is required"), "{}", stderr(&o));
+    common::write(dir.path(), "empty.txt", "");
+    let o = stancer(&["analyze", "--models", &models, "--target", "the plan", "empty.txt"], dir.path());
+    assert!(stderr(&o).contains("analysing empty.txt: invalid field text: must not be empty"), "{}", stderr(&o));
 
     let rows = format!(
         "{}\n{}\n",

@@ -39,29 +39,30 @@ pub mod pb {
 /// The health-check name of the service.
 pub const SERVICE_NAME: &str = "stancer.v1.Stancer";
 
-/// Why the server could not start or stopped with an error.
+/// Why the server could not start or stopped with an error. Each message says what was
+/// being done; the cause is the error's `source()`, printed after it (`{:#}` in anyhow).
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
-    #[error("gRPC transport: {0}")]
+    #[error("gRPC transport")]
     Transport(#[from] tonic::transport::Error),
-    #[error("building the reflection service: {0}")]
+    #[error("building the reflection service")]
     Reflection(#[from] tonic_reflection::server::Error),
-    #[error("binding the metrics listener on {addr}: {source}")]
+    #[error("binding the metrics listener on {addr}")]
     MetricsBind {
         addr: std::net::SocketAddr,
         #[source]
         source: std::io::Error,
     },
-    #[error("reading TLS {what} {path}: {source}")]
+    #[error("reading TLS {what} {}", path.display())]
     Tls {
         what: &'static str,
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("installing the SIGHUP handler: {0}")]
+    #[error("installing the SIGHUP handler")]
     Signal(#[source] std::io::Error),
-    #[error("watching the models directory {dir}: {source}")]
+    #[error("watching the models directory {}", dir.display())]
     Watch {
         dir: PathBuf,
         #[source]
