@@ -108,8 +108,7 @@ pub async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         ..ServerConfig::default()
     };
 
-    let (registry, report) =
-        Registry::open(&args.models).with_context(|| format!("opening models directory {}", args.models.display()))?;
+    let (registry, report) = Registry::open(&args.models).context("opening the models directory")?;
     for f in &report.failed {
         tracing::warn!(file = %f.file.display(), reason = %f.reason, "model not loaded");
     }
