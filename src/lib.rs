@@ -34,8 +34,8 @@
 //!   [`server::serve`] is its testable entry point.
 //! - [`error`]: the library's one error type.
 //!
-//! The binary (`src/main.rs`) is a thin clap CLI over these: `train`, `eval`, `score`,
-//! `serve`.
+//! The binary (`src/main.rs` and its `cli_*` modules) is a thin clap CLI over these:
+//! `train`, `eval`, `score`, `extract`, `analyze`, `eval-quotes`, `serve`.
 
 pub mod analyze;
 pub mod batch;

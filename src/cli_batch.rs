@@ -1,0 +1,438 @@
+//! The batch commands `score`, `extract` and `analyze`: opening inputs and outputs
+//! (JSONL or CSV, gzip, stdin/stdout, --resume), running [`stancer::batch::run`] with a
+//! progress bar, and the summary; `analyze` also takes one document.
+
+use std::fs::File;
+use std::io::{BufWriter, IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use flate2::write::GzEncoder;
+use indicatif::{ProgressBar, ProgressStyle};
+use stancer::analyze;
+use stancer::batch::{self, BatchOptions, Column, Format};
+use stancer::train;
+
+use crate::{ModelsDir, SummaryFile, Threads, load_model, parse_delimiter, print_json, refuse_overwrite};
+
+#[derive(Args)]
+pub(crate) struct ScoreArgs {
+    /// Model name (found in --models) or path to a .safetensors file.
+    #[arg(long)]
+    model: String,
+    /// Add each row's N top features, those that pushed hardest toward or away from its
+    /// label: "top_features": [{"feature", "weight"}] (slower: features get their names).
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(u16).range(0..=stancer::analyze::MAX_EXPLAIN as i64))]
+    explain: u16,
+    #[command(flatten)]
+    io: BatchIo,
+    #[command(flatten)]
+    models: ModelsDir,
+}
+
+#[derive(Args)]
+pub(crate) struct ExtractArgs {
+    #[command(flatten)]
+    io: BatchIo,
+}
+
+#[derive(Args)]
+pub(crate) struct AnalyzeArgs {
+    /// A plain-text document ('-' or nothing: stdin). Not with --input.
+    #[arg(conflicts_with = "input")]
+    file: Option<String>,
+    /// What stance is taken toward (batch rows may carry their own "target").
+    #[arg(long)]
+    target: Option<String>,
+    /// Top contributing features to show per prediction.
+    #[arg(long, default_value_t = 0)]
+    explain: usize,
+    /// Stance model name or path.
+    #[arg(long, default_value = "stance")]
+    stance_model: String,
+    /// Sentiment model name or path.
+    #[arg(long, default_value = "sentiment")]
+    sentiment_model: String,
+    /// Batch mode: --input names the rows {"id", "text", "target"?} to analyze.
+    #[command(flatten)]
+    io: BatchIo,
+    #[command(flatten)]
+    models: ModelsDir,
+}
+
+/// Input, output and failure handling shared by the batch commands.
+#[derive(Args)]
+struct BatchIo {
+    /// Input file ('-' for stdin, the default): JSONL, or CSV when it ends in .csv (.tsv:
+    /// tab-separated) or --text-column or --delimiter is given; gzip-compressed when it
+    /// ends in .gz.
+    #[arg(long, value_name = "FILE")]
+    input: Option<String>,
+    /// Output file ('-' for stdout): JSONL, or CSV (score only) when it ends in .csv (.tsv:
+    /// tab-separated); gzip-compressed when it ends in .gz.
+    #[arg(long, default_value = "-", value_name = "FILE")]
+    output: String,
+    /// Output format [default: as the --output name says (.csv, .tsv, before any .gz), else
+    /// jsonl]. CSV rows are "id,label,p_<label>...,head,top_features,error" (head for stance
+    /// models, top_features with --explain), under a header; only score writes CSV, the
+    /// other commands' rows being nested.
+    #[arg(long, value_name = "FORMAT")]
+    output_format: Option<OutputFormatArg>,
+    /// CSV column holding the text (makes the input CSV).
+    #[arg(long, value_name = "NAME")]
+    text_column: Option<String>,
+    /// Field delimiter of CSV input (makes the input CSV): one character, or "tab"
+    /// [default: a tab for a .tsv input, else ","].
+    #[arg(long, value_name = "CHAR", value_parser = parse_delimiter)]
+    delimiter: Option<u8>,
+    /// CSV column holding the row id [default: "id" when the header has it; without one,
+    /// and for an empty cell, the row's line number].
+    #[arg(long, value_name = "NAME")]
+    id_column: Option<String>,
+    /// CSV column holding the target [default: "target" when the header has it].
+    #[arg(long, value_name = "NAME")]
+    target_column: Option<String>,
+    /// Continue an interrupted run: keep the rows already in --output and process only the
+    /// rest. The finished file equals an uninterrupted run's (for gzip output, once
+    /// decompressed).
+    #[arg(long)]
+    resume: bool,
+    /// Stop at the first row that cannot be processed instead of writing an error row
+    /// (--max-errors 0).
+    #[arg(long, conflicts_with = "max_errors")]
+    fail_fast: bool,
+    /// Stop when more than N rows could not be processed (a wrong input fails early instead
+    /// of writing an error row for each of millions of rows), with exit status 3; the rows
+    /// before the one that stops the run are written, so --resume can continue once the
+    /// input is fixed. [default: never stop]
+    #[arg(long, value_name = "N")]
+    max_errors: Option<usize>,
+    /// Longest text processed, in characters; longer rows become error rows.
+    #[arg(long, default_value_t = 100_000)]
+    max_text_chars: usize,
+    /// Also write the run's summary as JSON to FILE when it ends: {"input", "output",
+    /// "rows", "ok", "errors", "skipped", "seconds", "first_errors", "stopped"}, for the job
+    /// that runs the batch to check ("stopped" says why a run ended before the end of its
+    /// input, and is null when it did not).
+    #[arg(long, value_name = "FILE")]
+    summary: Option<PathBuf>,
+    #[command(flatten)]
+    threads: Threads,
+}
+
+#[derive(Clone, Copy, PartialEq, clap::ValueEnum)]
+enum OutputFormatArg {
+    Jsonl,
+    Csv,
+    Tsv,
+}
+
+/// Counts bytes read through it, for a progress bar with an ETA on compressed input too.
+struct Counting<R> {
+    inner: R,
+    count: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// Where a batch writes. A gzip member is finished explicitly, so that a failed last write
+/// is reported rather than lost in a drop; a resumed run starts its member only when it has
+/// a row to write, so resuming a finished file leaves it as it was.
+enum BatchOut {
+    Plain(Box<dyn Write>),
+    /// A resumed run's gzip output before its first row (`None` only while becoming `Gz`).
+    GzLater(Option<File>),
+    Gz(BufWriter<GzEncoder<File>>),
+}
+
+impl BatchOut {
+    fn gz(file: File, later: bool) -> Self {
+        if later { BatchOut::GzLater(Some(file)) } else { BatchOut::Gz(gz_encoder(file)) }
+    }
+
+    fn finish(self) -> std::io::Result<()> {
+        match self {
+            BatchOut::Plain(mut w) => w.flush(),
+            BatchOut::GzLater(_) => Ok(()),
+            BatchOut::Gz(e) => e.into_inner().map_err(|e| e.into_error())?.finish().map(drop),
+        }
+    }
+}
+
+fn gz_encoder(f: File) -> BufWriter<GzEncoder<File>> {
+    BufWriter::with_capacity(1 << 16, GzEncoder::new(f, flate2::Compression::default()))
+}
+
+impl Write for BatchOut {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let BatchOut::GzLater(f) = self
+            && let Some(f) = f.take()
+        {
+            *self = BatchOut::Gz(gz_encoder(f));
+        }
+        match self {
+            BatchOut::Plain(w) => w.write(buf),
+            BatchOut::GzLater(_) => Ok(0),
+            BatchOut::Gz(e) => e.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            BatchOut::Plain(w) => w.flush(),
+            BatchOut::GzLater(_) => Ok(()),
+            BatchOut::Gz(e) => e.flush(),
+        }
+    }
+}
+
+/// An opened batch: rows, output, and what the progress bar needs.
+struct Opened {
+    rows: Box<dyn Iterator<Item = batch::Row> + Send>,
+    output: BatchOut,
+    output_name: String,
+    summary: Option<SummaryFile>,
+    opts: BatchOptions,
+    bytes_read: Arc<AtomicU64>,
+    input_len: Option<u64>,
+}
+
+/// Opens a batch's input and output. `csv_header` gives the CSV header line and column
+/// count, for a delimiter, of a command that can write CSV (`None`: one whose rows are
+/// nested JSON).
+fn open_batch(io: &BatchIo, csv_header: Option<&dyn Fn(u8) -> (String, usize)>) -> Result<Opened> {
+    io.threads.apply()?;
+    let input = io.input.as_deref().unwrap_or("-");
+    if io.output != "-" {
+        refuse_overwrite(Path::new(input), Path::new(&io.output), "--output")?;
+    }
+    if let Some(summary) = &io.summary {
+        refuse_overwrite(Path::new(input), summary, "--summary")?;
+    }
+    let bytes_read = Arc::new(AtomicU64::new(0));
+    let (raw, input_len): (Box<dyn Read + Send>, Option<u64>) = if input == "-" {
+        (Box::new(std::io::stdin()), None)
+    } else {
+        let f = File::open(input).with_context(|| format!("opening {input}"))?;
+        let len = f.metadata().ok().map(|m| m.len());
+        (Box::new(f), len)
+    };
+    let counted = Counting { inner: raw, count: bytes_read.clone() };
+    let reader = batch::decoded(counted, input);
+    let delimiter = io.delimiter.or_else(|| batch::csv_delimiter(input));
+    let format = if io.text_column.is_some() || delimiter.is_some() {
+        Format::Csv {
+            delimiter: delimiter.unwrap_or(b','),
+            text_column: io.text_column.clone().unwrap_or_else(|| "text".into()),
+            // The JSONL field names, as `train` reads them.
+            id_column: Column::named_or(io.id_column.as_deref(), "id"),
+            target_column: Column::named_or(io.target_column.as_deref(), "target"),
+            label_column: Column::Unused,
+        }
+    } else {
+        Format::Jsonl
+    };
+    let rows = batch::read_rows(reader, &format, input, io.max_text_chars)?;
+    let csv_out = match io.output_format {
+        None => batch::csv_delimiter(&io.output),
+        Some(OutputFormatArg::Jsonl) => None,
+        Some(OutputFormatArg::Csv) => Some(b','),
+        Some(OutputFormatArg::Tsv) => Some(b'\t'),
+    };
+    let csv = match (csv_out, csv_header) {
+        (None, _) => None,
+        (Some(delimiter), Some(header)) => Some((delimiter, header(delimiter))),
+        (Some(_), None) => match io.output_format {
+            Some(_) => bail!(
+                "--output-format: this command writes nested JSON rows, which CSV cannot hold (only score writes \
+                 CSV); give --output-format jsonl or leave it out"
+            ),
+            None => bail!(
+                "--output {}: this command writes nested JSON rows, which CSV cannot hold (only score writes CSV); \
+                 name a .jsonl file or give --output-format jsonl",
+                io.output
+            ),
+        },
+    };
+
+    let mut skip_rows = 0;
+    if io.resume {
+        if io.output == "-" {
+            bail!("--resume needs an --output file to continue");
+        }
+        skip_rows = batch::prepare_resume(Path::new(&io.output), csv.is_some())?;
+    }
+    let summary = SummaryFile::create(io.summary.as_deref())?;
+
+    let mut output = if io.output == "-" {
+        BatchOut::Plain(Box::new(BufWriter::new(std::io::stdout().lock())))
+    } else {
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .write(true)
+            .append(io.resume)
+            .truncate(!io.resume)
+            .open(&io.output)
+            .with_context(|| format!("creating {}", io.output))?;
+        if io.output.ends_with(".gz") {
+            BatchOut::gz(f, io.resume)
+        } else {
+            BatchOut::Plain(Box::new(BufWriter::with_capacity(1 << 16, f)))
+        }
+    };
+    let mut output_format = batch::OutputFormat::Jsonl;
+    if let Some((delimiter, (header, columns))) = csv {
+        output_format = batch::OutputFormat::Csv { columns, delimiter };
+        // The header is the first row of a resumed output that has it.
+        if skip_rows == 0 {
+            output.write_all(header.as_bytes()).with_context(|| format!("writing {}", io.output))?;
+        }
+        skip_rows = skip_rows.saturating_sub(1);
+    }
+    let opts = BatchOptions {
+        output_format,
+        max_errors: if io.fail_fast { Some(0) } else { io.max_errors },
+        max_text_chars: io.max_text_chars,
+        input_name: input.to_string(),
+        skip_rows,
+        ..Default::default()
+    };
+    Ok(Opened { rows, output, output_name: io.output.clone(), summary, opts, bytes_read, input_len })
+}
+
+/// Runs a batch with a progress bar (rows, rows/s, and an ETA when the input size is known)
+/// on a terminal, and a summary on stderr.
+fn run_batch<F>(opened: Opened, f: F) -> Result<()>
+where
+    F: Fn(usize, stancer::train::Record) -> batch::RowResult + Sync,
+{
+    let Opened { rows, mut output, output_name, summary: summary_file, opts, bytes_read, input_len } = opened;
+    let pb =
+        if std::io::stderr().is_terminal() { ProgressBar::new(input_len.unwrap_or(0)) } else { ProgressBar::hidden() };
+    let template = if input_len.is_some() {
+        "{msg} [{bar:30}] {bytes}/{total_bytes} eta {eta}"
+    } else {
+        "{msg} {bytes} read, {elapsed}"
+    };
+    pb.set_style(ProgressStyle::with_template(template).expect("valid template").progress_chars("=> "));
+    let start = std::time::Instant::now();
+    let progress = |n: usize| {
+        let rate = n as f64 / start.elapsed().as_secs_f64().max(1e-9);
+        pb.set_message(format!("{n} rows, {rate:.0} rows/s"));
+        pb.set_position(bytes_read.load(Ordering::Relaxed));
+    };
+    let (summary, mut stopped) = match batch::run(rows, &mut output, &opts, f, &progress) {
+        Ok(summary) => (summary, None),
+        Err(batch::Stopped { summary, error }) => (summary, Some(anyhow::Error::from(error))),
+    };
+    // A stopped run's rows are written too, and a gzip file closed, so it reads whole.
+    if let Err(e) = output.finish().with_context(|| format!("writing {output_name}")) {
+        stopped.get_or_insert(e);
+    }
+    pb.finish_and_clear();
+    let secs = start.elapsed().as_secs_f64();
+    if summary.skipped > 0 {
+        eprintln!("resumed after {} rows already in the output", summary.skipped);
+    }
+    eprintln!(
+        "processed {} of {} rows, {} error row(s), in {secs:.1} s ({:.0} rows/s){}",
+        summary.ok,
+        summary.rows,
+        summary.errors,
+        summary.rows as f64 / secs.max(1e-9),
+        if stopped.is_some() { ", then stopped" } else { "" }
+    );
+    for e in &summary.first_errors {
+        eprintln!("  {e}");
+    }
+    if let Some(file) = summary_file {
+        #[derive(serde::Serialize)]
+        struct Report<'a> {
+            input: &'a str,
+            output: &'a str,
+            #[serde(flatten)]
+            summary: &'a batch::Summary,
+            seconds: f64,
+            /// Why the run ended before the end of its input; null when it did not.
+            stopped: Option<String>,
+        }
+        let report = Report {
+            input: &opts.input_name,
+            output: &output_name,
+            summary: &summary,
+            seconds: secs,
+            stopped: stopped.as_ref().map(|e| format!("{e:#}")),
+        };
+        file.write(&report)?;
+    }
+    stopped.map_or(Ok(()), Err)
+}
+
+/// A batch output row: the input's id first, then the result's fields. Written straight
+/// from the result, not through `serde_json::Value`, which would widen its f32 numbers to
+/// f64 (0.9 printed as 0.8999999761581421) and sort its keys.
+#[derive(serde::Serialize)]
+struct WithId<'a, T> {
+    id: &'a str,
+    #[serde(flatten)]
+    rest: &'a T,
+}
+
+pub(crate) fn run_extract(a: ExtractArgs) -> Result<()> {
+    let opened = open_batch(&a.io, None)?;
+    let max = a.io.max_text_chars;
+    run_batch(opened, |n, rec| {
+        let ex = rec.into_unlabelled(n, max)?;
+        let found = stancer::quotes::extract(&ex.text);
+        serde_json::to_string(&WithId { id: &ex.id, rest: &found }).map_err(|e| (ex.id.clone(), e.to_string()))
+    })
+}
+
+pub(crate) fn run_analyze(a: AnalyzeArgs) -> Result<()> {
+    let stance = load_model(&a.stance_model, &a.models.dir)?;
+    let sentiment = load_model(&a.sentiment_model, &a.models.dir)?;
+    if a.io.input.is_some() {
+        let opened = open_batch(&a.io, None)?;
+        return run_batch(opened, |n, rec| {
+            let train::Example { id, text, target, .. } = rec.into_unlabelled(n, a.io.max_text_chars)?;
+            let target = target
+                .or_else(|| a.target.clone())
+                .ok_or_else(|| (id.clone(), "no target: give --target or a \"target\" field".to_string()))?;
+            let analysis = analyze::analyze_document(&text, &target, &stance, &sentiment, a.explain)
+                .map_err(|e| (id.clone(), e.to_string()))?;
+            serde_json::to_string(&WithId { id: &id, rest: &analysis }).map_err(|e| (id.clone(), e.to_string()))
+        });
+    }
+    let target = a.target.as_deref().context("--target is required: stance is always toward a target")?;
+    let text = match a.file.as_deref() {
+        None | Some("-") => {
+            let mut s = String::new();
+            std::io::stdin().read_to_string(&mut s).context("reading the document from stdin")?;
+            s
+        }
+        Some(path) => std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?,
+    };
+    let analysis = analyze::analyze_document(&text, target, &stance, &sentiment, a.explain)
+        .with_context(|| format!("analysing {}", a.file.as_deref().unwrap_or("-")))?;
+    print_json(&analysis)?;
+    Ok(())
+}
+
+pub(crate) fn run_score(a: ScoreArgs) -> Result<()> {
+    let model = load_model(&a.model, &a.models.dir)?;
+    let explain = usize::from(a.explain);
+    let header = |delimiter| batch::ScoreWriter::csv_header(&model, delimiter, explain > 0);
+    let opened = open_batch(&a.io, Some(&header))?;
+    let max = a.io.max_text_chars;
+    let writer = batch::ScoreWriter::new(&model, opened.opts.output_format, explain);
+    run_batch(opened, |n, rec| writer.score(n, rec, max))
+}

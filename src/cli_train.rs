@@ -1,0 +1,509 @@
+//! `stancer train` and `stancer eval`: reading labelled files, training in memory or by
+//! streaming, comparing with and promoting over the current model, and the run's summary.
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use sha2::{Digest, Sha256};
+use stancer::batch;
+use stancer::features::{Input, Lexicon};
+use stancer::metrics::Metrics;
+use stancer::model::{self, LinearModel, Task};
+use stancer::train::{self, DataInfo, ReadReport, Stage, TrainConfig};
+
+use crate::{ModelsDir, SummaryFile, Threads, bar, load_model, parse_delimiter, print_json, refuse_overwrite};
+
+#[derive(Args)]
+pub(crate) struct TrainArgs {
+    /// What the model predicts.
+    #[arg(long, value_parser = ["stance", "sentiment"])]
+    task: String,
+    /// Labelled files (one or more; JSONL, or CSV when the name ends in .csv, tab-separated
+    /// in .tsv; gzip when it ends in .gz).
+    #[arg(long, required = true, num_args = 1.., value_name = "FILE")]
+    data: Vec<String>,
+    #[command(flatten)]
+    columns: CsvColumns,
+    /// Where to write the model (written atomically).
+    #[arg(long, value_name = "PATH")]
+    out: PathBuf,
+    /// Model name recorded in the file (default: the file stem of --out).
+    #[arg(long)]
+    name: Option<String>,
+    /// Directory with the VADER, AFINN and Bing Liu lexicons (laid out as in
+    /// ../shared/data/lexicons); their entries are stored in the model.
+    #[arg(long, value_name = "DIR")]
+    lexicons: Option<PathBuf>,
+    #[command(flatten)]
+    threads: Threads,
+    /// Cross-validation folds (0 skips cross-validation) [default: 5 for stance, 3 for sentiment].
+    #[arg(long)]
+    folds: Option<usize>,
+    /// Seed for the fold split; the same data and seed give the same model bytes.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// L2 penalty (default: the tuned value for the task).
+    #[arg(long)]
+    l2: Option<f64>,
+    /// log2 of the number of feature hash buckets.
+    #[arg(long)]
+    hash_bits: Option<u32>,
+    /// Word n-gram orders MIN-MAX (e.g. 1-3; 0-0 disables).
+    #[arg(long, value_parser = parse_range, value_name = "MIN-MAX")]
+    word_ngrams: Option<[usize; 2]>,
+    /// Character n-gram orders within words, MIN-MAX (e.g. 2-5; 0-0 disables).
+    #[arg(long, value_parser = parse_range, value_name = "MIN-MAX")]
+    char_ngrams: Option<[usize; 2]>,
+    /// Tokens on each side of a target mention that get window features (0 disables).
+    #[arg(long)]
+    window: Option<usize>,
+    /// Stop the optimiser when the largest gradient entry is below this.
+    #[arg(long)]
+    tolerance: Option<f64>,
+    /// Row weighting: "balanced" (rare labels count as much as common ones) or "none".
+    #[arg(long, value_parser = ["balanced", "none"])]
+    class_weight: Option<String>,
+    /// Features seen fewer times than this in training get no weight.
+    #[arg(long)]
+    min_count: Option<u32>,
+    /// Skip malformed or invalid lines (counted and reported) instead of stopping.
+    #[arg(long)]
+    skip_invalid: bool,
+    /// Solver: "lbfgs" holds the data in memory and fits to convergence with k-fold
+    /// cross-validation; "sgd" streams the files (AdaGrad, memory bounded by the model) and
+    /// reports metrics on every 10th row held out; "auto" picks sgd above 64 MB of input
+    /// (uncompressed).
+    #[arg(long, default_value = "auto", value_parser = ["auto", "lbfgs", "sgd"])]
+    solver: String,
+    /// Also cross-validate the configuration of this existing model on the same rows and
+    /// folds, and print the difference per metric.
+    #[arg(long, value_name = "MODEL.safetensors")]
+    compare: Option<PathBuf>,
+    /// With --compare: replace that model with the new one (atomically, keeping the old file
+    /// as NAME.prev.safetensors) when the new one is not worse on the primary metric (F_avg
+    /// for stance, macro-F1 for sentiment). A running `stancer serve` reloads it.
+    #[arg(long, requires = "compare")]
+    promote: bool,
+    /// Also write what the run did as JSON to FILE, for the job that retrains: {"out",
+    /// "solver", "seconds", "metrics" (cross-validated, or on the held-out rows for sgd;
+    /// null without), "compare" (null, or {"model", "metric", "new", "current"}: the primary
+    /// metric of both), "promoted" (null without --promote), "error" (why the run failed;
+    /// null when it finished)}.
+    #[arg(long, value_name = "FILE")]
+    summary: Option<PathBuf>,
+    /// Passes over the data for the sgd solver.
+    #[arg(long, default_value_t = 5)]
+    epochs: usize,
+    /// AdaGrad base step for the sgd solver.
+    #[arg(long, default_value_t = 0.05)]
+    learning_rate: f32,
+}
+
+/// Column names of labelled CSV files (train, eval).
+#[derive(Args)]
+struct CsvColumns {
+    /// CSV column holding the text.
+    #[arg(long, value_name = "NAME", default_value = "text")]
+    text_column: String,
+    /// CSV column holding the label.
+    #[arg(long, value_name = "NAME", default_value = "label")]
+    label_column: String,
+    /// CSV column holding the row id [default: "id" when the header has it].
+    #[arg(long, value_name = "NAME")]
+    id_column: Option<String>,
+    /// CSV column holding the target [default: "target" when the header has it].
+    #[arg(long, value_name = "NAME")]
+    target_column: Option<String>,
+    /// Field delimiter of the CSV files (.csv, .tsv): one character, or "tab" [default: a
+    /// tab for .tsv, else ","].
+    #[arg(long, value_name = "CHAR", value_parser = parse_delimiter)]
+    delimiter: Option<u8>,
+}
+
+impl CsvColumns {
+    fn labelled(&self) -> train::data::LabelledColumns {
+        train::data::LabelledColumns {
+            text: self.text_column.clone(),
+            label: self.label_column.clone(),
+            id: self.id_column.clone(),
+            target: self.target_column.clone(),
+            delimiter: self.delimiter,
+        }
+    }
+}
+
+/// Input size above which `--solver auto` streams instead of loading.
+const STREAM_ABOVE_BYTES: u64 = 64 << 20;
+
+fn parse_range(s: &str) -> std::result::Result<[usize; 2], String> {
+    let (a, b) = s.split_once('-').unwrap_or((s, s));
+    let p = |x: &str| x.trim().parse::<usize>().map_err(|_| format!("{s:?} is not MIN-MAX (e.g. 1-3)"));
+    Ok([p(a)?, p(b)?])
+}
+
+#[derive(Args)]
+pub(crate) struct EvalArgs {
+    /// Model name (found in --models) or path to a .safetensors file.
+    #[arg(long)]
+    model: String,
+    /// Labelled file: JSONL, or CSV when the name ends in .csv, tab-separated in .tsv; gzip
+    /// when it ends in .gz.
+    #[arg(long, value_name = "FILE")]
+    data: String,
+    #[command(flatten)]
+    columns: CsvColumns,
+    #[command(flatten)]
+    models: ModelsDir,
+}
+
+/// RFC 3339 now, or SOURCE_DATE_EPOCH when set (reproducible builds of model files).
+fn created_at() -> Result<String> {
+    let t = match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(s) => {
+            time::OffsetDateTime::from_unix_timestamp(s.trim().parse().context("SOURCE_DATE_EPOCH is not an integer")?)?
+        }
+        Err(_) => time::OffsetDateTime::now_utc(),
+    };
+    Ok(t.replace_nanosecond(0)?.format(&time::format_description::well_known::Rfc3339)?)
+}
+
+pub(crate) fn run_train(a: TrainArgs) -> Result<()> {
+    a.threads.apply()?;
+    for d in &a.data {
+        refuse_overwrite(Path::new(d), &a.out, "--out")?;
+        if let Some(summary) = &a.summary {
+            refuse_overwrite(Path::new(d), summary, "--summary")?;
+        }
+    }
+    let summary = SummaryFile::create(a.summary.as_deref())?;
+    let start = std::time::Instant::now();
+    // A retraining job reads the summary rather than stderr, so a failed run writes one too.
+    let (report, result) = match train_and_save(&a) {
+        Ok(report) => (report, Ok(())),
+        Err(e) => {
+            (TrainReport { error: Some(format!("{e:#}")), ..TrainReport::new(&a.out, None, start, None) }, Err(e))
+        }
+    };
+    let written = summary.map_or(Ok(()), |s| s.write(&report));
+    result.and(written)
+}
+
+/// Trains, compares and promotes as `a` asks; what the summary reports.
+fn train_and_save(a: &TrainArgs) -> Result<TrainReport<'_>> {
+    let task: Task = a.task.parse().map_err(anyhow::Error::msg)?;
+    let name = a.name.clone().unwrap_or_else(|| {
+        a.out
+            .file_stem()
+            .map(|s| s.to_string_lossy().trim_end_matches(".prev").to_string())
+            .unwrap_or_else(|| task.to_string())
+    });
+    let mut cfg = TrainConfig::for_task(task, &name);
+    if let Some(f) = a.folds {
+        cfg.folds = f;
+    }
+    cfg.seed = a.seed;
+    if let Some(l2) = a.l2 {
+        cfg.l2 = l2;
+    }
+    if let Some(b) = a.hash_bits {
+        cfg.featurizer.hash_bits = b;
+    }
+    if let Some(r) = a.word_ngrams {
+        cfg.featurizer.word_ngrams = r;
+    }
+    if let Some(r) = a.char_ngrams {
+        cfg.featurizer.char_ngrams = r;
+    }
+    if let Some(w) = a.window {
+        cfg.featurizer.window = w;
+    }
+    if let Some(w) = a.class_weight.as_deref() {
+        cfg.class_weight = if w == "none" { train::ClassWeight::None } else { train::ClassWeight::Balanced };
+    }
+    if let Some(m) = a.min_count {
+        cfg.min_count = m;
+    }
+    if let Some(t) = a.tolerance {
+        cfg.tolerance = t;
+    }
+    let lexicon = a.lexicons.as_deref().map(Lexicon::load_dir).transpose()?;
+    if lexicon.is_none() {
+        cfg.featurizer.lexicon_weight = 0.0;
+    }
+
+    // Digest and size of the rows as read (gzip decompressed): the same rows give the same
+    // digest, and a small .gz of a large file is not loaded whole.
+    let mut hasher = Sha256::new();
+    let mut total_bytes = 0u64;
+    for path in &a.data {
+        let f = File::open(path).with_context(|| format!("reading {path}"))?;
+        let mut rows = batch::decoded(f, path);
+        total_bytes += std::io::copy(&mut rows, &mut hasher).with_context(|| format!("reading {path}"))?;
+    }
+    let digest: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    let data = DataInfo { files: a.data.clone(), digest };
+    let streaming = a.solver == "sgd" || (a.solver == "auto" && total_bytes > STREAM_ABOVE_BYTES);
+    if streaming {
+        if a.compare.is_some() {
+            bail!("--compare needs the in-memory solver (--solver lbfgs); the input is {total_bytes} bytes");
+        }
+        return train_streaming(a, &cfg, lexicon, &data, task);
+    }
+
+    let mut examples = Vec::new();
+    let mut report = ReadReport::default();
+    let mut seen = HashSet::new();
+    let columns = a.columns.labelled();
+    for path in &a.data {
+        train::data::read_labelled(path, task, &columns, a.skip_invalid, &mut examples, &mut report, &mut seen)?;
+    }
+    report_reading(&report);
+    eprintln!("training {task} model {name:?} on {} rows from {} file(s)", examples.len(), a.data.len());
+
+    let start = std::time::Instant::now();
+    let pb = bar(0, "fitting");
+    let progress = |stage: Stage, done: usize, total: usize| {
+        if stage == Stage::Fit {
+            pb.set_length(total as u64);
+            pb.set_position(done as u64);
+        }
+    };
+    let trained = train::train(&cfg, &examples, lexicon, &data, &created_at()?, &progress)?;
+    pb.finish_and_clear();
+    print_fits(&trained.model);
+    if let Some(cv) = &trained.cv {
+        eprintln!("{}-fold cross-validation: {}", cfg.folds, cv.summary());
+        eprint!("{}", cv.confusion_table());
+        print_json(cv)?;
+    }
+
+    let comparison = match &a.compare {
+        Some(current) => Some(compare(&cfg, &examples, &data, current, trained.cv.as_ref())?),
+        None => None,
+    };
+    let better = comparison.as_ref().map(|c| c.new >= c.current);
+    let mut promoted = None;
+    match (a.promote, &a.compare, better) {
+        (true, Some(current), Some(true)) => {
+            model::save(&trained.model, &a.out)?;
+            promote(&a.out, current)?;
+            promoted = Some(true);
+        }
+        (true, Some(current), _) => {
+            eprintln!("not promoted: the new model is worse than {} on {}", current.display(), task.primary_metric());
+            if a.out != *current {
+                model::save(&trained.model, &a.out)?;
+            }
+            promoted = Some(false);
+        }
+        _ => model::save(&trained.model, &a.out)?,
+    }
+    let size = std::fs::metadata(&a.out).map(|m| m.len()).unwrap_or(0);
+    eprintln!("wrote {} ({:.1} MB) in {:.1} s", a.out.display(), size as f64 / 1e6, start.elapsed().as_secs_f64());
+    Ok(TrainReport { compare: comparison, promoted, ..TrainReport::new(&a.out, Some("lbfgs"), start, trained.cv) })
+}
+
+/// What `train --summary` writes.
+#[derive(serde::Serialize)]
+struct TrainReport<'a> {
+    out: &'a Path,
+    /// None when the run failed before choosing one.
+    solver: Option<&'static str>,
+    seconds: f64,
+    metrics: Option<Metrics>,
+    compare: Option<Comparison>,
+    promoted: Option<bool>,
+    /// Why the run failed (exit status 1); null when it finished.
+    error: Option<String>,
+}
+
+impl<'a> TrainReport<'a> {
+    /// A run that started at `start` and compared with nothing.
+    fn new(out: &'a Path, solver: Option<&'static str>, start: std::time::Instant, metrics: Option<Metrics>) -> Self {
+        let seconds = start.elapsed().as_secs_f64();
+        TrainReport { out, solver, seconds, metrics, compare: None, promoted: None, error: None }
+    }
+}
+
+/// The primary metric of a new model and of the current one, cross-validated on the same
+/// rows and folds.
+#[derive(serde::Serialize)]
+struct Comparison {
+    model: PathBuf,
+    metric: &'static str,
+    new: f64,
+    current: f64,
+}
+
+/// Cross-validates the current model's configuration on the same rows and folds as the new
+/// one, prints both and the difference per metric, and returns the primary metric of both.
+fn compare(
+    cfg: &TrainConfig,
+    examples: &[train::Example],
+    data: &DataInfo,
+    current: &Path,
+    new_cv: Option<&Metrics>,
+) -> Result<Comparison> {
+    let new_cv = new_cv.context("--compare needs cross-validation (--folds 2 or more)")?;
+    let cur = model::load(current)?;
+    if cur.task() != cfg.task {
+        bail!("{} is a {} model; cannot compare with a {} model", current.display(), cur.task(), cfg.task);
+    }
+    let cur_cfg = TrainConfig { folds: cfg.folds, seed: cfg.seed, ..TrainConfig::from_meta(cur.meta()) };
+    eprintln!("cross-validating the configuration of {} on the same {} folds...", current.display(), cfg.folds);
+    let cur_cv = train::train(&cur_cfg, examples, cur.featurizer().lexicon().cloned(), data, "-", &|_, _, _| {})?
+        .cv
+        .expect("folds >= 2");
+    let mut names: Vec<(String, f64, f64)> = ["accuracy", "macro_f1", "f_avg"]
+        .iter()
+        .filter_map(|m| Some((m.to_string(), new_cv.get(m)?, cur_cv.get(m)?)))
+        .collect();
+    for (n, c) in new_cv.per_class.iter().zip(&cur_cv.per_class) {
+        names.push((format!("f1 {}", n.label), n.f1, c.f1));
+    }
+    eprintln!("{:<16} {:>9} {:>9} {:>8}", "metric", "new", "current", "diff");
+    for (name, n, c) in &names {
+        eprintln!("{name:<16} {:>9.2} {:>9.2} {:>+8.2}", 100.0 * n, 100.0 * c, 100.0 * (n - c));
+    }
+    let metric = cfg.task.primary_metric();
+    Ok(Comparison {
+        model: current.to_path_buf(),
+        metric,
+        new: new_cv.get(metric).unwrap_or(0.0),
+        current: cur_cv.get(metric).unwrap_or(0.0),
+    })
+}
+
+/// Replaces `current` with the model at `new` atomically (a serving `stancer serve` reloads
+/// it), keeping the old file as NAME.prev.safetensors.
+fn promote(new: &Path, current: &Path) -> Result<()> {
+    let prev = current.with_extension("prev.safetensors");
+    if current.exists() {
+        let tmp = prev.with_extension("tmp");
+        std::fs::copy(current, &tmp).with_context(|| format!("copying {} to {}", current.display(), tmp.display()))?;
+        std::fs::rename(&tmp, &prev).with_context(|| format!("writing {}", prev.display()))?;
+    }
+    if new != current {
+        let tmp = current.with_extension("promote.tmp");
+        std::fs::copy(new, &tmp).with_context(|| format!("copying {} to {}", new.display(), tmp.display()))?;
+        std::fs::rename(&tmp, current).with_context(|| format!("replacing {}", current.display()))?;
+    }
+    eprintln!("promoted: {} now holds the new model; the old one is kept as {}", current.display(), prev.display());
+    Ok(())
+}
+
+fn report_reading(report: &ReadReport) {
+    for (path, line, msg) in report.skipped.iter().take(10) {
+        eprintln!("skipped {path}:{line}: {msg}");
+    }
+    if !report.skipped.is_empty() {
+        eprintln!("skipped {} invalid line(s)", report.skipped.len());
+    }
+    if !report.duplicate_ids.is_empty() {
+        eprintln!(
+            "warning: {} duplicate id(s), e.g. {}",
+            report.duplicate_ids.len(),
+            report.duplicate_ids.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
+        );
+    }
+}
+
+fn print_fits(model: &LinearModel) {
+    for (head, fit) in model.meta().heads.iter().zip(&model.meta().training.fit) {
+        eprintln!(
+            "head {head:<34} loss {:.5}  |grad|max {:.1e}  {} iterations{}",
+            fit.loss,
+            fit.grad_max,
+            fit.iterations,
+            if fit.converged { "" } else { "  (not converged to the tolerance)" }
+        );
+    }
+}
+
+/// The streaming path: rows are read from the files on every epoch, never all held.
+fn train_streaming<'a>(
+    a: &'a TrainArgs,
+    cfg: &TrainConfig,
+    lexicon: Option<Lexicon>,
+    data: &DataInfo,
+    task: Task,
+) -> Result<TrainReport<'a>> {
+    let skipped = Arc::new(std::sync::Mutex::new(ReadReport::default()));
+    let first_pass = std::sync::atomic::AtomicBool::new(true);
+    let columns = a.columns.labelled();
+    let source = || -> stancer::Result<Box<dyn Iterator<Item = stancer::Result<train::Example>>>> {
+        let record_skips = first_pass.swap(false, Ordering::Relaxed);
+        let mut iters: Vec<Box<dyn Iterator<Item = stancer::Result<train::Example>>>> = Vec::new();
+        for path in &a.data {
+            let (skipped, file) = (skipped.clone(), path.clone());
+            let skip = move |line, message| {
+                if record_skips {
+                    skipped.lock().expect("not poisoned").skipped.push((file.clone(), line, message));
+                }
+            };
+            iters.push(Box::new(train::data::labelled_examples(path, task, &columns, a.skip_invalid, skip)?));
+        }
+        Ok(Box::new(iters.into_iter().flatten()))
+    };
+    let sgd = train::SgdConfig { epochs: a.epochs, learning_rate: a.learning_rate, ..Default::default() };
+    eprintln!(
+        "training {task} model {:?} by streaming {} file(s), {} epochs (sgd)",
+        cfg.name,
+        a.data.len(),
+        sgd.epochs
+    );
+    let start = std::time::Instant::now();
+    let pb = bar(0, "epochs");
+    let progress = |_: Stage, done: usize, total: usize| {
+        pb.set_length(total as u64);
+        pb.set_position(done as u64);
+    };
+    let trained = train::train_streaming(cfg, &sgd, &source, lexicon, data, &created_at()?, &progress)?;
+    pb.finish_and_clear();
+    report_reading(&skipped.lock().expect("not poisoned"));
+    model::save(&trained.model, &a.out)?;
+    print_fits(&trained.model);
+    if let Some(m) = &trained.cv {
+        eprintln!("held-out rows (every {}th): {}", sgd.holdout, m.summary());
+        eprint!("{}", m.confusion_table());
+        print_json(m)?;
+    }
+    eprintln!("wrote {} in {:.1} s", a.out.display(), start.elapsed().as_secs_f64());
+    Ok(TrainReport::new(&a.out, Some("sgd"), start, trained.cv))
+}
+
+pub(crate) fn run_eval(a: EvalArgs) -> Result<()> {
+    let model = load_model(&a.model, &a.models.dir)?;
+    let task = model.task();
+    let mut examples = Vec::new();
+    let columns = a.columns.labelled();
+    train::data::read_labelled(
+        &a.data,
+        task,
+        &columns,
+        false,
+        &mut examples,
+        &mut ReadReport::default(),
+        &mut HashSet::new(),
+    )?;
+    if examples.is_empty() {
+        bail!("{}: no rows to evaluate", a.data);
+    }
+    let gold: Vec<usize> = examples.iter().map(|e| e.label.expect("labelled")).collect();
+    let pred: Vec<usize> = examples
+        .iter()
+        .map(|e| {
+            model.predict_index(&Input { text: &e.text, target: e.target.as_deref(), target_spans: &e.target_spans })
+        })
+        .collect();
+    let m = Metrics::compute(model.labels(), &gold, &pred);
+    print_json(&m)?;
+    eprintln!("{} on {} rows of {}: {}", model.name(), m.rows, a.data, m.summary());
+    eprint!("{}", m.confusion_table());
+    Ok(())
+}
