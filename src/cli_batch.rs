@@ -14,9 +14,10 @@ use flate2::write::GzEncoder;
 use indicatif::{ProgressBar, ProgressStyle};
 use stancer::analyze;
 use stancer::batch::{self, BatchOptions, Column, Format};
+use stancer::model::{self, LinearModel, Task};
 use stancer::train;
 
-use crate::{ModelsDir, SummaryFile, Threads, load_model, parse_delimiter, print_json, refuse_overwrite};
+use crate::{ModelsDir, SummaryFile, Threads, parse_delimiter, print_json, refuse_overwrite, resolve_model};
 
 #[derive(Args)]
 pub(crate) struct ScoreArgs {
@@ -114,9 +115,10 @@ struct BatchIo {
     #[arg(long, default_value_t = 100_000)]
     max_text_chars: usize,
     /// Also write the run's summary as JSON to FILE when it ends: {"input", "output",
-    /// "rows", "ok", "errors", "skipped", "seconds", "first_errors", "stopped"}, for the job
-    /// that runs the batch to check ("stopped" says why a run ended before the end of its
-    /// input, and is null when it did not).
+    /// "models": [{"path", "name", "task", "created_at"}], "rows", "ok", "errors",
+    /// "skipped", "seconds", "first_errors", "stopped"}, for the job that runs the batch to
+    /// check ("stopped" says why a run ended before the end of its input, and is null when
+    /// it did not).
     #[arg(long, value_name = "FILE")]
     summary: Option<PathBuf>,
     #[command(flatten)]
@@ -311,7 +313,26 @@ fn open_batch(io: &BatchIo, csv_header: Option<&dyn Fn(u8) -> (String, usize)>) 
 
 /// Runs a batch with a progress bar (rows, rows/s, and an ETA when the input size is known)
 /// on a terminal, and a summary on stderr.
-fn run_batch<F>(opened: Opened, f: F) -> Result<()>
+/// A model that a batch ran, as its summary names it: a nightly job can tell which model
+/// wrote which night's rows, also across promotions.
+#[derive(serde::Serialize)]
+struct ModelUsed {
+    path: PathBuf,
+    name: String,
+    task: Task,
+    created_at: String,
+}
+
+/// Loads the model `arg` names (in `dir`, or a path) and says which it is.
+fn load_model(arg: &str, dir: &Path) -> Result<(LinearModel, ModelUsed)> {
+    let path = resolve_model(arg, dir)?;
+    let model = model::load(&path)?;
+    let meta = model.meta();
+    let used = ModelUsed { name: meta.name.clone(), task: meta.task, created_at: meta.created_at.clone(), path };
+    Ok((model, used))
+}
+
+fn run_batch<F>(opened: Opened, models: &[ModelUsed], f: F) -> Result<()>
 where
     F: Fn(usize, stancer::train::Record) -> batch::RowResult + Sync,
 {
@@ -359,6 +380,7 @@ where
         struct Report<'a> {
             input: &'a str,
             output: &'a str,
+            models: &'a [ModelUsed],
             #[serde(flatten)]
             summary: &'a batch::Summary,
             seconds: f64,
@@ -368,6 +390,7 @@ where
         let report = Report {
             input: &opts.input_name,
             output: &output_name,
+            models,
             summary: &summary,
             seconds: secs,
             stopped: stopped.as_ref().map(|e| format!("{e:#}")),
@@ -390,7 +413,7 @@ struct WithId<'a, T> {
 pub(crate) fn run_extract(a: ExtractArgs) -> Result<()> {
     let opened = open_batch(&a.io, None)?;
     let max = a.io.max_text_chars;
-    run_batch(opened, |n, rec| {
+    run_batch(opened, &[], |n, rec| {
         let ex = rec.into_unlabelled(n, max)?;
         let found = stancer::quotes::extract(&ex.text);
         serde_json::to_string(&WithId { id: &ex.id, rest: &found }).map_err(|e| (ex.id.clone(), e.to_string()))
@@ -398,11 +421,11 @@ pub(crate) fn run_extract(a: ExtractArgs) -> Result<()> {
 }
 
 pub(crate) fn run_analyze(a: AnalyzeArgs) -> Result<()> {
-    let stance = load_model(&a.stance_model, &a.models.dir)?;
-    let sentiment = load_model(&a.sentiment_model, &a.models.dir)?;
+    let (stance, stance_used) = load_model(&a.stance_model, &a.models.dir)?;
+    let (sentiment, sentiment_used) = load_model(&a.sentiment_model, &a.models.dir)?;
     if a.io.input.is_some() {
         let opened = open_batch(&a.io, None)?;
-        return run_batch(opened, |n, rec| {
+        return run_batch(opened, &[stance_used, sentiment_used], |n, rec| {
             let train::Example { id, text, target, .. } = rec.into_unlabelled(n, a.io.max_text_chars)?;
             let target = target
                 .or_else(|| a.target.clone())
@@ -428,11 +451,11 @@ pub(crate) fn run_analyze(a: AnalyzeArgs) -> Result<()> {
 }
 
 pub(crate) fn run_score(a: ScoreArgs) -> Result<()> {
-    let model = load_model(&a.model, &a.models.dir)?;
+    let (model, used) = load_model(&a.model, &a.models.dir)?;
     let explain = usize::from(a.explain);
     let header = |delimiter| batch::ScoreWriter::csv_header(&model, delimiter, explain > 0);
     let opened = open_batch(&a.io, Some(&header))?;
     let max = a.io.max_text_chars;
     let writer = batch::ScoreWriter::new(&model, opened.opts.output_format, explain);
-    run_batch(opened, |n, rec| writer.score(n, rec, max))
+    run_batch(opened, &[used], |n, rec| writer.score(n, rec, max))
 }

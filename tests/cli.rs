@@ -284,6 +284,14 @@ fn score_keeps_order_writes_error_rows_and_reads_stdin() {
     assert_eq!(summary["first_errors"][0], "in.jsonl:2: field \"text\" is empty", "{summary}");
     assert!(summary["seconds"].as_f64().unwrap() >= 0.0);
     assert_eq!(summary["stopped"], serde_json::Value::Null, "{summary}");
+    // It names the model that scored the rows, as the model file does.
+    let model = &summary["models"][0];
+    assert_eq!(
+        (&model["path"], &model["name"], &model["task"]),
+        (&"models/stance.safetensors".into(), &"stance".into(), &"stance".into())
+    );
+    let meta = stancer::model::load(&dir.path().join("models/stance.safetensors")).unwrap().meta().clone();
+    assert_eq!(model["created_at"], meta.created_at.as_str(), "{summary}");
     let out = std::fs::read_to_string(dir.path().join("out.jsonl")).unwrap();
     let rows: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let ids: Vec<&str> = rows.iter().map(|r| r["id"].as_str().unwrap()).collect();
@@ -924,8 +932,14 @@ fn analyze_one_document_and_a_batch() {
         serde_json::json!({"id": 2, "text": ARTICLE})
     );
     common::write(dir.path(), "docs.jsonl", &rows);
-    let o = stancer(&["analyze", "--models", &models, "--input", "docs.jsonl", "--output", "out.jsonl"], dir.path());
+    let o = stancer(
+        &["analyze", "--models", &models, "--input", "docs.jsonl", "--output", "out.jsonl", "--summary", "s.json"],
+        dir.path(),
+    );
     assert!(o.status.success(), "{}", stderr(&o));
+    let names: Vec<_> =
+        read_json(dir.path(), "s.json")["models"].as_array().unwrap().iter().map(|m| m["name"].clone()).collect();
+    assert_eq!(names, ["stance", "sentiment"]);
     let out = std::fs::read_to_string(dir.path().join("out.jsonl")).unwrap();
     let rows: Vec<serde_json::Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(rows[0]["id"], "1");
