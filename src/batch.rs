@@ -358,27 +358,29 @@ where
         let results: Vec<(usize, RowResult)> =
             chunk.par_drain(..).map(|(n, r)| (n, r.parse_at(n).and_then(|rec| f(n, rec)))).collect();
         for (line, r) in results {
-            // Counted once written, so that a run stopped by its output counts what it wrote.
-            match r {
-                Ok(row) => {
-                    output.write_all(row.as_bytes()).and_then(|()| output.write_all(b"\n")).map_err(out_err)?;
-                    summary.ok += 1;
-                }
+            let (row, error) = match r {
+                Ok(row) => (row, None),
                 Err((id, message)) => {
                     if let Some(max) = opts.max_errors.filter(|&max| summary.errors >= max) {
                         // The rows before it are written (a resumed run continues at it).
                         output.flush().map_err(out_err)?;
                         return Err(Error::TooManyBadRows { path: opts.input_name.clone(), line, message, max });
                     }
-                    let row = error_row(opts.output_format, &id, &message);
-                    output.write_all(row.as_bytes()).and_then(|()| output.write_all(b"\n")).map_err(out_err)?;
+                    (error_row(opts.output_format, &id, &message), Some(message))
+                }
+            };
+            output.write_all(row.as_bytes()).and_then(|()| output.write_all(b"\n")).map_err(out_err)?;
+            // Counted once written, so that a run stopped by its output counts what it wrote.
+            summary.rows += 1;
+            match error {
+                None => summary.ok += 1,
+                Some(message) => {
                     summary.errors += 1;
                     if summary.first_errors.len() < 5 {
                         summary.first_errors.push(format!("{}:{line}: {message}", opts.input_name));
                     }
                 }
             }
-            summary.rows += 1;
         }
         progress(summary.rows);
         if let Some((line, message)) = unreadable {

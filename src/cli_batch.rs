@@ -253,17 +253,14 @@ fn open_batch(io: &BatchIo, csv_header: Option<&dyn Fn(u8) -> (String, usize)>) 
     let csv = match (csv_out, csv_header) {
         (None, _) => None,
         (Some(delimiter), Some(header)) => Some((delimiter, header(delimiter))),
-        (Some(_), None) => match io.output_format {
-            Some(_) => bail!(
-                "--output-format: this command writes nested JSON rows, which CSV cannot hold (only score writes \
-                 CSV); give --output-format jsonl or leave it out"
-            ),
-            None => bail!(
-                "--output {}: this command writes nested JSON rows, which CSV cannot hold (only score writes CSV); \
-                 name a .jsonl file or give --output-format jsonl",
-                io.output
-            ),
-        },
+        (Some(_), None) => {
+            let asked =
+                if io.output_format.is_some() { "--output-format".into() } else { format!("--output {}", io.output) };
+            bail!(
+                "{asked}: this command writes nested JSON rows, which CSV cannot hold (only score writes CSV); \
+                 write JSONL (a .jsonl name, or --output-format jsonl)"
+            )
+        }
     };
 
     let mut skip_rows = 0;
@@ -311,8 +308,6 @@ fn open_batch(io: &BatchIo, csv_header: Option<&dyn Fn(u8) -> (String, usize)>) 
     Ok(Opened { rows, output, output_name: io.output.clone(), summary, opts, bytes_read, input_len })
 }
 
-/// Runs a batch with a progress bar (rows, rows/s, and an ETA when the input size is known)
-/// on a terminal, and a summary on stderr.
 /// A model that a batch ran, as its summary names it: a nightly job can tell which model
 /// wrote which night's rows, also across promotions.
 #[derive(serde::Serialize)]
@@ -324,7 +319,7 @@ struct ModelUsed {
 }
 
 /// Loads the model `arg` names (in `dir`, or a path) and says which it is.
-fn load_model(arg: &str, dir: &Path) -> Result<(LinearModel, ModelUsed)> {
+fn load_model_used(arg: &str, dir: &Path) -> Result<(LinearModel, ModelUsed)> {
     let path = resolve_model(arg, dir)?;
     let model = model::load(&path)?;
     let meta = model.meta();
@@ -332,6 +327,8 @@ fn load_model(arg: &str, dir: &Path) -> Result<(LinearModel, ModelUsed)> {
     Ok((model, used))
 }
 
+/// Runs a batch with a progress bar (rows, rows/s, and an ETA when the input size is known)
+/// on a terminal, and a summary on stderr.
 fn run_batch<F>(opened: Opened, models: &[ModelUsed], f: F) -> Result<()>
 where
     F: Fn(usize, stancer::train::Record) -> batch::RowResult + Sync,
@@ -421,8 +418,8 @@ pub(crate) fn run_extract(a: ExtractArgs) -> Result<()> {
 }
 
 pub(crate) fn run_analyze(a: AnalyzeArgs) -> Result<()> {
-    let (stance, stance_used) = load_model(&a.stance_model, &a.models.dir)?;
-    let (sentiment, sentiment_used) = load_model(&a.sentiment_model, &a.models.dir)?;
+    let (stance, stance_used) = load_model_used(&a.stance_model, &a.models.dir)?;
+    let (sentiment, sentiment_used) = load_model_used(&a.sentiment_model, &a.models.dir)?;
     if a.io.input.is_some() {
         let opened = open_batch(&a.io, None)?;
         return run_batch(opened, &[stance_used, sentiment_used], |n, rec| {
@@ -451,7 +448,7 @@ pub(crate) fn run_analyze(a: AnalyzeArgs) -> Result<()> {
 }
 
 pub(crate) fn run_score(a: ScoreArgs) -> Result<()> {
-    let (model, used) = load_model(&a.model, &a.models.dir)?;
+    let (model, used) = load_model_used(&a.model, &a.models.dir)?;
     let explain = usize::from(a.explain);
     let header = |delimiter| batch::ScoreWriter::csv_header(&model, delimiter, explain > 0);
     let opened = open_batch(&a.io, Some(&header))?;
