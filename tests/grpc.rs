@@ -667,23 +667,28 @@ async fn analyze_stream_stops_reading_when_replies_are_not_read() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrency_deadline_and_message_size_limits() {
+async fn concurrency_and_deadline_limits() {
+    // The message limit is left at its default, so that the slow request's answer would
+    // fit: on a machine fast enough to finish it within the deadline, this test fails on
+    // the deadline, not on the answer's size.
     let srv = TestServer::start(ServerConfig {
         max_concurrent_requests: 1,
         request_deadline: Duration::from_millis(100),
-        max_message_bytes: 256 * 1024,
+        max_quotations: 10_000,
         ..ServerConfig::default()
     })
     .await;
     let ch = srv.channel().await;
     let text = "I fully support Alpha, a great plan, and we should vote for it today ".repeat(2);
-    let mut big = score_req("Alpha", (0..1000).map(|i| q(&i.to_string(), "Ann", &text)).collect());
+    // About 1 s of work on the 2-core machine this was written on: ten times the deadline.
+    let mut big = score_req("Alpha", (0..10_000).map(|i| q(&i.to_string(), "Ann", &text)).collect());
     big.explain = 50;
     // One slow request holds the only slot; a second one is refused at once, naming the
     // limit; the slow one passes the deadline.
     let mut c1 = StancerClient::new(ch.clone());
+    let started = Instant::now();
     let slow = tokio::spawn(async move { c1.score_quotations(big).await });
-    tokio::time::sleep(Duration::from_millis(30)).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
     let mut c = StancerClient::new(ch.clone());
     let e = c.score_quotations(score_req("Alpha", vec![q("a", "Ann", "I support Alpha")])).await.unwrap_err();
     assert_eq!(e.code(), Code::ResourceExhausted, "{e}");
@@ -691,7 +696,26 @@ async fn concurrency_deadline_and_message_size_limits() {
     let e = slow.await.unwrap().unwrap_err();
     assert_eq!(e.code(), Code::DeadlineExceeded, "{e}");
     assert!(e.message().contains("request_deadline"), "{}", e.message());
+    // The slot is free again once the slow request's work is done (it runs on a blocking
+    // thread past the deadline); allow it up to 20 s.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match c.score_quotations(score_req("Alpha", vec![q("a", "Ann", "I support Alpha")])).await {
+            Ok(_) => break,
+            Err(e) if e.code() == Code::ResourceExhausted && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    eprintln!("the slow request's slot was free again after {:?}", started.elapsed());
+    srv.shutdown().await;
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn message_size_limits() {
+    let srv = TestServer::start(ServerConfig { max_message_bytes: 256 * 1024, ..ServerConfig::default() }).await;
+    let mut c = srv.client().await;
     // Over max_message_bytes: RESOURCE_EXHAUSTED naming the limit; far past it (over the
     // decoding ceiling of 4x) tonic refuses before decoding, with OUT_OF_RANGE.
     let huge = "x".repeat(300 * 1024);
@@ -710,18 +734,6 @@ async fn concurrency_deadline_and_message_size_limits() {
     let enormous = "x".repeat(1100 * 1024);
     let e = c.score_quotations(score_req("Alpha", vec![q("a", "Ann", &enormous)])).await.unwrap_err();
     assert_eq!(e.code(), Code::OutOfRange, "{e}");
-    // The slot is free again once the slow request's work is done (it runs on a blocking
-    // thread past the deadline); allow it up to 20 s.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        match c.score_quotations(score_req("Alpha", vec![q("a", "Ann", "I support Alpha")])).await {
-            Ok(_) => break,
-            Err(e) if e.code() == Code::ResourceExhausted && Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(50)).await
-            }
-            Err(e) => panic!("{e}"),
-        }
-    }
     srv.shutdown().await;
 }
 
