@@ -64,13 +64,42 @@ pub fn csv_delimiter(name: &str) -> Option<u8> {
     }
 }
 
-/// `raw` decompressed when `name` ends in `.gz`, buffered.
-pub fn decoded<'a>(raw: impl Read + Send + 'a, name: &str) -> Box<dyn BufRead + Send + 'a> {
-    if name.ends_with(".gz") {
-        Box::new(std::io::BufReader::with_capacity(1 << 16, MultiGzDecoder::new(std::io::BufReader::new(raw))))
-    } else {
-        Box::new(std::io::BufReader::with_capacity(1 << 16, raw))
+/// `raw`, buffered, and decompressed when it is gzip. Gzip is known by its first bytes rather
+/// than by a `.gz` name, so that `curl ... | stancer score` and a misnamed file read as
+/// they should; a stream in another compressed format is refused here, naming the tool that
+/// unpacks it, instead of becoming an error row for every line. (No UTF-8 text starts with
+/// any of these magic numbers, so plain input is never mistaken for them.)
+pub fn decoded<'a>(mut raw: impl Read + Send + 'a, name: &str) -> Result<Box<dyn BufRead + Send + 'a>> {
+    let mut head = [0u8; 6];
+    let mut got = 0;
+    while got < head.len() {
+        match raw.read(&mut head[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Error::io(name, e)),
+        }
     }
+    let head = &head[..got];
+    let other = match head {
+        [0x28, 0xb5, 0x2f, 0xfd, ..] => Some(("zstd", "zstd -dc")),
+        [0xfd, b'7', b'z', b'X', b'Z', 0] => Some(("xz", "xz -dc")),
+        [b'B', b'Z', b'h', b'1'..=b'9', 0x31, 0x41] => Some(("bzip2", "bzip2 -dc")),
+        [b'P', b'K', 3, 4, ..] => Some(("zip", "unzip -p")),
+        _ => None,
+    };
+    if let Some((format, tool)) = other {
+        let message =
+            format!("the input is {format}-compressed, which is not read: unpack it first ({tool}), or use gzip");
+        return Err(Error::io(name, std::io::Error::new(std::io::ErrorKind::InvalidData, message)));
+    }
+    let gzip = head.starts_with(&[0x1f, 0x8b]);
+    let whole = std::io::Cursor::new(head.to_vec()).chain(raw);
+    Ok(if gzip {
+        Box::new(std::io::BufReader::with_capacity(1 << 16, MultiGzDecoder::new(std::io::BufReader::new(whole))))
+    } else {
+        Box::new(std::io::BufReader::with_capacity(1 << 16, whole))
+    })
 }
 
 /// How output rows are written.
@@ -697,6 +726,52 @@ fn prepare_resume_gz(path: &Path, csv: bool) -> Result<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Hands out one byte a read, as a slow pipe may.
+    struct Trickle<'a>(&'a [u8]);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let Some((&b, rest)) = self.0.split_first() else { return Ok(0) };
+            if buf.is_empty() {
+                return Ok(0);
+            }
+            buf[0] = b;
+            self.0 = rest;
+            Ok(1)
+        }
+    }
+
+    #[test]
+    fn gzip_is_known_by_its_bytes_and_other_compressions_are_refused_by_name() {
+        use flate2::{Compression, write::GzEncoder};
+        let read = |bytes: &[u8], name: &str| -> Result<Vec<u8>> {
+            let mut out = Vec::new();
+            decoded(Trickle(bytes), name)?.read_to_end(&mut out).map_err(|e| Error::io(name, e))?;
+            Ok(out)
+        };
+        let text = b"{\"text\": \"a\"}\n{\"text\": \"b\"}\n";
+        let mut gz = GzEncoder::new(Vec::new(), Compression::default());
+        gz.write_all(text).unwrap();
+        let gz = gz.finish().unwrap();
+        // Whatever the name: gzip is unpacked, plain text passes through, short inputs too.
+        for name in ["-", "rows.jsonl", "rows.jsonl.gz"] {
+            assert_eq!(read(&gz, name).unwrap(), text);
+            assert_eq!(read(text, name).unwrap(), text);
+        }
+        for short in [&b""[..], b"x", b"\x1f", b"BZh9"] {
+            assert_eq!(read(short, "-").unwrap(), short);
+        }
+        for (magic, format) in [
+            (&b"\x28\xb5\x2f\xfd\x04\x58"[..], "zstd"),
+            (b"\xfd7zXZ\x00\x00", "xz"),
+            (b"BZh91AY&SY", "bzip2"),
+            (b"PK\x03\x04\x14\x00", "zip"),
+        ] {
+            let e = read(magic, "in.jsonl").unwrap_err().to_string();
+            assert!(e.starts_with("in.jsonl: ") && e.contains(&format!("{format}-compressed")), "{e}");
+        }
+    }
 
     #[test]
     fn jsonl_lines_end_at_lf_or_crlf_and_blank_lines_are_not_rows() {

@@ -68,8 +68,8 @@ pub(crate) struct AnalyzeArgs {
 #[derive(Args)]
 struct BatchIo {
     /// Input file ('-' for stdin, the default): JSONL, or CSV when it ends in .csv (.tsv:
-    /// tab-separated) or --text-column or --delimiter is given; gzip-compressed when it
-    /// ends in .gz.
+    /// tab-separated) or --text-column or --delimiter is given; gzip-compressed input is
+    /// read as such, whatever its name.
     #[arg(long, value_name = "FILE")]
     input: Option<String>,
     /// Output file ('-' for stdout): JSONL, or CSV (score only) when it ends in .csv (.tsv:
@@ -229,7 +229,7 @@ fn open_batch(io: &BatchIo, csv_header: Option<&dyn Fn(u8) -> (String, usize)>) 
         (Box::new(f), len)
     };
     let counted = Counting { inner: raw, count: bytes_read.clone() };
-    let reader = batch::decoded(counted, input);
+    let reader = batch::decoded(counted, input)?;
     let delimiter = io.delimiter.or_else(|| batch::csv_delimiter(input));
     let format = if io.text_column.is_some() || delimiter.is_some() {
         Format::Csv {
@@ -433,16 +433,15 @@ pub(crate) fn run_analyze(a: AnalyzeArgs) -> Result<()> {
         });
     }
     let target = a.target.as_deref().context("--target is required: stance is always toward a target")?;
-    let text = match a.file.as_deref() {
-        None | Some("-") => {
-            let mut s = String::new();
-            std::io::stdin().read_to_string(&mut s).context("reading the document from stdin")?;
-            s
-        }
-        Some(path) => std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?,
+    let name = a.file.as_deref().unwrap_or("-");
+    let raw: Box<dyn Read + Send> = match name {
+        "-" => Box::new(std::io::stdin()),
+        path => Box::new(File::open(path).with_context(|| format!("opening {path}"))?),
     };
+    let mut text = String::new();
+    batch::decoded(raw, name)?.read_to_string(&mut text).with_context(|| format!("reading {name}"))?;
     let analysis = analyze::analyze_document(&text, target, &stance, &sentiment, a.explain)
-        .with_context(|| format!("analysing {}", a.file.as_deref().unwrap_or("-")))?;
+        .with_context(|| format!("analysing {name}"))?;
     print_json(&analysis)?;
     Ok(())
 }

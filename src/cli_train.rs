@@ -24,7 +24,7 @@ pub(crate) struct TrainArgs {
     #[arg(long, value_parser = ["stance", "sentiment"])]
     task: String,
     /// Labelled files (one or more; JSONL, or CSV when the name ends in .csv, tab-separated
-    /// in .tsv; gzip when it ends in .gz).
+    /// in .tsv; gzip-compressed or not, whatever the name).
     #[arg(long, required = true, num_args = 1.., value_name = "FILE")]
     data: Vec<String>,
     #[command(flatten)]
@@ -151,8 +151,8 @@ pub(crate) struct EvalArgs {
     /// Model name (found in --models) or path to a .safetensors file.
     #[arg(long)]
     model: String,
-    /// Labelled file: JSONL, or CSV when the name ends in .csv, tab-separated in .tsv; gzip
-    /// when it ends in .gz.
+    /// Labelled file: JSONL, or CSV when the name ends in .csv, tab-separated in .tsv;
+    /// gzip-compressed or not, whatever the name.
     #[arg(long, value_name = "FILE")]
     data: String,
     #[command(flatten)]
@@ -242,7 +242,7 @@ fn train_and_save(a: &TrainArgs) -> Result<TrainReport<'_>> {
     let mut total_bytes = 0u64;
     for path in &a.data {
         let f = File::open(path).with_context(|| format!("reading {path}"))?;
-        let mut rows = batch::decoded(f, path);
+        let mut rows = batch::decoded(f, path)?;
         total_bytes += std::io::copy(&mut rows, &mut hasher).with_context(|| format!("reading {path}"))?;
     }
     let digest: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();

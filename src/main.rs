@@ -35,7 +35,7 @@ enum Command {
     /// Each JSONL line is {"id", "text", "target"?, "target_spans"?, "label"}; a CSV file
     /// (.csv, or .tsv tab-separated) has a header with "text" and "label" columns, and "id"
     /// and "target" are read when present (--*-column give other names); either may be
-    /// gzip-compressed (.gz), and one run may mix them. Labels are favor/against/none for
+    /// gzip-compressed (known by content, not name), and one run may mix them. Labels are favor/against/none for
     /// stance (Emergent's for/observing are accepted) and positive/neutral/negative for
     /// sentiment. A model with window features (sentiment) finds the target's mentions in
     /// rows without spans.

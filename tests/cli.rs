@@ -494,6 +494,14 @@ fn csv_and_gzip_inputs_and_gzip_output() {
     let mut s = String::new();
     MultiGzDecoder::new(std::fs::File::open(dir.path().join("out.jsonl.gz")).unwrap()).read_to_string(&mut s).unwrap();
     assert_eq!(s, out);
+
+    // Gzip is known by its bytes: piped in, it reads as the file does.
+    let gz = std::fs::read(dir.path().join("in.csv.gz")).unwrap();
+    let args =
+        ["score", "--model", "stance", "--text-column", "quote", "--id-column", "key", "--target-column", "topic"];
+    let o = stancer_stdin(&args, dir.path(), &gz);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), out);
 }
 
 /// The records of CSV `text`, read by csv-core (the reader behind the `csv` crate).

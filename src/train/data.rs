@@ -254,7 +254,7 @@ pub fn labelled_examples<F: FnMut(usize, String) + Send>(
 ) -> Result<impl Iterator<Item = Result<Example>> + Send + use<F>> {
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let rows = crate::batch::read_rows(
-        crate::batch::decoded(file, path),
+        crate::batch::decoded(file, path)?,
         &columns.format(path),
         path,
         DEFAULT_MAX_TEXT_CHARS,
