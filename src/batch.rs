@@ -204,6 +204,52 @@ impl RawRow {
     }
 }
 
+/// The longest input record (a JSONL line, a CSV record) read into memory: long enough for a
+/// text at `max_text_chars` in 4-byte characters and the other fields. A longer one becomes
+/// an error row without being held whole, so memory stays bounded whatever the input (a
+/// file without newlines, a binary blob).
+fn max_record_bytes(max_text_chars: usize) -> usize {
+    max_text_chars.saturating_mul(4).saturating_add(1 << 20)
+}
+
+/// A JSONL line, or the length of one past the limit (its bytes were not kept).
+enum Line {
+    Bytes(Vec<u8>),
+    TooLong(u64),
+}
+
+/// The next line of `input` without its '\n' (`None` at the end), as `BufRead::split`
+/// would give it, but holding no more than `max` of its bytes.
+fn next_line(input: &mut impl BufRead, max: usize) -> std::io::Result<Option<Line>> {
+    let mut line = Vec::new();
+    let mut len = 0u64;
+    let mut any = false;
+    loop {
+        let available = match input.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if available.is_empty() && !any {
+            return Ok(None);
+        }
+        let newline = memchr::memchr(b'\n', available);
+        let chunk = &available[..newline.unwrap_or(available.len())];
+        if len + chunk.len() as u64 <= max as u64 {
+            line.extend_from_slice(chunk);
+        } else {
+            line = Vec::new();
+        }
+        len += chunk.len() as u64;
+        any = true;
+        let (used, ended) = (chunk.len() + usize::from(newline.is_some()), newline.is_some() || available.is_empty());
+        input.consume(used);
+        if ended {
+            return Ok(Some(if len > max as u64 { Line::TooLong(len) } else { Line::Bytes(line) }));
+        }
+    }
+}
+
 /// Ends `rows` at the first [`RawRow::Unreadable`], which it yields: a reader that failed
 /// once usually fails again at once, and each failure would otherwise be another row.
 fn until_unreadable(rows: impl Iterator<Item = Row>) -> impl Iterator<Item = Row> {
@@ -222,30 +268,45 @@ pub fn read_rows<'a>(
 ) -> Result<Box<dyn Iterator<Item = Row> + Send + 'a>> {
     match format {
         Format::Jsonl => {
+            let max_bytes = max_record_bytes(max_text_chars);
+            let mut input = input;
+            let mut line_no = 0;
             // Lines as bytes, so that a line that is not UTF-8 is an error row of its own and
             // any error from the reader is an error of the input.
-            let lines = input.split(b'\n').enumerate().filter_map(|(i, line)| {
-                let row = match line.map(String::from_utf8) {
-                    Ok(Ok(l)) if l.trim().is_empty() => return None,
-                    Ok(Ok(mut l)) => {
-                        // A CRLF line loses its '\r' in place, not by a copy of the line.
-                        if l.ends_with('\r') {
-                            l.pop();
-                        }
-                        RawRow::Line(l)
-                    }
-                    Ok(Err(e)) => {
-                        RawRow::Parsed(Err((None, format!("the line is not valid UTF-8: {}", e.utf8_error()))))
-                    }
-                    Err(e) => RawRow::Unreadable(format!("the input cannot be read on from here: {e}")),
-                };
-                Some((i + 1, row))
+            let lines = std::iter::from_fn(move || {
+                loop {
+                    line_no += 1;
+                    let row = match next_line(&mut input, max_bytes) {
+                        Ok(None) => return None,
+                        Ok(Some(Line::TooLong(len))) => RawRow::Parsed(Err((
+                            None,
+                            format!(
+                                "the line is {len} bytes, over the limit of {max_bytes} (4 bytes for each \
+                             character of the text length limit, plus 1 MiB for the other fields)"
+                            ),
+                        ))),
+                        Ok(Some(Line::Bytes(bytes))) => match String::from_utf8(bytes) {
+                            Ok(l) if l.trim().is_empty() => continue,
+                            Ok(mut l) => {
+                                // A CRLF line loses its '\r' in place, not by a copy of the line.
+                                if l.ends_with('\r') {
+                                    l.pop();
+                                }
+                                RawRow::Line(l)
+                            }
+                            Err(e) => {
+                                RawRow::Parsed(Err((None, format!("the line is not valid UTF-8: {}", e.utf8_error()))))
+                            }
+                        },
+                        Err(e) => RawRow::Unreadable(format!("the input cannot be read on from here: {e}")),
+                    };
+                    return Some((line_no, row));
+                }
             });
             Ok(Box::new(until_unreadable(lines)))
         }
         Format::Csv { text_column, id_column, target_column, label_column, delimiter } => {
-            // Long enough for a text at the limit in 4-byte characters, and the other columns.
-            let max_bytes = max_text_chars.saturating_mul(4).saturating_add(1 << 20);
+            let max_bytes = max_record_bytes(max_text_chars);
             let mut records = csv_input::Records::new(input, max_bytes, *delimiter);
             let header_error = |message: String| Error::InvalidRecord { path: name.into(), line: 1, message };
             let headers = match records.read() {
@@ -740,6 +801,39 @@ mod tests {
             self.0 = rest;
             Ok(1)
         }
+    }
+
+    #[test]
+    fn a_line_past_the_limit_is_an_error_row_and_is_not_held() {
+        let lines = |input: &[u8], max: usize| {
+            let mut input = std::io::BufReader::with_capacity(3, Trickle(input));
+            let mut out = Vec::new();
+            while let Some(line) = next_line(&mut input, max).unwrap() {
+                out.push(match line {
+                    Line::Bytes(b) => String::from_utf8(b).unwrap(),
+                    Line::TooLong(n) => format!("<{n}>"),
+                });
+            }
+            out
+        };
+        assert_eq!(lines(b"ab\nxxxxxxxx\n\ncd", 4), ["ab", "<8>", "", "cd"]);
+        assert_eq!(lines(b"abcd\nabcde\n", 4), ["abcd", "<5>"]);
+        assert_eq!(lines(b"", 4), Vec::<String>::new());
+        assert_eq!(lines(b"\n", 4), [""]);
+
+        // Through read_rows: the rows around it are read as usual, line numbers kept.
+        let long = format!("{{\"id\": \"big\", \"text\": \"{}\"}}", "x".repeat(max_record_bytes(10) + 1));
+        let input = format!("{{\"text\": \"a\"}}\n{long}\n\n{{\"text\": \"b\"}}\n");
+        let rows: Vec<_> = read_rows(input.as_bytes(), &Format::Jsonl, "x.jsonl", 10)
+            .unwrap()
+            .map(|(n, r)| (n, r.parse_at(n)))
+            .collect();
+        assert_eq!(rows.len(), 3);
+        assert_eq!((rows[1].0, rows[2].0), (2, 4));
+        let (id, message) = rows[1].1.as_ref().unwrap_err();
+        assert_eq!(id, "2");
+        assert!(message.contains(&format!("the line is {} bytes, over the limit of 1048616", long.len())), "{message}");
+        assert_eq!(rows[2].1.as_ref().unwrap().text.as_deref(), Some("b"));
     }
 
     #[test]

@@ -111,7 +111,9 @@ struct BatchIo {
     /// input is fixed. [default: never stop]
     #[arg(long, value_name = "N")]
     max_errors: Option<usize>,
-    /// Longest text processed, in characters; longer rows become error rows.
+    /// Longest text processed, in characters; longer rows become error rows. It also bounds
+    /// the memory a row may take: a JSONL line or CSV record over 4 bytes a character plus
+    /// 1 MiB is an error row, read past without being held.
     #[arg(long, default_value_t = 100_000)]
     max_text_chars: usize,
     /// Also write the run's summary as JSON to FILE when it ends: {"input", "output",
