@@ -11,6 +11,10 @@
 
 use std::io::{BufRead, Read, Write};
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::RecvTimeoutError;
+use std::time::Duration;
 
 use flate2::read::MultiGzDecoder;
 use rayon::prelude::*;
@@ -128,6 +132,10 @@ pub struct BatchOptions {
     pub skip_rows: usize,
     /// How error rows are written (the row function writes the others).
     pub output_format: OutputFormat,
+    /// Once set (by the caller, e.g. on a signal), the run ends after writing the rows it
+    /// is working on, with [`Error::Interrupted`]: the output is whole up to there, so a
+    /// resumed run continues it. Looked at between chunks and while waiting for input.
+    pub stop: Option<Arc<AtomicBool>>,
 }
 
 impl Default for BatchOptions {
@@ -139,6 +147,7 @@ impl Default for BatchOptions {
             input_name: "-".into(),
             skip_rows: 0,
             output_format: OutputFormat::Jsonl,
+            stop: None,
         }
     }
 }
@@ -435,7 +444,19 @@ where
             }
         })
         .map_err(|e| Error::io("<reader thread>", e))?;
-    for mut chunk in chunks {
+    let stopping = || opts.stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed));
+    loop {
+        if stopping() {
+            output.flush().map_err(out_err)?;
+            return Err(Error::Interrupted { rows: summary.rows });
+        }
+        // Waits a little at a time, so that a stop request is seen while the input stalls
+        // (a pipe with nothing to read yet).
+        let mut chunk = match chunks.recv_timeout(Duration::from_millis(100)) {
+            Ok(chunk) => chunk,
+            Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
         // Only ever the last row: the rows end with it.
         let unreadable = match chunk.pop_if(|(_, r)| matches!(r, RawRow::Unreadable(_))) {
             Some((line, RawRow::Unreadable(message))) => Some((line, message)),

@@ -98,7 +98,8 @@ struct BatchIo {
     target_column: Option<String>,
     /// Continue an interrupted run: keep the rows already in --output and process only the
     /// rest. The finished file equals an uninterrupted run's (for gzip output, once
-    /// decompressed).
+    /// decompressed). SIGINT or SIGTERM ends a run with its output whole, ready for this
+    /// (exit status 130 or 143).
     #[arg(long)]
     resume: bool,
     /// Stop at the first row that cannot be processed instead of writing an error row
@@ -305,6 +306,7 @@ fn open_batch(io: &BatchIo, csv_header: Option<&dyn Fn(u8) -> (String, usize)>) 
         max_text_chars: io.max_text_chars,
         input_name: input.to_string(),
         skip_rows,
+        stop: Some(crate::stop_on_signals()?),
         ..Default::default()
     };
     Ok(Opened { rows, output, output_name: io.output.clone(), summary, opts, bytes_read, input_len })
@@ -352,6 +354,14 @@ where
     };
     let (summary, mut stopped) = match batch::run(rows, &mut output, &opts, f, &progress) {
         Ok(summary) => (summary, None),
+        Err(batch::Stopped { summary, error: error @ stancer::Error::Interrupted { .. } }) => {
+            let signal = match crate::STOP_SIGNAL.load(Ordering::Relaxed) as i32 {
+                signal_hook::consts::SIGINT => "SIGINT",
+                signal_hook::consts::SIGTERM => "SIGTERM",
+                _ => "a signal",
+            };
+            (summary, Some(anyhow::Error::from(error).context(format!("{signal} received"))))
+        }
         Err(batch::Stopped { summary, error }) => (summary, Some(anyhow::Error::from(error))),
     };
     // A stopped run's rows are written too, and a gzip file closed, so it reads whole.

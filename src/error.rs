@@ -36,6 +36,9 @@ pub enum Error {
     /// A batch met more bad rows than it was allowed to turn into error rows.
     #[error("{path}:{line}: {message} (stopped {})", stop_reason(*max))]
     TooManyBadRows { path: String, line: usize, message: String, max: usize },
+    /// A batch was asked to stop (its `stop` flag set); the rows before were written.
+    #[error("stopped on request after writing {rows} rows")]
+    Interrupted { rows: usize },
     /// An interrupted batch's output cannot be continued.
     #[error("cannot resume: {0}")]
     Resume(String),

@@ -10,6 +10,8 @@ mod cli_train;
 use std::fs::File;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
@@ -134,6 +136,25 @@ const EXIT_BAD_ROWS: i32 = 3;
 /// 128 + SIGPIPE.
 const EXIT_CLOSED_PIPE: i32 = 141;
 
+/// The signal that asked a batch to stop (0: none yet).
+static STOP_SIGNAL: LazyLock<Arc<AtomicUsize>> = LazyLock::new(Default::default);
+
+/// A flag the first SIGINT or SIGTERM sets, so that a batch ends between chunks with its
+/// output whole (a gzip file closed), its summary written and its exit status 128 + the
+/// signal, as a shell reports a process killed by it; a second one ends the process at
+/// once, as without the handler.
+fn stop_on_signals() -> Result<Arc<AtomicBool>> {
+    use signal_hook::{consts::signal::*, flag};
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [SIGINT, SIGTERM] {
+        // Registered first, so that it sees the flag as the signal before this one left it.
+        flag::register_conditional_shutdown(sig, 128 + sig, stop.clone()).context("installing a signal handler")?;
+        flag::register_usize(sig, STOP_SIGNAL.clone(), sig as usize).context("installing a signal handler")?;
+        flag::register(sig, stop.clone()).context("installing a signal handler")?;
+    }
+    Ok(stop)
+}
+
 fn main() {
     let cli = Cli::parse();
     let r = match cli.command {
@@ -154,6 +175,10 @@ fn main() {
             // The reader went away (`stancer score | head`): quiet, with the status a tool
             // killed by SIGPIPE has, so that `set -o pipefail` still sees the cut.
             std::process::exit(EXIT_CLOSED_PIPE);
+        }
+        if let Some(stancer::Error::Interrupted { .. }) = e.downcast_ref() {
+            eprintln!("{e:#}; --resume continues the run");
+            std::process::exit(128 + STOP_SIGNAL.load(Ordering::Relaxed) as i32);
         }
         eprintln!("error: {e:#}");
         let bad_rows = matches!(e.downcast_ref(), Some(stancer::Error::TooManyBadRows { .. }));

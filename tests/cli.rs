@@ -981,3 +981,70 @@ fn eval_quotes_scores_against_gold() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("bad.jsonl:1"), "{}", stderr(&o));
 }
+
+#[test]
+fn a_signal_ends_a_batch_with_its_output_whole_and_resumable() {
+    use std::io::{Read, Write};
+    use std::time::{Duration, Instant};
+    let dir = trained_dir();
+    let rows: String = (0..3000)
+        .map(|i| format!("{{\"id\": \"r{i}\", \"text\": \"we love wind power {i}\", \"target\": \"Wind Power\"}}\n"))
+        .collect();
+    common::write(dir.path(), "in.jsonl", &rows);
+    let o = stancer(&["score", "--model", "stance", "--input", "in.jsonl", "--output", "whole.jsonl"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let whole = std::fs::read_to_string(dir.path().join("whole.jsonl")).unwrap();
+    let read_out = |name: &str| {
+        let bytes = std::fs::read(dir.path().join(name)).unwrap();
+        let mut s = String::new();
+        if name.ends_with(".gz") {
+            // Whole: a stopped run closes its gzip stream, so it decodes to the end.
+            flate2::read::MultiGzDecoder::new(&bytes[..]).read_to_string(&mut s).unwrap();
+        } else {
+            s = String::from_utf8(bytes).unwrap();
+        }
+        s
+    };
+    for (sig, name, status, out) in [("-TERM", "SIGTERM", 143, "part.jsonl.gz"), ("-INT", "SIGINT", 130, "part.jsonl")]
+    {
+        // The rows come on stdin, which then stays open with nothing more to read: the run is
+        // still going when the signal comes, however fast the machine.
+        let mut child = Command::new(env!("CARGO_BIN_EXE_stancer"))
+            .args(["score", "--model", "stance", "--output", out, "--summary", "s.json"])
+            .current_dir(dir.path())
+            .env_remove("STANCER_MODELS")
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(rows.as_bytes()).unwrap();
+        stdin.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(Command::new("kill").args([sig, &child.id().to_string()]).status().unwrap().success());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let exit = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(Instant::now() < deadline, "no exit within 20 s of {name}");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        drop(stdin);
+        let mut err = String::new();
+        child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+        assert_eq!(exit.code(), Some(status), "{err}");
+        assert!(err.contains(&format!("{name} received: stopped on request after writing")), "{err}");
+        assert!(err.contains("--resume continues the run"), "{err}");
+        let summary = read_json(dir.path(), "s.json");
+        assert!(summary["stopped"].as_str().unwrap().starts_with(&format!("{name} received")), "{summary}");
+        let part = read_out(out);
+        assert_eq!(summary["rows"].as_u64(), Some(part.lines().count() as u64));
+        assert!(whole.starts_with(&part), "the stopped run's rows are the first rows of a whole run's");
+
+        let o =
+            stancer(&["score", "--model", "stance", "--input", "in.jsonl", "--output", out, "--resume"], dir.path());
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(read_out(out), whole);
+    }
+}

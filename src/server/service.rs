@@ -39,6 +39,7 @@ pub fn status_from_error(e: &Error) -> Status {
         | Error::TooManyBadRows { .. } => Status::invalid_argument(e.to_string()),
         Error::UnknownModel { .. } => Status::not_found(e.to_string()),
         Error::LimitExceeded { .. } => Status::resource_exhausted(e.to_string()),
+        Error::Interrupted { .. } => Status::cancelled(e.to_string()),
         Error::BadModel { .. } | Error::Io { .. } | Error::Data(_) | Error::Resume(_) | Error::Linfa(_) => {
             Status::internal(e.to_string())
         }
