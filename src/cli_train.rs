@@ -9,6 +9,7 @@ use std::sync::atomic::Ordering;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use stancer::batch;
 use stancer::features::{Input, Lexicon};
@@ -479,29 +480,32 @@ fn train_streaming<'a>(
 
 pub(crate) fn run_eval(a: EvalArgs) -> Result<()> {
     let model = load_model(&a.model, &a.models.dir)?;
-    let task = model.task();
-    let mut examples = Vec::new();
+    let k = model.labels().len();
     let columns = a.columns.labelled();
-    train::data::read_labelled(
-        &a.data,
-        task,
-        &columns,
-        false,
-        &mut examples,
-        &mut ReadReport::default(),
-        &mut HashSet::new(),
-    )?;
-    if examples.is_empty() {
+    // Streamed in chunks scored in parallel, counting as it goes: memory stays flat
+    // whatever the file's size.
+    let mut rows = train::data::labelled_examples(&a.data, model.task(), &columns, false, |_, _| {})?;
+    let mut confusion = vec![vec![0usize; k]; k];
+    loop {
+        let chunk = rows.by_ref().take(4096).collect::<stancer::Result<Vec<_>>>()?;
+        if chunk.is_empty() {
+            break;
+        }
+        let pairs: Vec<(usize, usize)> = chunk
+            .par_iter()
+            .map(|e| {
+                let input = Input { text: &e.text, target: e.target.as_deref(), target_spans: &e.target_spans };
+                (e.label.expect("labelled rows have a label"), model.predict_index(&input))
+            })
+            .collect();
+        for (gold, pred) in pairs {
+            confusion[gold][pred] += 1;
+        }
+    }
+    let m = Metrics::from_confusion(model.labels(), confusion);
+    if m.rows == 0 {
         bail!("{}: no rows to evaluate", a.data);
     }
-    let gold: Vec<usize> = examples.iter().map(|e| e.label.expect("labelled")).collect();
-    let pred: Vec<usize> = examples
-        .iter()
-        .map(|e| {
-            model.predict_index(&Input { text: &e.text, target: e.target.as_deref(), target_spans: &e.target_spans })
-        })
-        .collect();
-    let m = Metrics::compute(model.labels(), &gold, &pred);
     print_json(&m)?;
     eprintln!("{} on {} rows of {}: {}", model.name(), m.rows, a.data, m.summary());
     eprint!("{}", m.confusion_table());

@@ -38,7 +38,14 @@ impl Metrics {
         for (&g, &p) in gold.iter().zip(pred) {
             confusion[g][p] += 1;
         }
-        let rows = gold.len().min(pred.len());
+        Self::from_confusion(labels, confusion)
+    }
+
+    /// Computes every metric from `confusion[gold][predicted]` (square, in label order), so
+    /// that a stream of rows can be counted as it goes instead of kept.
+    pub fn from_confusion(labels: &[String], confusion: Vec<Vec<usize>>) -> Metrics {
+        let k = labels.len();
+        let rows: usize = confusion.iter().flatten().sum();
         let correct: usize = (0..k).map(|i| confusion[i][i]).sum();
         let ratio = |a: usize, b: usize| if b == 0 { 0.0 } else { a as f64 / b as f64 };
         let per_class: Vec<ClassMetrics> = (0..k)

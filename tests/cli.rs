@@ -1048,3 +1048,33 @@ fn a_signal_ends_a_batch_with_its_output_whole_and_resumable() {
         assert_eq!(read_out(out), whole);
     }
 }
+
+#[test]
+fn eval_streams_over_chunks_and_refuses_a_file_without_rows() {
+    let dir = trained_dir();
+    let one = stancer(&["eval", "--model", "stance", "--data", "train.jsonl"], dir.path());
+    assert!(one.status.success(), "{}", stderr(&one));
+    let one: serde_json::Value = serde_json::from_slice(&one.stdout).unwrap();
+    // Over several of eval's 4,096-row chunks: the same rows 150 times count 150 times.
+    let rows = std::fs::read_to_string(dir.path().join("train.jsonl")).unwrap();
+    common::write(dir.path(), "many.jsonl", &rows.repeat(150));
+    let many = stancer(&["eval", "--model", "stance", "--data", "many.jsonl"], dir.path());
+    assert!(many.status.success(), "{}", stderr(&many));
+    let many: serde_json::Value = serde_json::from_slice(&many.stdout).unwrap();
+    let n = one["rows"].as_u64().unwrap();
+    assert!(n * 150 > 2 * 4096, "{n} rows");
+    assert_eq!(many["rows"].as_u64(), Some(n * 150));
+    assert_eq!(many["accuracy"], one["accuracy"]);
+    let scaled: Vec<Vec<u64>> = one["confusion"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_array().unwrap().iter().map(|c| c.as_u64().unwrap() * 150).collect())
+        .collect();
+    assert_eq!(many["confusion"], serde_json::json!(scaled));
+
+    common::write(dir.path(), "blank.jsonl", "\n\n");
+    let o = stancer(&["eval", "--model", "stance", "--data", "blank.jsonl"], dir.path());
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("blank.jsonl: no rows to evaluate"), "{}", stderr(&o));
+}
