@@ -355,12 +355,7 @@ where
     let (summary, mut stopped) = match batch::run(rows, &mut output, &opts, f, &progress) {
         Ok(summary) => (summary, None),
         Err(batch::Stopped { summary, error: error @ stancer::Error::Interrupted { .. } }) => {
-            let signal = match crate::STOP_SIGNAL.load(Ordering::Relaxed) as i32 {
-                signal_hook::consts::SIGINT => "SIGINT",
-                signal_hook::consts::SIGTERM => "SIGTERM",
-                _ => "a signal",
-            };
-            (summary, Some(anyhow::Error::from(error).context(format!("{signal} received"))))
+            (summary, Some(anyhow::Error::from(error).context(format!("{} received", crate::stop_signal_name()))))
         }
         Err(batch::Stopped { summary, error }) => (summary, Some(anyhow::Error::from(error))),
     };

@@ -37,10 +37,10 @@ enum Command {
     /// Each JSONL line is {"id", "text", "target"?, "target_spans"?, "label"}; a CSV file
     /// (.csv, or .tsv tab-separated) has a header with "text" and "label" columns, and "id"
     /// and "target" are read when present (--*-column give other names); either may be
-    /// gzip-compressed (known by content, not name), and one run may mix them. Labels are favor/against/none for
-    /// stance (Emergent's for/observing are accepted) and positive/neutral/negative for
-    /// sentiment. A model with window features (sentiment) finds the target's mentions in
-    /// rows without spans.
+    /// gzip-compressed (known by content, not name), and one run may mix them. Labels are
+    /// favor/against/none for stance (Emergent's for/observing are accepted) and
+    /// positive/neutral/negative for sentiment. A model with window features (sentiment)
+    /// finds the target's mentions in rows without spans.
     /// Example:
     ///
     ///   stancer train --task stance --data ../shared/data/stance/semeval2016-train.jsonl \
@@ -153,6 +153,15 @@ fn stop_on_signals() -> Result<Arc<AtomicBool>> {
         flag::register(sig, stop.clone()).context("installing a signal handler")?;
     }
     Ok(stop)
+}
+
+/// The name of the signal that asked a batch to stop.
+fn stop_signal_name() -> &'static str {
+    match STOP_SIGNAL.load(Ordering::Relaxed) as i32 {
+        signal_hook::consts::SIGINT => "SIGINT",
+        signal_hook::consts::SIGTERM => "SIGTERM",
+        _ => "a signal",
+    }
 }
 
 fn main() {

@@ -240,7 +240,7 @@ pub fn read_labelled(
 }
 
 /// The examples of a labelled file of `task`: JSONL, or CSV with `columns` when its name
-/// ends in `.csv`, either gzip-compressed when the name ends in `.gz`. An invalid row is an
+/// ends in `.csv`, either gzip-compressed (known by its bytes). An invalid row is an
 /// error naming the file and line, unless `skip_invalid`, in which case its line and reason
 /// go to `skipped` and it is left out. A row without an id gets `FILE:LINE`, so that id-less
 /// files read together report no duplicates. An input that cannot be read on (a gzip file
