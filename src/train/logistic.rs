@@ -14,6 +14,7 @@
 use linfa::dataset::{AsSingleTargets, DatasetBase};
 use linfa::prelude::*;
 use ndarray::Array1;
+use rayon::prelude::*;
 
 use super::sparse::CsrMatrix;
 use crate::error::{Error, Result};
@@ -256,8 +257,17 @@ impl<T: AsSingleTargets<Elem = usize>> Fit<CsrMatrix, T, Error> for ValidLogisti
             }
             cx.push_row(&buf_i, &buf_v);
         }
-        let problem =
-            Problem { x: &cx, y: y.as_slice().expect("contiguous targets"), s: &s, s_total, k, d, l2: self.l2 };
+        let xt = cx.transpose();
+        let problem = Problem {
+            x: &cx,
+            xt: &xt,
+            y: y.as_slice().expect("contiguous targets"),
+            s: &s,
+            s_total,
+            k,
+            d,
+            l2: self.l2,
+        };
         let mut w = vec![0.0f64; d * k + k];
         let report = lbfgs(&problem, &mut w, self.max_iter, self.tolerance, self.memory);
         // Hand back the kept columns in ascending order, which prediction's binary search needs.
@@ -289,6 +299,8 @@ pub fn dataset(x: CsrMatrix, y: Vec<usize>) -> DatasetBase<CsrMatrix, Array1<usi
 struct Problem<'a> {
     /// Rows over compact column ranks.
     x: &'a CsrMatrix,
+    /// The same entries by column, rows ascending (`x.transpose()`).
+    xt: &'a CsrMatrix,
     y: &'a [usize],
     s: &'a [f64],
     s_total: f64,
@@ -311,19 +323,21 @@ impl Problem<'_> {
     }
 
     /// `K == 0` means "use `self.k`" (any number of labels, slower).
+    ///
+    /// Two passes, each spread over the cores: rows (each row's weighted residuals,
+    /// softmax minus one-hot, and loss term), then columns (each column's gradient, adding
+    /// its rows' residuals in row order). Every sum is made in the order a single
+    /// row-by-row pass makes it, so the result is the same to the bit whatever the number
+    /// of threads, and a model's bytes depend only on its data and seed.
     fn loss_grad_k<const K: usize>(&self, w: &[f64], g: &mut [f64]) -> f64 {
         let (k, d) = (if K == 0 { self.k } else { K }, self.d);
-        g.iter_mut().for_each(|v| *v = 0.0);
         let (wm, b) = w.split_at(d * k);
         let (gm, gb) = g.split_at_mut(d * k);
-        let mut zbuf = [0.0f64; MAX_CLASSES];
-        let z = &mut zbuf[..k];
-        let mut loss = 0.0;
-        for i in 0..self.x.nrows() {
-            let (a, e) = (self.x.indptr[i], self.x.indptr[i + 1]);
-            let cols = &self.x.indices[a..e];
-            let vals = &self.x.values[a..e];
-            z.copy_from_slice(b);
+        let n = self.x.nrows();
+        let mut resid = vec![0.0f64; n * k];
+        let mut terms = vec![0.0f64; n];
+        resid.par_chunks_mut(k).zip(terms.par_iter_mut()).enumerate().with_min_len(64).for_each(|(i, (z, term))| {
+            let (cols, vals) = self.x.row(i);
             if K > 0 {
                 let mut zk = [0.0f64; K];
                 zk.copy_from_slice(b);
@@ -335,6 +349,7 @@ impl Problem<'_> {
                 }
                 z.copy_from_slice(&zk);
             } else {
+                z.copy_from_slice(b);
                 for (&col, &v) in cols.iter().zip(vals) {
                     for (zc, wv) in z.iter_mut().zip(&wm[col as usize * k..(col as usize + 1) * k]) {
                         *zc += v as f64 * wv;
@@ -345,33 +360,42 @@ impl Problem<'_> {
             let lse = m + z.iter().map(|&v| (v - m).exp()).sum::<f64>().ln();
             let si = self.s[i] / self.s_total;
             let yi = self.y[i];
-            loss += si * (lse - z[yi]);
+            *term = si * (lse - z[yi]);
             for (c, zc) in z.iter_mut().enumerate() {
                 *zc = si * ((*zc - lse).exp() - if c == yi { 1.0 } else { 0.0 });
             }
+        });
+        let xt = self.xt;
+        gm.par_chunks_mut(k).zip(wm.par_chunks(k)).enumerate().with_min_len(256).for_each(|(j, (gj, wj))| {
+            let (rows, vals) = xt.row(j);
             if K > 0 {
-                let mut zk = [0.0f64; K];
-                zk.copy_from_slice(z);
-                for (&col, &v) in cols.iter().zip(vals) {
-                    let row: &mut [f64; K] = (&mut gm[col as usize * K..][..K]).try_into().expect("row");
+                let mut acc = [0.0f64; K];
+                for (&i, &v) in rows.iter().zip(vals) {
+                    let r: &[f64; K] = resid[i as usize * K..][..K].try_into().expect("row");
                     for c in 0..K {
-                        row[c] += zk[c] * v as f64;
+                        acc[c] += r[c] * v as f64;
                     }
                 }
+                gj.copy_from_slice(&acc);
             } else {
-                for (&col, &v) in cols.iter().zip(vals) {
-                    for (gv, zc) in gm[col as usize * k..(col as usize + 1) * k].iter_mut().zip(z.iter()) {
-                        *gv += zc * v as f64;
+                gj.iter_mut().for_each(|v| *v = 0.0);
+                for (&i, &v) in rows.iter().zip(vals) {
+                    for (gv, rc) in gj.iter_mut().zip(&resid[i as usize * k..(i as usize + 1) * k]) {
+                        *gv += rc * v as f64;
                     }
                 }
             }
-            for (gbc, zc) in gb.iter_mut().zip(z.iter()) {
-                *gbc += zc;
+            for (gv, &wv) in gj.iter_mut().zip(wj) {
+                *gv += self.l2 * wv;
+            }
+        });
+        gb.iter_mut().for_each(|v| *v = 0.0);
+        for r in resid.chunks_exact(k) {
+            for (gbc, rc) in gb.iter_mut().zip(r) {
+                *gbc += rc;
             }
         }
-        for (gj, &wj) in gm.iter_mut().zip(wm) {
-            *gj += self.l2 * wj;
-        }
+        let loss = terms.iter().fold(0.0, |sum, t| sum + t);
         loss + 0.5 * self.l2 * dot(wm, wm)
     }
 }
@@ -404,6 +428,17 @@ fn max_abs(a: &[f64]) -> f64 {
     a.iter().fold(0.0f64, |m, v| m.max(v.abs()))
 }
 
+/// Fewest vector entries a core is given: the optimiser's vectors have as many entries as
+/// features x labels (up to millions), and an element-wise pass over them is shared by the
+/// cores without changing any result. (Its dot products stay on one core: their sums would
+/// otherwise depend on how the vector was split.)
+const PAR_MIN: usize = 1 << 14;
+
+/// `f(a[i], b[i])` for every `i`, over the cores.
+fn par_zip(a: &mut [f64], b: &[f32], f: impl Fn(&mut f64, f32) + Sync) {
+    a.par_iter_mut().zip(b).with_min_len(PAR_MIN).for_each(|(x, &y)| f(x, y));
+}
+
 /// One curvature pair of L-BFGS. Stored in f32: the two-loop recursion is bound by memory
 /// traffic over these vectors (the model has as many entries as features x labels), and
 /// halving it costs nothing measurable in convergence.
@@ -432,9 +467,8 @@ fn lbfgs(p: &Problem<'_>, w: &mut [f64], max_iter: usize, tol: f64, memory: usiz
         dir.copy_from_slice(&g);
         for (j, pair) in hist.iter().enumerate().rev() {
             alpha[j] = pair.rho * dot32(&pair.s, &dir);
-            for (d, &y) in dir.iter_mut().zip(&pair.y) {
-                *d -= alpha[j] * y as f64;
-            }
+            let a = alpha[j];
+            par_zip(&mut dir, &pair.y, |d, y| *d -= a * y as f64);
         }
         let gamma = match hist.back() {
             Some(pair) => {
@@ -443,14 +477,13 @@ fn lbfgs(p: &Problem<'_>, w: &mut [f64], max_iter: usize, tol: f64, memory: usiz
             }
             None => 1.0 / max_abs(&g).max(1e-12),
         };
-        dir.iter_mut().for_each(|d| *d *= gamma);
+        dir.par_iter_mut().with_min_len(PAR_MIN).for_each(|d| *d *= gamma);
         for (j, pair) in hist.iter().enumerate() {
             let beta = pair.rho * dot32(&pair.y, &dir);
-            for (d, &s) in dir.iter_mut().zip(&pair.s) {
-                *d += (alpha[j] - beta) * s as f64;
-            }
+            let a = alpha[j] - beta;
+            par_zip(&mut dir, &pair.s, |d, s| *d += a * s as f64);
         }
-        dir.iter_mut().for_each(|d| *d = -*d);
+        dir.par_iter_mut().with_min_len(PAR_MIN).for_each(|d| *d = -*d);
         let mut slope = dot(&g, &dir);
         if slope >= 0.0 {
             // Not a descent direction (curvature pairs went stale): restart from -g.
@@ -464,9 +497,9 @@ fn lbfgs(p: &Problem<'_>, w: &mut [f64], max_iter: usize, tol: f64, memory: usiz
         let mut step = 1.0;
         let mut f_new;
         loop {
-            for ((wn, wv), dv) in w_new.iter_mut().zip(w.iter()).zip(&dir) {
+            w_new.par_iter_mut().zip(w.par_iter().zip(&dir)).with_min_len(PAR_MIN).for_each(|(wn, (wv, dv))| {
                 *wn = wv + step * dv;
-            }
+            });
             f_new = p.loss_grad(&w_new, &mut g_new);
             if f_new <= f + 1e-4 * step * slope || step < 1e-10 {
                 break;
@@ -484,10 +517,12 @@ fn lbfgs(p: &Problem<'_>, w: &mut [f64], max_iter: usize, tol: f64, memory: usiz
         } else {
             Pair { s: vec![0.0; dim], y: vec![0.0; dim], rho: 0.0 }
         };
-        for j in 0..dim {
-            pair.s[j] = (w_new[j] - w[j]) as f32;
-            pair.y[j] = (g_new[j] - g[j]) as f32;
-        }
+        pair.s.par_iter_mut().zip(w_new.par_iter().zip(&*w)).with_min_len(PAR_MIN).for_each(|(s, (wn, wv))| {
+            *s = (wn - wv) as f32;
+        });
+        pair.y.par_iter_mut().zip(g_new.par_iter().zip(&g)).with_min_len(PAR_MIN).for_each(|(y, (gn, gv))| {
+            *y = (gn - gv) as f32;
+        });
         let sy = dot_with(&pair.s, &pair.y, |a, b| a as f64 * b as f64);
         w.copy_from_slice(&w_new);
         std::mem::swap(&mut g, &mut g_new);
@@ -539,6 +574,56 @@ mod tests {
         let (x, y) = toy();
         let m = LogisticParams::new(3).l2(1e-2).tolerance(1e-8).fit(&dataset(x, y)).unwrap();
         assert!(m.report.grad_max < 1e-7, "{:?}", m.report);
+    }
+
+    #[test]
+    fn the_fit_is_the_same_to_the_bit_on_any_number_of_threads() {
+        // Big enough that both passes of the gradient and the optimiser's element-wise
+        // passes are split over the threads: 3,000 rows, 60,000 weights.
+        let mut x = CsrMatrix::new(1 << 16);
+        let mut y = Vec::new();
+        let mut seed = 7u64;
+        let mut next = |m: u64| {
+            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (seed >> 33) % m
+        };
+        for _ in 0..3000 {
+            let c = next(3) as usize;
+            let mut cols: Vec<u32> = (0..12).map(|_| next(20_000) as u32 + 1000 * c as u32).collect();
+            cols.sort_unstable();
+            cols.dedup();
+            let vals: Vec<f32> = cols.iter().map(|_| 1.0 + next(4) as f32 / 4.0).collect();
+            x.push_row(&cols, &vals);
+            y.push(c);
+        }
+        let fit = |threads| {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            pool.install(|| LogisticParams::new(3).l2(1e-4).fit(&dataset(x.clone(), y.clone())).unwrap())
+        };
+        let one = fit(1);
+        assert!(one.report.iterations > 5, "{:?}", one.report);
+        for threads in [2, 3, 8] {
+            let many = fit(threads);
+            assert_eq!(many.report.iterations, one.report.iterations);
+            assert_eq!(many.columns, one.columns);
+            let bits = |m: &FittedLogistic| m.weights.iter().chain(&m.bias).map(|w| w.to_bits()).collect::<Vec<_>>();
+            assert!(bits(&many) == bits(&one), "{threads} threads");
+        }
+    }
+
+    #[test]
+    fn transpose_lists_each_column_s_rows_in_order() {
+        let mut x = CsrMatrix::new(4);
+        x.push_row(&[0, 2], &[1.0, 2.0]);
+        x.push_row(&[], &[]);
+        x.push_row(&[2, 3], &[3.0, 4.0]);
+        let t = x.transpose();
+        assert_eq!((t.nrows(), t.ncols), (4, 3));
+        assert_eq!(t.row(0), (&[0u32][..], &[1.0f32][..]));
+        assert_eq!(t.row(1), (&[][..], &[][..]));
+        assert_eq!(t.row(2), (&[0u32, 2][..], &[2.0f32, 3.0][..]));
+        assert_eq!(t.row(3), (&[2u32][..], &[4.0f32][..]));
+        assert_eq!(t.transpose(), x);
     }
 
     #[test]

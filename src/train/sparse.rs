@@ -48,6 +48,32 @@ impl CsrMatrix {
         m
     }
 
+    /// The transpose: row `j` of it lists the rows of this matrix with an entry in column
+    /// `j`, in ascending order, with their values.
+    pub fn transpose(&self) -> CsrMatrix {
+        let mut counts = vec![0usize; self.ncols + 1];
+        for &c in &self.indices {
+            counts[c as usize + 1] += 1;
+        }
+        for j in 0..self.ncols {
+            counts[j + 1] += counts[j];
+        }
+        let indptr = counts.clone();
+        let mut next = counts;
+        let mut indices = vec![0u32; self.nnz()];
+        let mut values = vec![0f32; self.nnz()];
+        for i in 0..self.nrows() {
+            let (cols, vals) = self.row(i);
+            for (&c, &v) in cols.iter().zip(vals) {
+                let p = &mut next[c as usize];
+                indices[*p] = i as u32;
+                values[*p] = v;
+                *p += 1;
+            }
+        }
+        CsrMatrix { indptr, indices, values, ncols: self.nrows() }
+    }
+
     /// Number of stored entries.
     pub fn nnz(&self) -> usize {
         self.indices.len()
