@@ -160,6 +160,8 @@ pub(crate) struct EvalArgs {
     columns: CsvColumns,
     #[command(flatten)]
     models: ModelsDir,
+    #[command(flatten)]
+    threads: Threads,
 }
 
 /// RFC 3339 now, or SOURCE_DATE_EPOCH when set (reproducible builds of model files).
@@ -479,6 +481,7 @@ fn train_streaming<'a>(
 }
 
 pub(crate) fn run_eval(a: EvalArgs) -> Result<()> {
+    a.threads.apply()?;
     let model = load_model(&a.model, &a.models.dir)?;
     let k = model.labels().len();
     let columns = a.columns.labelled();

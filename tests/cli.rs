@@ -1060,6 +1060,8 @@ fn eval_streams_over_chunks_and_refuses_a_file_without_rows() {
     common::write(dir.path(), "many.jsonl", &rows.repeat(150));
     let many = stancer(&["eval", "--model", "stance", "--data", "many.jsonl"], dir.path());
     assert!(many.status.success(), "{}", stderr(&many));
+    let one_thread = stancer(&["eval", "--model", "stance", "--data", "many.jsonl", "--threads", "1"], dir.path());
+    assert_eq!(one_thread.stdout, many.stdout);
     let many: serde_json::Value = serde_json::from_slice(&many.stdout).unwrap();
     let n = one["rows"].as_u64().unwrap();
     assert!(n * 150 > 2 * 4096, "{n} rows");
