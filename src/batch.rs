@@ -13,7 +13,7 @@ use std::io::{BufRead, Read, Write};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::RecvTimeoutError;
+use std::sync::mpsc::{RecvTimeoutError, TryRecvError};
 use std::time::Duration;
 
 use flate2::read::MultiGzDecoder;
@@ -450,12 +450,21 @@ where
             output.flush().map_err(out_err)?;
             return Err(Error::Interrupted { rows: summary.rows });
         }
-        // Waits a little at a time, so that a stop request is seen while the input stalls
-        // (a pipe with nothing to read yet).
-        let mut chunk = match chunks.recv_timeout(Duration::from_millis(100)) {
+        let mut chunk = match chunks.try_recv() {
             Ok(chunk) => chunk,
-            Err(RecvTimeoutError::Timeout) => continue,
-            Err(RecvTimeoutError::Disconnected) => break,
+            Err(TryRecvError::Disconnected) => break,
+            Err(TryRecvError::Empty) => {
+                // The input is behind (a stream on stdin): the rows done so far go out now
+                // rather than when the buffer fills, so whoever reads the output sees them.
+                output.flush().map_err(out_err)?;
+                // Waits a little at a time, so that a stop request is seen while the input
+                // stalls.
+                match chunks.recv_timeout(Duration::from_millis(100)) {
+                    Ok(chunk) => chunk,
+                    Err(RecvTimeoutError::Timeout) => continue,
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+            }
         };
         // Only ever the last row: the rows end with it.
         let unreadable = match chunk.pop_if(|(_, r)| matches!(r, RawRow::Unreadable(_))) {

@@ -117,6 +117,12 @@ struct BatchIo {
     /// 1 MiB is an error row, read past without being held.
     #[arg(long, default_value_t = 100_000)]
     max_text_chars: usize,
+    /// Rows read and processed together. Memory grows with it; a small value (1) suits a
+    /// stream on stdin whose rows should come out as soon as each is in, since a chunk is
+    /// processed once full (or at the end of the input). Output is flushed whenever the
+    /// input is behind.
+    #[arg(long, value_name = "N", default_value = "1024")]
+    chunk_rows: std::num::NonZeroUsize,
     /// Also write the run's summary as JSON to FILE when it ends: {"input", "output",
     /// "models": [{"path", "name", "task", "created_at"}], "rows", "ok", "errors",
     /// "skipped", "seconds", "first_errors", "stopped"}, for the job that runs the batch to
@@ -306,6 +312,7 @@ fn open_batch(io: &BatchIo, csv_header: Option<&dyn Fn(u8) -> (String, usize)>) 
         max_text_chars: io.max_text_chars,
         input_name: input.to_string(),
         skip_rows,
+        chunk_rows: io.chunk_rows.get(),
         stop: Some(crate::stop_on_signals()?),
         ..Default::default()
     };

@@ -1080,3 +1080,41 @@ fn eval_streams_over_chunks_and_refuses_a_file_without_rows() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("blank.jsonl: no rows to evaluate"), "{}", stderr(&o));
 }
+
+#[test]
+fn a_stream_on_stdin_gets_each_row_back_while_it_is_still_open() {
+    use std::io::{BufRead, Write};
+    use std::time::Duration;
+    let dir = trained_dir();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stancer"))
+        .args(["score", "--model", "stance", "--chunk-rows", "1"])
+        .current_dir(dir.path())
+        .env_remove("STANCER_MODELS")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        while stdout.read_line(&mut line).is_ok_and(|n| n > 0) {
+            if tx.send(std::mem::take(&mut line)).is_err() {
+                break;
+            }
+        }
+    });
+    for i in 0..3 {
+        writeln!(stdin, "{{\"id\": \"s{i}\", \"text\": \"we love wind power\", \"target\": \"Wind Power\"}}").unwrap();
+        stdin.flush().unwrap();
+        // The input stays open: the row must come out anyway.
+        let row = rx.recv_timeout(Duration::from_secs(20)).expect("a row out within 20 s of its row in");
+        let row: serde_json::Value = serde_json::from_str(&row).unwrap();
+        assert_eq!(row["id"], format!("s{i}"));
+        assert_eq!(row["label"], "favor");
+    }
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+}
