@@ -314,7 +314,6 @@ fn open_batch(io: &BatchIo, csv_header: Option<&dyn Fn(u8) -> (String, usize)>) 
         skip_rows,
         chunk_rows: io.chunk_rows.get(),
         stop: Some(crate::stop_on_signals()?),
-        ..Default::default()
     };
     Ok(Opened { rows, output, output_name: io.output.clone(), summary, opts, bytes_read, input_len })
 }
