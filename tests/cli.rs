@@ -4,27 +4,21 @@ mod common;
 
 use std::process::{Command, Output, Stdio};
 
+/// The binary with `args`, run in `dir`, with no models directory from the environment.
+fn command(args: &[&str], dir: &std::path::Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_stancer"));
+    c.args(args).current_dir(dir).env_remove("STANCER_MODELS");
+    c
+}
+
 fn stancer(args: &[&str], dir: &std::path::Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_stancer"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("STANCER_MODELS")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
+    command(args, dir).stdin(Stdio::null()).output().unwrap()
 }
 
 /// Runs the binary with `input` on its stdin.
 fn stancer_stdin(args: &[&str], dir: &std::path::Path, input: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_stancer"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("STANCER_MODELS")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child =
+        command(args, dir).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     std::io::Write::write_all(&mut child.stdin.take().unwrap(), input).unwrap();
     child.wait_with_output().unwrap()
 }
@@ -394,11 +388,9 @@ fn a_closed_output_pipe_stops_quietly_and_a_full_disk_says_so_once() {
     let rows = "{\"text\": \"We must act on climate change now\"}\n".repeat(20_000);
     common::write(dir.path(), "in.jsonl", &rows);
     // `stancer score | head -1`: the rows fill the pipe long before they are all written.
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_stancer"))
-        .args(["score", "--model", "stance", "--input", "in.jsonl"])
-        .current_dir(dir.path())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
+    let mut child = command(&["score", "--model", "stance", "--input", "in.jsonl"], dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let mut first = String::new();
@@ -1009,10 +1001,7 @@ fn a_signal_ends_a_batch_with_its_output_whole_and_resumable() {
     {
         // The rows come on stdin, which then stays open with nothing more to read: the run is
         // still going when the signal comes, however fast the machine.
-        let mut child = Command::new(env!("CARGO_BIN_EXE_stancer"))
-            .args(["score", "--model", "stance", "--output", out, "--summary", "s.json"])
-            .current_dir(dir.path())
-            .env_remove("STANCER_MODELS")
+        let mut child = command(&["score", "--model", "stance", "--output", out, "--summary", "s.json"], dir.path())
             .stdin(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -1086,10 +1075,7 @@ fn a_stream_on_stdin_gets_each_row_back_while_it_is_still_open() {
     use std::io::{BufRead, Write};
     use std::time::Duration;
     let dir = trained_dir();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_stancer"))
-        .args(["score", "--model", "stance", "--chunk-rows", "1"])
-        .current_dir(dir.path())
-        .env_remove("STANCER_MODELS")
+    let mut child = command(&["score", "--model", "stance", "--chunk-rows", "1"], dir.path())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
