@@ -1,11 +1,11 @@
 //! `stancer train` and `stancer eval`: reading labelled files, training in memory or by
 //! streaming, comparing with and promoting over the current model, and the run's summary.
 
-use std::collections::HashSet;
 use std::fs::File;
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
@@ -25,7 +25,9 @@ pub(crate) struct TrainArgs {
     #[arg(long, value_parser = ["stance", "sentiment"])]
     task: String,
     /// Labelled files (one or more; JSONL, or CSV when the name ends in .csv, tab-separated
-    /// in .tsv; gzip-compressed or not, whatever the name).
+    /// in .tsv; gzip-compressed or not, whatever the name). `-` is stdin; it and other
+    /// pipes (`<(zcat ...)`) are copied to a temporary file first, as training reads its
+    /// data more than once.
     #[arg(long, required = true, num_args = 1.., value_name = "FILE")]
     data: Vec<String>,
     #[command(flatten)]
@@ -153,7 +155,7 @@ pub(crate) struct EvalArgs {
     #[arg(long)]
     model: String,
     /// Labelled file: JSONL, or CSV when the name ends in .csv, tab-separated in .tsv;
-    /// gzip-compressed or not, whatever the name.
+    /// gzip-compressed or not, whatever the name; `-` for stdin.
     #[arg(long, value_name = "FILE")]
     data: String,
     #[command(flatten)]
@@ -183,21 +185,52 @@ pub(crate) fn run_train(a: TrainArgs) -> Result<()> {
             refuse_overwrite(Path::new(d), summary, "--summary")?;
         }
     }
-    let summary = SummaryFile::create(a.summary.as_deref())?;
+    let summary = Arc::new(Mutex::new(Phase::Training(SummaryFile::create(a.summary.as_deref())?)));
     let start = std::time::Instant::now();
+    let (watched, out) = (summary.clone(), a.out.clone());
+    crate::on_first_signal(move |sig| {
+        let mut phase = watched.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Phase::Training(file) = &mut *phase {
+            let stopped = format!("{} received; no model written", crate::signal_name(sig));
+            eprintln!("training stopped: {stopped}");
+            let report = TrainReport { stopped: Some(stopped), ..TrainReport::new(&out, None, start, None) };
+            if let Some(Err(e)) = file.take().map(|f| f.write(&report)) {
+                eprintln!("error: {e:#}");
+            }
+            std::process::exit(128 + sig);
+        }
+        eprintln!("{} received while the model is written; finishing", crate::signal_name(sig));
+    })?;
+    let saving = || {
+        let mut phase = summary.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Phase::Training(file) = &mut *phase {
+            *phase = Phase::Saving(file.take());
+        }
+    };
     // A retraining job reads the summary rather than stderr, so a failed run writes one too.
-    let (report, result) = match train_and_save(&a) {
+    let (report, result) = match train_and_save(&a, &saving) {
         Ok(report) => (report, Ok(())),
         Err(e) => {
             (TrainReport { error: Some(format!("{e:#}")), ..TrainReport::new(&a.out, None, start, None) }, Err(e))
         }
     };
-    let written = summary.map_or(Ok(()), |s| s.write(&report));
+    let file = match &mut *summary.lock().unwrap_or_else(PoisonError::into_inner) {
+        Phase::Training(file) | Phase::Saving(file) => file.take(),
+    };
+    let written = file.map_or(Ok(()), |s| s.write(&report));
     result.and(written)
 }
 
+/// Where a training run is when a signal arrives: while it trains, the signal ends it
+/// with a summary saying so (nothing is lost but the work); once it writes the model and
+/// promotes it, it finishes, so that the model files are left as the summary says.
+enum Phase {
+    Training(Option<SummaryFile>),
+    Saving(Option<SummaryFile>),
+}
+
 /// Trains, compares and promotes as `a` asks; what the summary reports.
-fn train_and_save(a: &TrainArgs) -> Result<TrainReport<'_>> {
+fn train_and_save<'a>(a: &'a TrainArgs, saving: &dyn Fn()) -> Result<TrainReport<'a>> {
     let task: Task = a.task.parse().map_err(anyhow::Error::msg)?;
     let name = a.name.clone().unwrap_or_else(|| {
         a.out
@@ -241,12 +274,13 @@ fn train_and_save(a: &TrainArgs) -> Result<TrainReport<'_>> {
 
     // Digest and size of the rows as read (gzip decompressed): the same rows give the same
     // digest, and a small .gz of a large file is not loaded whole.
+    let files = a.data.iter().map(|name| DataFile::new(name)).collect::<Result<Vec<_>>>()?;
     let mut hasher = Sha256::new();
     let mut total_bytes = 0u64;
-    for path in &a.data {
-        let f = File::open(path).with_context(|| format!("reading {path}"))?;
-        let mut rows = batch::decoded(f, path)?;
-        total_bytes += std::io::copy(&mut rows, &mut hasher).with_context(|| format!("reading {path}"))?;
+    for file in &files {
+        let input = file.open().with_context(|| format!("reading {}", file.name))?;
+        let mut rows = batch::decoded(input, &file.name)?;
+        total_bytes += std::io::copy(&mut rows, &mut hasher).with_context(|| format!("reading {}", file.name))?;
     }
     let digest: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
     let data = DataInfo { files: a.data.clone(), digest };
@@ -255,15 +289,15 @@ fn train_and_save(a: &TrainArgs) -> Result<TrainReport<'_>> {
         if a.compare.is_some() {
             bail!("--compare needs the in-memory solver (--solver lbfgs); the input is {total_bytes} bytes");
         }
-        return train_streaming(a, &cfg, lexicon, &data, task);
+        return train_streaming(a, &files, &cfg, lexicon, &data, task, saving);
     }
 
     let mut examples = Vec::new();
     let mut report = ReadReport::default();
-    let mut seen = HashSet::new();
     let columns = a.columns.labelled();
-    for path in &a.data {
-        train::data::read_labelled(path, task, &columns, a.skip_invalid, &mut examples, &mut report, &mut seen)?;
+    for f in &files {
+        let input = f.open().with_context(|| format!("reading {}", f.name))?;
+        train::data::read_labelled(input, &f.name, task, &columns, a.skip_invalid, &mut examples, &mut report)?;
     }
     report_reading(&report);
     eprintln!("training {task} model {name:?} on {} rows from {} file(s)", examples.len(), a.data.len());
@@ -291,6 +325,7 @@ fn train_and_save(a: &TrainArgs) -> Result<TrainReport<'_>> {
     };
     let better = comparison.as_ref().map(|c| c.new >= c.current);
     let mut promoted = None;
+    saving();
     match (a.promote, &a.compare, better) {
         (true, Some(current), Some(true)) => {
             model::save(&trained.model, &a.out)?;
@@ -311,6 +346,59 @@ fn train_and_save(a: &TrainArgs) -> Result<TrainReport<'_>> {
     Ok(TrainReport { compare: comparison, promoted, ..TrainReport::new(&a.out, Some("lbfgs"), start, trained.cv) })
 }
 
+/// A training file, readable as often as training reads it (its digest, its rows, and
+/// once per epoch when streaming). Stdin (`-`) and other files that can be read only once,
+/// such as pipes, are copied to a temporary file first, which the system removes however
+/// the run ends.
+struct DataFile {
+    /// As the user named it, for messages and the model's metadata.
+    name: String,
+    copy: Option<Arc<File>>,
+}
+
+impl DataFile {
+    fn new(name: &str) -> Result<DataFile> {
+        let regular = name != "-" && std::fs::metadata(name).with_context(|| format!("reading {name}"))?.is_file();
+        if regular {
+            return Ok(DataFile { name: name.into(), copy: None });
+        }
+        eprintln!("copying {name} to a temporary file: it is not a file that can be read more than once");
+        let mut copy = tempfile::tempfile().context("creating a temporary file in the temporary directory")?;
+        let mut input: Box<dyn Read> = if name == "-" {
+            Box::new(std::io::stdin())
+        } else {
+            Box::new(File::open(name).with_context(|| format!("reading {name}"))?)
+        };
+        std::io::copy(&mut input, &mut copy).with_context(|| format!("copying {name} to a temporary file"))?;
+        Ok(DataFile { name: name.into(), copy: Some(Arc::new(copy)) })
+    }
+
+    /// The file from its start.
+    fn open(&self) -> std::io::Result<Box<dyn Read + Send>> {
+        Ok(match &self.copy {
+            Some(copy) => Box::new(CopyReader { file: copy.clone(), pos: 0 }),
+            None => Box::new(File::open(&self.name)?),
+        })
+    }
+}
+
+/// Reads a temporary copy by position, so that readers of one copy never move each other.
+struct CopyReader {
+    file: Arc<File>,
+    pos: u64,
+}
+
+impl Read for CopyReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        #[cfg(unix)]
+        let n = std::os::unix::fs::FileExt::read_at(&*self.file, buf, self.pos)?;
+        #[cfg(windows)]
+        let n = std::os::windows::fs::FileExt::seek_read(&*self.file, buf, self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
 /// What `train --summary` writes.
 #[derive(serde::Serialize)]
 struct TrainReport<'a> {
@@ -323,13 +411,16 @@ struct TrainReport<'a> {
     promoted: Option<bool>,
     /// Why the run failed (exit status 1); null when it finished.
     error: Option<String>,
+    /// The signal that ended the run before it wrote a model (exit status 128 + the
+    /// signal); null otherwise.
+    stopped: Option<String>,
 }
 
 impl<'a> TrainReport<'a> {
     /// A run that started at `start` and compared with nothing.
     fn new(out: &'a Path, solver: Option<&'static str>, start: std::time::Instant, metrics: Option<Metrics>) -> Self {
         let seconds = start.elapsed().as_secs_f64();
-        TrainReport { out, solver, seconds, metrics, compare: None, promoted: None, error: None }
+        TrainReport { out, solver, seconds, metrics, compare: None, promoted: None, error: None, stopped: None }
     }
 }
 
@@ -431,10 +522,12 @@ fn print_fits(model: &LinearModel) {
 /// The streaming path: rows are read from the files on every epoch, never all held.
 fn train_streaming<'a>(
     a: &'a TrainArgs,
+    files: &[DataFile],
     cfg: &TrainConfig,
     lexicon: Option<Lexicon>,
     data: &DataInfo,
     task: Task,
+    saving: &dyn Fn(),
 ) -> Result<TrainReport<'a>> {
     let skipped = Arc::new(std::sync::Mutex::new(ReadReport::default()));
     let first_pass = std::sync::atomic::AtomicBool::new(true);
@@ -442,14 +535,15 @@ fn train_streaming<'a>(
     let source = || -> stancer::Result<Box<dyn Iterator<Item = stancer::Result<train::Example>>>> {
         let record_skips = first_pass.swap(false, Ordering::Relaxed);
         let mut iters: Vec<Box<dyn Iterator<Item = stancer::Result<train::Example>>>> = Vec::new();
-        for path in &a.data {
-            let (skipped, file) = (skipped.clone(), path.clone());
+        for f in files {
+            let (skipped, file) = (skipped.clone(), f.name.clone());
             let skip = move |line, message| {
                 if record_skips {
                     skipped.lock().expect("not poisoned").skipped.push((file.clone(), line, message));
                 }
             };
-            iters.push(Box::new(train::data::labelled_examples(path, task, &columns, a.skip_invalid, skip)?));
+            let input = f.open().map_err(|e| stancer::Error::io(&f.name, e))?;
+            iters.push(Box::new(train::data::labelled_examples(input, &f.name, task, &columns, a.skip_invalid, skip)?));
         }
         Ok(Box::new(iters.into_iter().flatten()))
     };
@@ -469,6 +563,7 @@ fn train_streaming<'a>(
     let trained = train::train_streaming(cfg, &sgd, &source, lexicon, data, &created_at()?, &progress)?;
     pb.finish_and_clear();
     report_reading(&skipped.lock().expect("not poisoned"));
+    saving();
     model::save(&trained.model, &a.out)?;
     print_fits(&trained.model);
     if let Some(m) = &trained.cv {
@@ -487,7 +582,12 @@ pub(crate) fn run_eval(a: EvalArgs) -> Result<()> {
     let columns = a.columns.labelled();
     // Streamed in chunks scored in parallel, counting as it goes: memory stays flat
     // whatever the file's size.
-    let mut rows = train::data::labelled_examples(&a.data, model.task(), &columns, false, |_, _| {})?;
+    let input: Box<dyn Read + Send> = if a.data == "-" {
+        Box::new(std::io::stdin())
+    } else {
+        Box::new(File::open(&a.data).with_context(|| format!("reading {}", a.data))?)
+    };
+    let mut rows = train::data::labelled_examples(input, &a.data, model.task(), &columns, false, |_, _| {})?;
     let mut confusion = vec![vec![0usize; k]; k];
     loop {
         let chunk = rows.by_ref().take(4096).collect::<stancer::Result<Vec<_>>>()?;

@@ -141,27 +141,52 @@ static STOP_SIGNAL: LazyLock<Arc<AtomicUsize>> = LazyLock::new(Default::default)
 
 /// A flag the first SIGINT or SIGTERM sets, so that a batch ends between chunks with its
 /// output whole (a gzip file closed), its summary written and its exit status 128 + the
-/// signal, as a shell reports a process killed by it; a second one ends the process at
-/// once, as without the handler.
+/// signal, as a shell reports a process killed by it.
 fn stop_on_signals() -> Result<Arc<AtomicBool>> {
-    use signal_hook::{consts::signal::*, flag};
     let stop = Arc::new(AtomicBool::new(false));
-    for sig in [SIGINT, SIGTERM] {
-        // Registered first, so that it sees the flag as the signal before this one left it.
-        flag::register_conditional_shutdown(sig, 128 + sig, stop.clone()).context("installing a signal handler")?;
-        flag::register_usize(sig, STOP_SIGNAL.clone(), sig as usize).context("installing a signal handler")?;
-        flag::register(sig, stop.clone()).context("installing a signal handler")?;
-    }
+    let flag = stop.clone();
+    on_first_signal(move |sig| {
+        STOP_SIGNAL.store(sig as usize, Ordering::Relaxed);
+        flag.store(true, Ordering::Relaxed);
+    })?;
     Ok(stop)
 }
 
-/// The name of the signal that asked a batch to stop.
-fn stop_signal_name() -> &'static str {
-    match STOP_SIGNAL.load(Ordering::Relaxed) as i32 {
+/// Runs `f` on a thread of its own when the first SIGINT or SIGTERM arrives, with the
+/// signal's number; a second one ends the process at once (status 128 + the signal), as
+/// without a handler, so that a run that does not stop soon enough can still be killed.
+fn on_first_signal(f: impl FnOnce(i32) + Send + 'static) -> Result<()> {
+    use signal_hook::{consts::signal::*, flag, iterator::Signals};
+    let seen = Arc::new(AtomicBool::new(false));
+    for sig in [SIGINT, SIGTERM] {
+        // Registered first, so that it sees the flag as the signal before this one left it.
+        flag::register_conditional_shutdown(sig, 128 + sig, seen.clone()).context("installing a signal handler")?;
+        flag::register(sig, seen.clone()).context("installing a signal handler")?;
+    }
+    let mut signals = Signals::new([SIGINT, SIGTERM]).context("installing a signal handler")?;
+    std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            if let Some(sig) = signals.forever().next() {
+                f(sig);
+            }
+        })
+        .context("starting the signal thread")?;
+    Ok(())
+}
+
+/// The name of a signal [`on_first_signal`] passes on.
+fn signal_name(sig: i32) -> &'static str {
+    match sig {
         signal_hook::consts::SIGINT => "SIGINT",
         signal_hook::consts::SIGTERM => "SIGTERM",
         _ => "a signal",
     }
+}
+
+/// The name of the signal that asked a batch to stop.
+fn stop_signal_name() -> &'static str {
+    signal_name(STOP_SIGNAL.load(Ordering::Relaxed) as i32)
 }
 
 fn main() {

@@ -1039,6 +1039,77 @@ fn a_signal_ends_a_batch_with_its_output_whole_and_resumable() {
 }
 
 #[test]
+fn training_reads_stdin_and_pipes_and_a_signal_ends_it_with_its_summary() {
+    use std::io::{Read, Write};
+    use std::time::{Duration, Instant};
+    let dir = trained_dir();
+    let rows = std::fs::read_to_string(dir.path().join("train.jsonl")).unwrap();
+    let eval = |model: &str| {
+        let o = stancer(&["eval", "--model", model, "--data", "train.jsonl"], dir.path());
+        assert!(o.status.success(), "{}", stderr(&o));
+        o.stdout
+    };
+    // Training reads its data more than once (its digest, its rows, each sgd epoch): stdin
+    // and a named pipe are copied first and train the models the file trains.
+    for solver in ["lbfgs", "sgd"] {
+        let args = |data: &'static str, out: &'static str| {
+            ["train", "--task", "stance", "--folds", "3", "--solver", solver, "--data", data, "--out", out]
+        };
+        let o = stancer(&args("train.jsonl", "file.safetensors"), dir.path());
+        assert!(o.status.success(), "{}", stderr(&o));
+        let o = stancer_stdin(&args("-", "stdin.safetensors"), dir.path(), rows.as_bytes());
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(stderr(&o).contains("copying - to a temporary file"), "{}", stderr(&o));
+        assert_eq!(eval("stdin.safetensors"), eval("file.safetensors"), "{solver}");
+
+        let fifo = dir.path().join("pipe.jsonl");
+        let _ = std::fs::remove_file(&fifo);
+        assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+        let writer = {
+            let (fifo, rows) = (fifo.clone(), rows.clone());
+            std::thread::spawn(move || std::fs::write(fifo, rows).unwrap())
+        };
+        let o = stancer(&args("pipe.jsonl", "fifo.safetensors"), dir.path());
+        writer.join().unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(eval("fifo.safetensors"), eval("file.safetensors"), "{solver}");
+    }
+
+    // A signal while it trains (here: while its stdin stays open) ends the run with exit
+    // status 128 + the signal, no model, and a summary that says so.
+    let mut child = command(
+        &["train", "--task", "stance", "--data", "-", "--out", "stopped.safetensors", "--summary", "s.json"],
+        dir.path(),
+    )
+    .stdin(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(rows.as_bytes()).unwrap();
+    stdin.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let exit = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "no exit within 20 s of SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    drop(stdin);
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    assert_eq!(exit.code(), Some(143), "{err}");
+    assert!(err.contains("training stopped: SIGTERM received; no model written"), "{err}");
+    let summary = read_json(dir.path(), "s.json");
+    assert_eq!(summary["stopped"], "SIGTERM received; no model written", "{summary}");
+    assert!(summary["error"].is_null() && summary["metrics"].is_null(), "{summary}");
+    assert!(!dir.path().join("stopped.safetensors").exists());
+}
+
+#[test]
 fn eval_streams_over_chunks_and_refuses_a_file_without_rows() {
     let dir = trained_dir();
     let one = stancer(&["eval", "--model", "stance", "--data", "train.jsonl"], dir.path());

@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::collections::HashSet;
-
 use stancer::features::Input;
 use stancer::model::{self, Task};
 use stancer::train::{self, DataInfo, ReadReport, TrainConfig};
@@ -12,13 +10,13 @@ use stancer::train::{self, DataInfo, ReadReport, TrainConfig};
 fn read(path: &std::path::Path, task: Task) -> Vec<train::Example> {
     let mut v = Vec::new();
     train::data::read_labelled(
+        std::fs::File::open(path).unwrap(),
         path.to_str().unwrap(),
         task,
         &Default::default(),
         false,
         &mut v,
         &mut ReadReport::default(),
-        &mut HashSet::new(),
     )
     .unwrap();
     v

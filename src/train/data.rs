@@ -2,6 +2,7 @@
 //! with errors that name file, line and field.
 
 use std::collections::HashSet;
+use std::io::Read;
 
 use serde::Deserialize;
 
@@ -173,6 +174,8 @@ pub struct ReadReport {
     pub skipped: Vec<(String, usize, String)>,
     /// Ids seen more than once (across all files read into the same report).
     pub duplicate_ids: Vec<String>,
+    /// Every id read so far, which is how a file's ids are checked against the files before.
+    pub seen_ids: HashSet<String>,
 }
 
 /// Longest text accepted when no other limit is given, in code points.
@@ -216,50 +219,54 @@ impl LabelledColumns {
     }
 }
 
-/// Reads labelled rows of `task` from a file into `out` (formats as in [`labelled_examples`]),
-/// recording skipped rows and ids seen before in `report`.
+/// Reads labelled rows of `task` from `input`, the file `name`, into `out` (formats as in
+/// [`labelled_examples`]), recording skipped rows and ids seen before in `report`.
 pub fn read_labelled(
-    path: &str,
+    input: impl Read + Send,
+    name: &str,
     task: Task,
     columns: &LabelledColumns,
     skip_invalid: bool,
     out: &mut Vec<Example>,
     report: &mut ReadReport,
-    seen_ids: &mut HashSet<String>,
 ) -> Result<()> {
     let mut skipped = Vec::new();
-    for ex in labelled_examples(path, task, columns, skip_invalid, |line, message| skipped.push((line, message)))? {
+    for ex in
+        labelled_examples(input, name, task, columns, skip_invalid, |line, message| skipped.push((line, message)))?
+    {
         let ex = ex?;
-        if !seen_ids.insert(ex.id.clone()) {
+        if !report.seen_ids.insert(ex.id.clone()) {
             report.duplicate_ids.push(ex.id.clone());
         }
         out.push(ex);
     }
-    report.skipped.extend(skipped.into_iter().map(|(line, message)| (path.to_string(), line, message)));
+    report.skipped.extend(skipped.into_iter().map(|(line, message)| (name.to_string(), line, message)));
     Ok(())
 }
 
-/// The examples of a labelled file of `task`: JSONL, or CSV with `columns` when its name
-/// ends in `.csv`, either gzip-compressed (known by its bytes). An invalid row is an
-/// error naming the file and line, unless `skip_invalid`, in which case its line and reason
-/// go to `skipped` and it is left out. A row without an id gets `FILE:LINE`, so that id-less
-/// files read together report no duplicates. An input that cannot be read on (a gzip file
-/// cut off) ends the rows with an error, as the rest is lost.
-pub fn labelled_examples<F: FnMut(usize, String) + Send>(
-    path: &str,
+/// The examples of `input`, a labelled file of `task` called `name`: JSONL, or CSV with
+/// `columns` when the name ends in `.csv` (or `.tsv`), either gzip-compressed (known by its
+/// bytes). The caller opens it, so that it can be a copy of a pipe or stdin reported by the
+/// name the user gave. An invalid row is an error naming the file and line, unless
+/// `skip_invalid`, in which case its line and reason go to `skipped` and it is left out. A
+/// row without an id gets `FILE:LINE`, so that id-less files read together report no
+/// duplicates. An input that cannot be read on (a gzip file cut off) ends the rows with an
+/// error, as the rest is lost.
+pub fn labelled_examples<'a, F: FnMut(usize, String) + Send + 'a>(
+    input: impl Read + Send + 'a,
+    name: &str,
     task: Task,
     columns: &LabelledColumns,
     skip_invalid: bool,
     mut skipped: F,
-) -> Result<impl Iterator<Item = Result<Example>> + Send + use<F>> {
-    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+) -> Result<impl Iterator<Item = Result<Example>> + Send + 'a> {
     let rows = crate::batch::read_rows(
-        crate::batch::decoded(file, path)?,
-        &columns.format(path),
-        path,
+        crate::batch::decoded(input, name)?,
+        &columns.format(name),
+        name,
         DEFAULT_MAX_TEXT_CHARS,
     )?;
-    let path = path.to_string();
+    let path = name.to_string();
     Ok(rows.filter_map(move |(line, raw)| {
         let invalid = |message| Error::InvalidRecord { path: path.clone(), line, message };
         if let crate::batch::RawRow::Unreadable(message) = raw {
