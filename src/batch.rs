@@ -13,7 +13,6 @@ use std::io::{BufRead, Read, Write};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{RecvTimeoutError, TryRecvError};
 use std::time::Duration;
 
 use flate2::read::MultiGzDecoder;
@@ -25,7 +24,12 @@ use crate::features::Input;
 use crate::model::{LinearModel, Task};
 use crate::train::Record;
 
+mod chunks;
 mod csv_input;
+
+/// How long a batch waits for a full chunk of rows before it takes the rows read so far:
+/// the most a row of a slow stream waits for rows after it.
+const STALL: Duration = Duration::from_millis(50);
 
 /// How input rows are laid out.
 #[derive(Debug, Clone, PartialEq)]
@@ -124,7 +128,8 @@ pub struct BatchOptions {
     pub max_errors: Option<usize>,
     /// Longest text processed, in code points; longer rows become error rows.
     pub max_text_chars: usize,
-    /// Rows processed together in parallel (and held in memory at once).
+    /// Rows processed together in parallel (and held in memory at once); fewer when the
+    /// input is behind: the rows read so far go after 50 ms without a full chunk.
     pub chunk_rows: usize,
     /// Name of the input, for error messages (a path, or `-`).
     pub input_name: String,
@@ -416,7 +421,7 @@ where
 }
 
 fn run_counting<F>(
-    mut rows: impl Iterator<Item = Row> + Send + 'static,
+    rows: impl Iterator<Item = Row> + Send + 'static,
     mut output: impl Write,
     opts: &BatchOptions,
     f: F,
@@ -428,43 +433,26 @@ where
 {
     let mut to_skip = opts.skip_rows;
     let out_err = |e: std::io::Error| Error::io("<output>", e);
-    // Reading (lines, UTF-8 checks, gzip) runs on its own thread, up to two chunks ahead of
-    // scoring, so the cores do not wait on it. The thread is not joined: when this returns
-    // early (too many bad rows, a write error) its next send fails and it stops.
-    let chunk_rows = opts.chunk_rows.max(1);
-    let (tx, chunks) = std::sync::mpsc::sync_channel::<Vec<Row>>(2);
-    std::thread::Builder::new()
-        .name("batch-reader".into())
-        .spawn(move || {
-            loop {
-                let chunk: Vec<Row> = rows.by_ref().take(chunk_rows).collect();
-                if chunk.is_empty() || tx.send(chunk).is_err() {
-                    break;
-                }
-            }
-        })
-        .map_err(|e| Error::io("<reader thread>", e))?;
+    let chunks = chunks::Chunks::spawn(rows, opts.chunk_rows)?;
     let stopping = || opts.stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed));
     loop {
         if stopping() {
             output.flush().map_err(out_err)?;
             return Err(Error::Interrupted { rows: summary.rows });
         }
-        let mut chunk = match chunks.try_recv() {
-            Ok(chunk) => chunk,
-            Err(TryRecvError::Disconnected) => break,
-            Err(TryRecvError::Empty) => {
+        let next = match chunks.ready() {
+            Some(next) => next,
+            None => {
                 // The input is behind (a stream on stdin): the rows done so far go out now
                 // rather than when the buffer fills, so whoever reads the output sees them.
                 output.flush().map_err(out_err)?;
-                // Waits a little at a time, so that a stop request is seen while the input
-                // stalls.
-                match chunks.recv_timeout(Duration::from_millis(100)) {
-                    Ok(chunk) => chunk,
-                    Err(RecvTimeoutError::Timeout) => continue,
-                    Err(RecvTimeoutError::Disconnected) => break,
-                }
+                chunks.wait(STALL)
             }
+        };
+        let mut chunk = match next {
+            chunks::Next::Chunk(chunk) => chunk,
+            chunks::Next::Waiting => continue,
+            chunks::Next::End => break,
         };
         // Only ever the last row: the rows end with it.
         let unreadable = match chunk.pop_if(|(_, r)| matches!(r, RawRow::Unreadable(_))) {

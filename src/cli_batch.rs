@@ -117,10 +117,9 @@ struct BatchIo {
     /// 1 MiB is an error row, read past without being held.
     #[arg(long, default_value_t = 100_000)]
     max_text_chars: usize,
-    /// Rows read and processed together. Memory grows with it; a small value (1) suits a
-    /// stream on stdin whose rows should come out as soon as each is in, since a chunk is
-    /// processed once full (or at the end of the input). Output is flushed whenever the
-    /// input is behind.
+    /// Rows read and processed together; memory grows with it. When the input is behind (a
+    /// stream on stdin), the rows read so far are processed after 50 ms without a full
+    /// chunk, and the output is flushed, so a stream's rows come back as they come in.
     #[arg(long, value_name = "N", default_value = "1024")]
     chunk_rows: std::num::NonZeroUsize,
     /// Also write the run's summary as JSON to FILE when it ends: {"input", "output",

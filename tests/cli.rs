@@ -1146,7 +1146,8 @@ fn a_stream_on_stdin_gets_each_row_back_while_it_is_still_open() {
     use std::io::{BufRead, Write};
     use std::time::Duration;
     let dir = trained_dir();
-    let mut child = command(&["score", "--model", "stance", "--chunk-rows", "1"], dir.path())
+    // With the default chunk of 1,024 rows: the rows read so far go when the input stalls.
+    let mut child = command(&["score", "--model", "stance"], dir.path())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
