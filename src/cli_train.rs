@@ -84,7 +84,8 @@ pub(crate) struct TrainArgs {
     #[arg(long, default_value = "auto", value_parser = ["auto", "lbfgs", "sgd"])]
     solver: String,
     /// Also cross-validate the configuration of this existing model on the same rows and
-    /// folds, and print the difference per metric.
+    /// folds (with sgd: train it on the same rows and measure it on the same held-out
+    /// rows), and print the difference per metric.
     #[arg(long, value_name = "MODEL.safetensors")]
     compare: Option<PathBuf>,
     /// With --compare: replace that model with the new one (atomically, keeping the old file
@@ -286,9 +287,6 @@ fn train_and_save<'a>(a: &'a TrainArgs, saving: &dyn Fn()) -> Result<TrainReport
     let data = DataInfo { files: a.data.clone(), digest };
     let streaming = a.solver == "sgd" || (a.solver == "auto" && total_bytes > STREAM_ABOVE_BYTES);
     if streaming {
-        if a.compare.is_some() {
-            bail!("--compare needs the in-memory solver (--solver lbfgs); the input is {total_bytes} bytes");
-        }
         return train_streaming(a, &files, &cfg, lexicon, &data, task, saving);
     }
 
@@ -320,30 +318,40 @@ fn train_and_save<'a>(a: &'a TrainArgs, saving: &dyn Fn()) -> Result<TrainReport
     }
 
     let comparison = match &a.compare {
-        Some(current) => Some(compare(&cfg, &examples, &data, current, trained.cv.as_ref())?),
+        Some(current) => {
+            let new = trained.cv.as_ref().context("--compare needs cross-validation (--folds 2 or more)")?;
+            eprintln!("cross-validating the configuration of {} on the same {} folds...", current.display(), cfg.folds);
+            Some(compare(&cfg, current, new, |cur_cfg, lexicon| {
+                let cur = train::train(&cur_cfg, &examples, lexicon, &data, "-", &|_, _, _| {})?;
+                Ok(cur.cv.expect("folds >= 2"))
+            })?)
+        }
         None => None,
     };
-    let better = comparison.as_ref().map(|c| c.new >= c.current);
-    let mut promoted = None;
     saving();
-    match (a.promote, &a.compare, better) {
-        (true, Some(current), Some(true)) => {
-            model::save(&trained.model, &a.out)?;
-            promote(&a.out, current)?;
-            promoted = Some(true);
-        }
-        (true, Some(current), _) => {
-            eprintln!("not promoted: the new model is worse than {} on {}", current.display(), task.primary_metric());
-            if a.out != *current {
-                model::save(&trained.model, &a.out)?;
-            }
-            promoted = Some(false);
-        }
-        _ => model::save(&trained.model, &a.out)?,
-    }
+    let promoted = save_or_promote(a, &trained.model, comparison.as_ref())?;
     let size = std::fs::metadata(&a.out).map(|m| m.len()).unwrap_or(0);
     eprintln!("wrote {} ({:.1} MB) in {:.1} s", a.out.display(), size as f64 / 1e6, start.elapsed().as_secs_f64());
     Ok(TrainReport { compare: comparison, promoted, ..TrainReport::new(&a.out, Some("lbfgs"), start, trained.cv) })
+}
+
+/// Writes the new model to --out, and with --promote over the current one when it is not
+/// worse on the primary metric; whether it was promoted (`None` without --promote).
+fn save_or_promote(a: &TrainArgs, model: &LinearModel, comparison: Option<&Comparison>) -> Result<Option<bool>> {
+    let Some(c) = comparison.filter(|_| a.promote) else {
+        model::save(model, &a.out)?;
+        return Ok(None);
+    };
+    if c.new >= c.current {
+        model::save(model, &a.out)?;
+        promote(&a.out, &c.model)?;
+        return Ok(Some(true));
+    }
+    eprintln!("not promoted: the new model is worse than {} on {}", c.model.display(), c.metric);
+    if a.out != c.model {
+        model::save(model, &a.out)?;
+    }
+    Ok(Some(false))
 }
 
 /// A training file, readable as often as training reads it (its digest, its rows, and
@@ -434,25 +442,21 @@ struct Comparison {
     current: f64,
 }
 
-/// Cross-validates the current model's configuration on the same rows and folds as the new
-/// one, prints both and the difference per metric, and returns the primary metric of both.
+/// Measures the current model's configuration as `measure` does the new one's (on the same
+/// rows and folds, or held-out rows), prints both and the difference per metric, and returns
+/// the primary metric of both.
 fn compare(
     cfg: &TrainConfig,
-    examples: &[train::Example],
-    data: &DataInfo,
     current: &Path,
-    new_cv: Option<&Metrics>,
+    new_cv: &Metrics,
+    measure: impl FnOnce(TrainConfig, Option<Lexicon>) -> stancer::Result<Metrics>,
 ) -> Result<Comparison> {
-    let new_cv = new_cv.context("--compare needs cross-validation (--folds 2 or more)")?;
     let cur = model::load(current)?;
     if cur.task() != cfg.task {
         bail!("{} is a {} model; cannot compare with a {} model", current.display(), cur.task(), cfg.task);
     }
     let cur_cfg = TrainConfig { folds: cfg.folds, seed: cfg.seed, ..TrainConfig::from_meta(cur.meta()) };
-    eprintln!("cross-validating the configuration of {} on the same {} folds...", current.display(), cfg.folds);
-    let cur_cv = train::train(&cur_cfg, examples, cur.featurizer().lexicon().cloned(), data, "-", &|_, _, _| {})?
-        .cv
-        .expect("folds >= 2");
+    let cur_cv = measure(cur_cfg, cur.featurizer().lexicon().cloned())?;
     let mut names: Vec<(String, f64, f64)> = ["accuracy", "macro_f1", "f_avg"]
         .iter()
         .filter_map(|m| Some((m.to_string(), new_cv.get(m)?, cur_cv.get(m)?)))
@@ -563,16 +567,37 @@ fn train_streaming<'a>(
     let trained = train::train_streaming(cfg, &sgd, &source, lexicon, data, &created_at()?, &progress)?;
     pb.finish_and_clear();
     report_reading(&skipped.lock().expect("not poisoned"));
-    saving();
-    model::save(&trained.model, &a.out)?;
     print_fits(&trained.model);
     if let Some(m) = &trained.cv {
         eprintln!("held-out rows (every {}th): {}", sgd.holdout, m.summary());
         eprint!("{}", m.confusion_table());
         print_json(m)?;
     }
+    let comparison = match &a.compare {
+        Some(current) => {
+            let new = trained.cv.as_ref().context("--compare needs held-out rows, and the data has none")?;
+            eprintln!(
+                "training the configuration of {} by streaming the same rows, to measure it on the same held-out rows...",
+                current.display()
+            );
+            let pb = bar(0, "compare");
+            let progress = |_: Stage, done: usize, total: usize| {
+                pb.set_length(total as u64);
+                pb.set_position(done as u64);
+            };
+            let c = compare(cfg, current, new, |cur_cfg, lexicon| {
+                let cur = train::train_streaming(&cur_cfg, &sgd, &source, lexicon, data, "-", &progress)?;
+                Ok(cur.cv.expect("the same rows are held out"))
+            })?;
+            pb.finish_and_clear();
+            Some(c)
+        }
+        None => None,
+    };
+    saving();
+    let promoted = save_or_promote(a, &trained.model, comparison.as_ref())?;
     eprintln!("wrote {} in {:.1} s", a.out.display(), start.elapsed().as_secs_f64());
-    Ok(TrainReport::new(&a.out, Some("sgd"), start, trained.cv))
+    Ok(TrainReport { compare: comparison, promoted, ..TrainReport::new(&a.out, Some("sgd"), start, trained.cv) })
 }
 
 pub(crate) fn run_eval(a: EvalArgs) -> Result<()> {

@@ -867,6 +867,32 @@ fn compare_and_promote_only_when_not_worse() {
         std::fs::read(models.join("stance.safetensors")).unwrap(),
         std::fs::read(dir.path().join("new.safetensors")).unwrap()
     );
+
+    // Streaming (sgd): the current configuration is trained on the same rows and measured on
+    // the same held-out rows.
+    let sgd = |out: &str, extra: &[&str]| {
+        let mut args = vec!["train", "--task", "stance", "--solver", "sgd", "--data", "train.jsonl", "--out", out];
+        args.extend(["--compare", "models/stance.safetensors", "--promote", "--summary", "sgd.json"]);
+        args.extend(extra);
+        let o = stancer(&args, dir.path());
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(stderr(&o).contains("on the same held-out rows"), "{}", stderr(&o));
+        read_json(dir.path(), "sgd.json")
+    };
+    let current = std::fs::read(models.join("stance.safetensors")).unwrap();
+    let summary = sgd("blind-sgd.safetensors", &["--word-ngrams", "0-0", "--char-ngrams", "0-0"]);
+    assert_eq!((&summary["promoted"], &summary["solver"]), (&false.into(), &"sgd".into()), "{summary}");
+    assert!(summary["compare"]["new"].as_f64().unwrap() < summary["compare"]["current"].as_f64().unwrap());
+    assert_eq!(summary["metrics"]["f_avg"], summary["compare"]["new"], "{summary}");
+    assert_eq!(std::fs::read(models.join("stance.safetensors")).unwrap(), current);
+    let summary = sgd("same-sgd.safetensors", &[]);
+    assert_eq!(summary["promoted"], true, "{summary}");
+    assert_eq!(summary["compare"]["new"], summary["compare"]["current"], "{summary}");
+    assert_eq!(std::fs::read(models.join("stance.prev.safetensors")).unwrap(), current);
+    assert_eq!(
+        std::fs::read(models.join("stance.safetensors")).unwrap(),
+        std::fs::read(dir.path().join("same-sgd.safetensors")).unwrap()
+    );
 }
 
 const ARTICLE: &str = "Senator Jane Doe said on Monday that the plan was “a disaster for working families.” \
