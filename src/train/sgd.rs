@@ -14,7 +14,7 @@ use rayon::prelude::*;
 
 use super::{DataInfo, SplitMix64, Stage, TrainConfig, Trained, assemble};
 use crate::error::{Error, Result};
-use crate::features::{Featurizer, Input, Lexicon, SparseVec};
+use crate::features::{Featurizer, Input, Lexicon, SparseVec, prefetch};
 use crate::metrics::Metrics;
 use crate::model::{Head, POOLED_HEAD, Task, TrainingInfo, WeightTable};
 use crate::train::{ClassWeight, Example, FitReport};
@@ -89,6 +89,76 @@ impl Table {
                 let rate = eta / (g2.sqrt() + 1e-6);
                 // (1 - rate * l2)^missed, as an exponential: the rate times l2 is small.
                 *w *= (-rate * l2 * missed as f32).exp();
+            }
+        }
+    }
+}
+
+impl Table {
+    /// One AdaGrad step on row `x` of label `y` (weighted `weight`): the row's weights
+    /// catch up on their missed L2 decay, then move along the row's gradient.
+    fn step(&mut self, x: &SparseVec, y: usize, weight: f32, eta: f32, l2: f32, z: &mut [f32]) {
+        let k = z.len();
+        let now = self.steps;
+        self.steps += 1;
+        // The row's buckets are random and the tables far larger than the caches: each
+        // bucket's lines are asked for a few buckets ahead, so that the misses overlap.
+        const AHEAD: usize = 8;
+        for (n, &i) in x.indices.iter().enumerate() {
+            if let Some(&next) = x.indices.get(n + AHEAD) {
+                let j = next as usize;
+                prefetch(self.w.as_ptr().wrapping_add(j * k));
+                prefetch(self.g2.as_ptr().wrapping_add(j * k));
+                prefetch(self.last.as_ptr().wrapping_add(j));
+            }
+            self.catch_up(i as usize, now, k, eta, l2);
+        }
+        scores(&self.w, &self.b, x, z);
+        crate::train::softmax_in_place(z);
+        for (c, zc) in z.iter_mut().enumerate() {
+            *zc = weight * (*zc - if c == y { 1.0 } else { 0.0 });
+        }
+        for (&i, &v) in x.indices.iter().zip(&x.values) {
+            let base = i as usize * k;
+            for (c, &zc) in z.iter().enumerate() {
+                let j = base + c;
+                let g = zc * v + l2 * self.w[j];
+                self.g2[j] += g * g;
+                self.w[j] -= eta * g / (self.g2[j].sqrt() + 1e-6);
+            }
+        }
+        for (c, &zc) in z.iter().enumerate() {
+            self.b2[c] += zc * zc;
+            self.b[c] -= eta * zc / (self.b2[c].sqrt() + 1e-6);
+        }
+    }
+}
+
+/// A head's class-weighted loss and its gradient summed over the training rows, and the
+/// rows' total weight, for the exact objective the last pass reports.
+#[derive(Default)]
+struct Objective {
+    /// Empty until the head's first row (a head may have none).
+    grad: Vec<f64>,
+    loss: f64,
+    weight: f64,
+}
+
+impl Objective {
+    fn add(&mut self, t: &Table, x: &SparseVec, y: usize, weight: f64, dim: usize, z: &mut [f32]) {
+        let k = z.len();
+        if self.grad.is_empty() {
+            self.grad.resize(dim * k, 0.0);
+        }
+        scores(&t.w, &t.b, x, z);
+        let m = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let lse = m + z.iter().map(|&v| (v - m).exp()).sum::<f32>().ln();
+        self.loss += weight * (lse - z[y]) as f64;
+        self.weight += weight;
+        for (c, &zc) in z.iter().enumerate() {
+            let d = weight * (((zc - lse).exp() - if c == y { 1.0 } else { 0.0 }) as f64);
+            for (&f, &v) in x.indices.iter().zip(&x.values) {
+                self.grad[f as usize * k + c] += d * v as f64;
             }
         }
     }
@@ -173,6 +243,7 @@ pub fn train_streaming(
         })
         .collect();
     let mut tables: Vec<Table> = names.iter().map(|n| Table::new(n.clone(), dim, k)).collect();
+    let own_head = |e: &Example| row_heads(cfg.task, e).and_then(|t| head_of.get(&t.to_lowercase()).copied());
 
     let featurize = |chunk: &[(usize, Example)]| -> Vec<SparseVec> {
         chunk
@@ -199,46 +270,24 @@ pub fn train_streaming(
             for i in (1..order.len()).rev() {
                 order.swap(i, (rng.next() % (i as u64 + 1)) as usize);
             }
-            let mut z = vec![0f32; k];
-            for &o in &order {
-                let (_, e) = &chunk[o];
-                let x = &feats[o];
-                let y = e.label.expect("labelled");
-                let own = row_heads(cfg.task, e).and_then(|t| head_of.get(&t.to_lowercase()).copied());
-                for h in own.into_iter().chain([pooled]) {
-                    let t = &mut tables[h];
-                    let now = t.steps;
-                    t.steps += 1;
-                    for &i in &x.indices {
-                        t.catch_up(i as usize, now, k, eta, l2);
-                    }
-                    scores(&t.w, &t.b, x, &mut z);
-                    crate::train::softmax_in_place(&mut z);
-                    for (c, zc) in z.iter_mut().enumerate() {
-                        *zc = class_w[y] * (*zc - if c == y { 1.0 } else { 0.0 });
-                    }
-                    for (&i, &v) in x.indices.iter().zip(&x.values) {
-                        let base = i as usize * k;
-                        for (c, &zc) in z.iter().enumerate() {
-                            let j = base + c;
-                            let g = zc * v + l2 * t.w[j];
-                            t.g2[j] += g * g;
-                            t.w[j] -= eta * g / (t.g2[j].sqrt() + 1e-6);
-                        }
-                    }
-                    for (c, &zc) in z.iter().enumerate() {
-                        t.b2[c] += zc * zc;
-                        t.b[c] -= eta * zc / (t.b2[c].sqrt() + 1e-6);
-                    }
+            let own: Vec<Option<usize>> = chunk.iter().map(|(_, e)| own_head(e)).collect();
+            // Heads never share a weight, so each takes its rows in the shuffled order on a
+            // core of its own: the pooled head on one, the targets' on the others, with the
+            // same updates as one after the other.
+            tables.par_iter_mut().enumerate().for_each(|(h, t)| {
+                let mut z = vec![0f32; k];
+                for &o in order.iter().filter(|&&o| h == pooled || own[o] == Some(h)) {
+                    let y = chunk[o].1.label.expect("labelled");
+                    t.step(&feats[o], y, class_w[y], eta, l2, &mut z);
                 }
-            }
+            });
             Ok(())
         })?;
     }
 
     // Final pass, on the weights as they will be stored: exact objective and gradient per
     // head on the training rows, and metrics on the held-out rows.
-    for t in &mut tables {
+    tables.par_iter_mut().for_each(|t| {
         for bucket in 0..dim {
             t.catch_up(bucket, t.steps, k, eta, l2);
         }
@@ -247,57 +296,44 @@ pub fn train_streaming(
             super::round_row(row, cfg.prune);
         }
         t.g2 = Vec::new();
-    }
+    });
     progress(Stage::Fit, sgd.epochs, total_steps);
-    let mut grads: Vec<Vec<f64>> = vec![Vec::new(); tables.len()];
-    let mut loss = vec![0f64; tables.len()];
-    let mut weight_sum = vec![0f64; tables.len()];
+    let mut objectives: Vec<Objective> = tables.iter().map(|_| Objective::default()).collect();
     let mut gold = Vec::new();
     let mut pred = Vec::new();
     let all = |_: usize| true;
     for_chunks(source, sgd.chunk_rows, &all, |chunk| {
         let feats = featurize(chunk);
+        let own: Vec<Option<usize>> = chunk.iter().map(|(_, e)| own_head(e)).collect();
         let mut z = vec![0f32; k];
-        for ((i, e), x) in chunk.iter().zip(&feats) {
-            let y = e.label.expect("labelled");
-            let own = row_heads(cfg.task, e).and_then(|t| head_of.get(&t.to_lowercase()).copied());
+        for (((i, e), x), own) in chunk.iter().zip(&feats).zip(&own) {
             if !is_train(*i) {
                 let t = &tables[own.unwrap_or(pooled)];
                 scores(&t.w, &t.b, x, &mut z);
-                gold.push(y);
+                gold.push(e.label.expect("labelled"));
                 pred.push((0..k).max_by(|&a, &b| z[a].total_cmp(&z[b])).unwrap_or(0));
-                continue;
-            }
-            for h in own.into_iter().chain([pooled]) {
-                let t = &tables[h];
-                let g = &mut grads[h];
-                if g.is_empty() {
-                    g.resize(dim * k, 0.0);
-                }
-                scores(&t.w, &t.b, x, &mut z);
-                let m = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                let lse = m + z.iter().map(|&v| (v - m).exp()).sum::<f32>().ln();
-                let s = class_w[y] as f64;
-                loss[h] += s * (lse - z[y]) as f64;
-                weight_sum[h] += s;
-                for (c, &zc) in z.iter().enumerate() {
-                    let d = s * (((zc - lse).exp() - if c == y { 1.0 } else { 0.0 }) as f64);
-                    for (&f, &v) in x.indices.iter().zip(&x.values) {
-                        g[f as usize * k + c] += d * v as f64;
-                    }
-                }
             }
         }
+        // Each head sums its own rows in order, on a core of its own.
+        tables.par_iter().zip(&mut objectives).enumerate().for_each(|(h, (t, obj))| {
+            let mut z = vec![0f32; k];
+            for (((i, e), x), own) in chunk.iter().zip(&feats).zip(&own) {
+                if is_train(*i) && (h == pooled || *own == Some(h)) {
+                    let y = e.label.expect("labelled");
+                    obj.add(t, x, y, class_w[y] as f64, dim, &mut z);
+                }
+            }
+        });
         Ok(())
     })?;
     let mut heads = Vec::with_capacity(tables.len());
-    for (h, t) in tables.into_iter().enumerate() {
-        let n = weight_sum[h].max(1e-12);
+    for (t, obj) in tables.into_iter().zip(objectives) {
+        let n = obj.weight.max(1e-12);
         let reg: f64 = t.w.iter().map(|&w| (w as f64).powi(2)).sum();
-        let grad_max = grads[h].iter().zip(&t.w).map(|(&g, &w)| (g / n + cfg.l2 * w as f64).abs()).fold(0.0, f64::max);
+        let grad_max = obj.grad.iter().zip(&t.w).map(|(&g, &w)| (g / n + cfg.l2 * w as f64).abs()).fold(0.0, f64::max);
         let report = FitReport {
             iterations: sgd.epochs,
-            loss: loss[h] / n + 0.5 * cfg.l2 * reg,
+            loss: obj.loss / n + 0.5 * cfg.l2 * reg,
             grad_max,
             converged: grad_max < cfg.tolerance,
         };
@@ -428,5 +464,20 @@ mod tests {
         let b = run(3);
         assert_eq!(a.model.heads(), b.model.heads());
         assert!(a.model.meta().training.fit.iter().all(|f| f.loss.is_finite() && f.grad_max.is_finite()));
+    }
+
+    #[test]
+    fn heads_trained_side_by_side_are_the_heads_trained_one_after_the_other() {
+        let on = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            pool.install(|| run(5))
+        };
+        let one = on(1);
+        for threads in [2, 3, 8] {
+            let many = on(threads);
+            assert_eq!(many.model.heads(), one.model.heads(), "{threads} threads");
+            assert_eq!(many.model.meta().training.fit, one.model.meta().training.fit, "{threads} threads");
+            assert_eq!(many.cv, one.cv);
+        }
     }
 }
