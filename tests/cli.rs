@@ -1000,10 +1000,35 @@ fn eval_quotes_scores_against_gold() {
     assert!(stderr(&o).contains("bad.jsonl:1"), "{}", stderr(&o));
 }
 
-#[test]
-fn a_signal_ends_a_batch_with_its_output_whole_and_resumable() {
+/// Runs the binary with `input` on a stdin that then stays open, so that the run is still
+/// going however fast the machine, sends it `signal` (`-TERM`, `-INT`) 300 ms later, and
+/// returns its exit code and stderr.
+fn signalled(args: &[&str], dir: &std::path::Path, input: &[u8], signal: &str) -> (Option<i32>, String) {
     use std::io::{Read, Write};
     use std::time::{Duration, Instant};
+    let mut child = command(args, dir).stdin(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input).unwrap();
+    stdin.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(Command::new("kill").args([signal, &child.id().to_string()]).status().unwrap().success());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let exit = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "no exit within 20 s of {signal}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    drop(stdin);
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    (exit.code(), err)
+}
+
+#[test]
+fn a_signal_ends_a_batch_with_its_output_whole_and_resumable() {
+    use std::io::Read;
     let dir = trained_dir();
     let rows: String = (0..3000)
         .map(|i| format!("{{\"id\": \"r{i}\", \"text\": \"we love wind power {i}\", \"target\": \"Wind Power\"}}\n"))
@@ -1027,28 +1052,9 @@ fn a_signal_ends_a_batch_with_its_output_whole_and_resumable() {
     {
         // The rows come on stdin, which then stays open with nothing more to read: the run is
         // still going when the signal comes, however fast the machine.
-        let mut child = command(&["score", "--model", "stance", "--output", out, "--summary", "s.json"], dir.path())
-            .stdin(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stdin = child.stdin.take().unwrap();
-        stdin.write_all(rows.as_bytes()).unwrap();
-        stdin.flush().unwrap();
-        std::thread::sleep(Duration::from_millis(300));
-        assert!(Command::new("kill").args([sig, &child.id().to_string()]).status().unwrap().success());
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let exit = loop {
-            if let Some(s) = child.try_wait().unwrap() {
-                break s;
-            }
-            assert!(Instant::now() < deadline, "no exit within 20 s of {name}");
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        drop(stdin);
-        let mut err = String::new();
-        child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
-        assert_eq!(exit.code(), Some(status), "{err}");
+        let args = ["score", "--model", "stance", "--output", out, "--summary", "s.json"];
+        let (exit, err) = signalled(&args, dir.path(), rows.as_bytes(), sig);
+        assert_eq!(exit, Some(status), "{err}");
         assert!(err.contains(&format!("{name} received: stopped on request after writing")), "{err}");
         assert!(err.contains("--resume continues the run"), "{err}");
         let summary = read_json(dir.path(), "s.json");
@@ -1066,8 +1072,6 @@ fn a_signal_ends_a_batch_with_its_output_whole_and_resumable() {
 
 #[test]
 fn training_reads_stdin_and_pipes_and_a_signal_ends_it_with_its_summary() {
-    use std::io::{Read, Write};
-    use std::time::{Duration, Instant};
     let dir = trained_dir();
     let rows = std::fs::read_to_string(dir.path().join("train.jsonl")).unwrap();
     let eval = |model: &str| {
@@ -1103,31 +1107,9 @@ fn training_reads_stdin_and_pipes_and_a_signal_ends_it_with_its_summary() {
 
     // A signal while it trains (here: while its stdin stays open) ends the run with exit
     // status 128 + the signal, no model, and a summary that says so.
-    let mut child = command(
-        &["train", "--task", "stance", "--data", "-", "--out", "stopped.safetensors", "--summary", "s.json"],
-        dir.path(),
-    )
-    .stdin(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(rows.as_bytes()).unwrap();
-    stdin.flush().unwrap();
-    std::thread::sleep(Duration::from_millis(300));
-    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let exit = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "no exit within 20 s of SIGTERM");
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    drop(stdin);
-    let mut err = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
-    assert_eq!(exit.code(), Some(143), "{err}");
+    let args = ["train", "--task", "stance", "--data", "-", "--out", "stopped.safetensors", "--summary", "s.json"];
+    let (exit, err) = signalled(&args, dir.path(), rows.as_bytes(), "-TERM");
+    assert_eq!(exit, Some(143), "{err}");
     assert!(err.contains("training stopped: SIGTERM received; no model written"), "{err}");
     let summary = read_json(dir.path(), "s.json");
     assert_eq!(summary["stopped"], "SIGTERM received; no model written", "{summary}");
