@@ -97,7 +97,8 @@ pub(crate) struct TrainArgs {
     /// "solver", "seconds", "metrics" (cross-validated, or on the held-out rows for sgd;
     /// null without), "compare" (null, or {"model", "metric", "new", "current"}: the primary
     /// metric of both), "promoted" (null without --promote), "error" (why the run failed;
-    /// null when it finished)}.
+    /// null when it finished), "stopped" (the signal that ended it before it wrote a model,
+    /// exit status 128 + the signal; else null)}.
     #[arg(long, value_name = "FILE")]
     summary: Option<PathBuf>,
     /// Passes over the data for the sgd solver.
