@@ -367,9 +367,14 @@ struct DataFile {
 
 impl DataFile {
     fn new(name: &str) -> Result<DataFile> {
-        let regular = name != "-" && std::fs::metadata(name).with_context(|| format!("reading {name}"))?.is_file();
-        if regular {
-            return Ok(DataFile { name: name.into(), copy: None });
+        if name != "-" {
+            let meta = std::fs::metadata(name).with_context(|| format!("reading {name}"))?;
+            if meta.is_dir() {
+                bail!("{name} is a directory; --data takes files");
+            }
+            if meta.is_file() {
+                return Ok(DataFile { name: name.into(), copy: None });
+            }
         }
         eprintln!("copying {name} to a temporary file: it is not a file that can be read more than once");
         let mut copy = tempfile::tempfile().context("creating a temporary file in the temporary directory")?;
