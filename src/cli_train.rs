@@ -311,7 +311,7 @@ fn train_and_save<'a>(a: &'a TrainArgs, saving: &dyn Fn()) -> Result<TrainReport
     };
     let trained = train::train(&cfg, &examples, lexicon, &data, &created_at()?, &progress)?;
     pb.finish_and_clear();
-    print_fits(&trained.model);
+    print_fits(&trained);
     if let Some(cv) = &trained.cv {
         eprintln!("{}-fold cross-validation: {}", cfg.folds, cv.summary());
         eprint!("{}", cv.confusion_table());
@@ -517,14 +517,25 @@ fn report_reading(report: &ReadReport) {
     }
 }
 
-fn print_fits(model: &LinearModel) {
-    for (head, fit) in model.meta().heads.iter().zip(&model.meta().training.fit) {
+fn print_fits(trained: &train::Trained) {
+    let meta = trained.model.meta();
+    for (head, fit) in meta.heads.iter().zip(&meta.training.fit) {
         eprintln!(
             "head {head:<34} loss {:.5}  |grad|max {:.1e}  {} iterations{}",
             fit.loss,
             fit.grad_max,
             fit.iterations,
             if fit.converged { "" } else { "  (not converged to the tolerance)" }
+        );
+    }
+    let single = &trained.pooled_only;
+    if !single.is_empty() {
+        let shown = &single[..single.len().min(10)];
+        eprintln!(
+            "warning: {} target(s) have rows of one label only, so no head of their own (the pooled head answers for them): {}{}",
+            single.len(),
+            shown.join(", "),
+            if shown.len() < single.len() { ", ..." } else { "" }
         );
     }
 }
@@ -573,7 +584,7 @@ fn train_streaming<'a>(
     let trained = train::train_streaming(cfg, &sgd, &source, lexicon, data, &created_at()?, &progress)?;
     pb.finish_and_clear();
     report_reading(&skipped.lock().expect("not poisoned"));
-    print_fits(&trained.model);
+    print_fits(&trained);
     if let Some(m) = &trained.cv {
         eprintln!("held-out rows (every {}th): {}", sgd.holdout, m.summary());
         eprint!("{}", m.confusion_table());

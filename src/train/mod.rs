@@ -128,6 +128,9 @@ pub struct Trained {
     /// Cross-validated metrics (every row predicted by a model that did not see it); from
     /// the streaming solver, metrics on its held-out rows.
     pub cv: Option<Metrics>,
+    /// Targets whose training rows all carry one label: they got no head of their own, and
+    /// the pooled head answers for them.
+    pub pooled_only: Vec<String>,
 }
 
 /// Featurizes every example into one sparse matrix (in parallel, in order).
@@ -148,18 +151,29 @@ pub fn featurize_all(f: &Featurizer, examples: &[Example]) -> CsrMatrix {
 }
 
 /// Which head names train on which rows: per target (stance) plus the pooled head on all.
+/// A target whose rows all carry one label gets no head of its own, as a head can only
+/// learn to tell apart labels it has seen (an analyst's rare target, or a fold that holds
+/// out a target's only "favor" row); the pooled head answers for it.
 fn head_rows(task: Task, examples: &[Example], rows: &[usize]) -> Vec<(String, Vec<usize>)> {
-    let mut heads: BTreeMap<String, (String, Vec<usize>)> = BTreeMap::new();
+    let (mut heads, _) = target_rows(task, examples, rows);
+    heads.push((POOLED_HEAD.to_string(), rows.to_vec()));
+    heads
+}
+
+/// The targets among `rows` (stance) with their rows: those whose rows carry two labels or
+/// more, and the names of the others.
+fn target_rows(task: Task, examples: &[Example], rows: &[usize]) -> (Vec<(String, Vec<usize>)>, Vec<String>) {
+    let mut targets: BTreeMap<String, (String, Vec<usize>)> = BTreeMap::new();
     if task == Task::Stance {
         for &r in rows {
             if let Some(t) = &examples[r].target {
-                heads.entry(t.trim().to_lowercase()).or_insert_with(|| (t.trim().to_string(), Vec::new())).1.push(r);
+                targets.entry(t.trim().to_lowercase()).or_insert_with(|| (t.trim().to_string(), Vec::new())).1.push(r);
             }
         }
     }
-    let mut out: Vec<(String, Vec<usize>)> = heads.into_values().collect();
-    out.push((POOLED_HEAD.to_string(), rows.to_vec()));
-    out
+    let one_label = |rows: &[usize]| rows.iter().all(|&r| examples[r].label == examples[rows[0]].label);
+    let (single, heads): (Vec<_>, Vec<_>) = targets.into_values().partition(|(_, rows)| one_label(rows));
+    (heads, single.into_iter().map(|(name, _)| name).collect())
 }
 
 /// Stratified, grouped folds: row indices of each fold. Rows with the same text stay in one
@@ -263,11 +277,12 @@ fn fit_heads(
         .collect::<Vec<_>>()
         .into_par_iter()
         .map(|(name, rows)| {
-            let classes: std::collections::HashSet<usize> = rows.iter().map(|&r| y[r]).collect();
-            if classes.len() < 2 {
+            // Only the pooled head can get here with one label (see `head_rows`).
+            if let Some(&first) = rows.first().filter(|&&f| rows.iter().all(|&r| y[r] == y[f])) {
                 return Err(Error::Data(format!(
-                    "head {name:?}: all {} rows have the same label; need at least 2 labels",
-                    rows.len()
+                    "all {} rows head {name:?} trains on have the label {:?}; training needs rows of 2 labels or more",
+                    rows.len(),
+                    cfg.task.labels()[y[first]]
                 )));
             }
             let r = fit_head(cfg, x, y, &rows, &name);
@@ -410,7 +425,7 @@ pub fn train(
     let cv = cv_result?;
     let heads = heads?;
     let model = assemble(cfg, lexicon, heads, info, cv.clone(), created_at)?;
-    Ok(Trained { model, cv })
+    Ok(Trained { model, cv, pooled_only: target_rows(cfg.task, examples, &all).1 })
 }
 
 fn featurizer_labels(task: Task) -> Vec<String> {
@@ -483,15 +498,38 @@ mod tests {
     }
 
     #[test]
-    fn one_label_head_is_an_error_naming_it() {
+    fn a_target_of_one_label_is_answered_by_the_pooled_head() {
         let mut ex = examples();
         for e in &mut ex {
             if e.target.as_deref() == Some("B") {
                 e.label = Some(0);
             }
         }
-        let cfg = TrainConfig { folds: 0, ..TrainConfig::for_task(Task::Stance, "t") };
+        // C has two labels, but the fold that holds out its one "against" row trains it on
+        // "none" alone: that fold's C rows go to its pooled head.
+        for i in 0..5 {
+            ex.push(Example {
+                id: format!("c{i}"),
+                text: format!("{} {i}", if i == 0 { "I hate that" } else { "the sky is" }),
+                target: Some("C".into()),
+                target_spans: vec![],
+                label: Some(if i == 0 { 1 } else { 2 }),
+            });
+        }
+        let cfg = TrainConfig { folds: 5, ..TrainConfig::for_task(Task::Stance, "t") };
+        let t = train(&cfg, &ex, None, &DataInfo::default(), "x", &|_, _, _| {}).unwrap();
+        let heads: Vec<&str> = t.model.heads().iter().map(|h| h.name.as_str()).collect();
+        assert_eq!(heads, ["A", "C", POOLED_HEAD]);
+        assert_eq!(t.pooled_only, ["B"]);
+        assert_eq!(t.cv.unwrap().rows, ex.len());
+        let p = t.model.predict(&Input { text: "I love it", target: Some("b"), target_spans: &[] }, 0);
+        assert_eq!((p.head.as_str(), p.pooled), (POOLED_HEAD, true));
+
+        // Rows of one label in all can train nothing.
+        for e in &mut ex {
+            e.label = Some(0);
+        }
         let err = train(&cfg, &ex, None, &DataInfo::default(), "x", &|_, _, _| {}).unwrap_err();
-        assert!(err.to_string().contains("head \"B\""), "{err}");
+        assert!(err.to_string().contains("have the label \"favor\"; training needs rows of 2 labels"), "{err}");
     }
 }

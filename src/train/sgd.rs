@@ -208,31 +208,41 @@ pub fn train_streaming(
     // Counting pass: class weights need the label counts, and heads need the targets.
     let mut counts = vec![0usize; k];
     let mut rows = 0usize;
-    let mut names: Vec<String> = Vec::new();
-    let mut head_of: HashMap<String, usize> = HashMap::new();
+    // Targets in order of appearance, with the labels their rows carry (a bit each).
+    let mut targets: Vec<(String, u64)> = Vec::new();
+    let mut target_of: HashMap<String, usize> = HashMap::new();
     for (i, e) in source()?.enumerate() {
         let e = e?;
         let label = e.label.ok_or_else(|| Error::Data(format!("row {} ({}) has no label", i + 1, e.id)))?;
         if is_train(i) {
             counts[label] += 1;
             rows += 1;
-            if let Some(t) = row_heads(cfg.task, &e)
-                && let std::collections::hash_map::Entry::Vacant(slot) = head_of.entry(t.to_lowercase())
-            {
-                if names.len() + 1 >= sgd.max_heads {
-                    return Err(Error::LimitExceeded {
-                        limit: "max_heads",
-                        message: format!("more than {} targets; merge targets or raise the limit", sgd.max_heads - 1),
-                    });
+            if let Some(t) = row_heads(cfg.task, &e) {
+                let n = targets.len();
+                let at = *target_of.entry(t.to_lowercase()).or_insert(n);
+                if at == n {
+                    if n + 1 >= sgd.max_heads {
+                        return Err(Error::LimitExceeded {
+                            limit: "max_heads",
+                            message: format!(
+                                "more than {} targets; merge targets or raise the limit",
+                                sgd.max_heads - 1
+                            ),
+                        });
+                    }
+                    targets.push((t, 0));
                 }
-                slot.insert(names.len());
-                names.push(t);
+                targets[at].1 |= 1 << label;
             }
         }
     }
     if rows == 0 {
         return Err(Error::Data("no training rows".into()));
     }
+    // As in the in-memory trainer, a target whose rows all carry one label gets no head.
+    let (targets, single): (Vec<_>, Vec<_>) = targets.into_iter().partition(|(_, labels)| labels.count_ones() > 1);
+    let mut names: Vec<String> = targets.into_iter().map(|(name, _)| name).collect();
+    let head_of: HashMap<String, usize> = names.iter().enumerate().map(|(h, n)| (n.to_lowercase(), h)).collect();
     let pooled = names.len();
     names.push(POOLED_HEAD.to_string());
     let class_w: Vec<f32> = (0..k)
@@ -360,7 +370,7 @@ pub fn train_streaming(
     };
     progress(Stage::Fit, total_steps, total_steps);
     let model = assemble(cfg, lexicon, heads, info, holdout.clone(), created_at)?;
-    Ok(Trained { model, cv: holdout })
+    Ok(Trained { model, cv: holdout, pooled_only: single.into_iter().map(|(name, _)| name).collect() })
 }
 
 /// Reads `source` in chunks of the rows `keep` accepts (by position) and hands each to `f`.
@@ -464,6 +474,22 @@ mod tests {
         let b = run(3);
         assert_eq!(a.model.heads(), b.model.heads());
         assert!(a.model.meta().training.fit.iter().all(|f| f.loss.is_finite() && f.grad_max.is_finite()));
+    }
+
+    #[test]
+    fn a_target_of_one_label_gets_no_head() {
+        let mut data = rows();
+        for e in data.iter_mut().filter(|e| e.target.as_deref() == Some("B")) {
+            e.label = Some(0);
+        }
+        let source =
+            || -> Result<Box<dyn Iterator<Item = Result<Example>>>> { Ok(Box::new(data.clone().into_iter().map(Ok))) };
+        let cfg = TrainConfig::for_task(Task::Stance, "s");
+        let t = train_streaming(&cfg, &SgdConfig::default(), &source, None, &DataInfo::default(), "x", &|_, _, _| {})
+            .unwrap();
+        let heads: Vec<&str> = t.model.heads().iter().map(|h| h.name.as_str()).collect();
+        assert_eq!(heads, ["A", POOLED_HEAD]);
+        assert_eq!(t.pooled_only, ["B"]);
     }
 
     #[test]
