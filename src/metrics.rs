@@ -59,7 +59,14 @@ impl Metrics {
                 ClassMetrics { label: labels[c].clone(), precision, recall, f1, support }
             })
             .collect();
-        let macro_f1 = if k == 0 { 0.0 } else { per_class.iter().map(|c| c.f1).sum::<f64>() / k as f64 };
+        // Over the labels that occur, in gold or predicted (as scikit-learn's `f1_score`): a
+        // label a dataset lacks, and no row was given, would count as an F1 of 0 and sink
+        // the average of the labels it does have.
+        let seen: Vec<f64> = (0..k)
+            .filter(|&c| per_class[c].support > 0 || (0..k).any(|g| confusion[g][c] > 0))
+            .map(|c| per_class[c].f1)
+            .collect();
+        let macro_f1 = if seen.is_empty() { 0.0 } else { seen.iter().sum::<f64>() / seen.len() as f64 };
         let f1_of = |name: &str| per_class.iter().find(|c| c.label == name).map(|c| c.f1);
         let f_avg = match (f1_of("favor"), f1_of("against")) {
             (Some(a), Some(b)) => Some((a + b) / 2.0),
@@ -145,6 +152,17 @@ mod tests {
         assert_eq!(m.per_class[0].precision, 0.25);
         assert!((m.per_class[0].f1 - 0.4).abs() < 1e-12);
         assert_eq!(m.per_class[1].f1, 0.0);
+    }
+
+    #[test]
+    fn macro_f1_averages_the_labels_that_occur() {
+        // No "none" row in gold or predicted: the mean of favor's and against's F1.
+        let m = Metrics::compute(&labels(), &[0, 0, 1, 1], &[0, 1, 1, 1]);
+        let (f, a) = (m.per_class[0].f1, m.per_class[1].f1);
+        assert!((m.macro_f1 - (f + a) / 2.0).abs() < 1e-12, "{m:?}");
+        // A label only predicted still counts (its F1 is 0).
+        let m = Metrics::compute(&labels(), &[0, 0, 1, 1], &[0, 2, 1, 1]);
+        assert!((m.macro_f1 - m.per_class.iter().map(|c| c.f1).sum::<f64>() / 3.0).abs() < 1e-12, "{m:?}");
     }
 
     #[test]
