@@ -279,17 +279,18 @@ fn fit_heads(
         .map(|(name, rows)| {
             // Only the pooled head can get here with one label (see `head_rows`).
             if let Some(&first) = rows.first().filter(|&&f| rows.iter().all(|&r| y[r] == y[f])) {
-                return Err(Error::Data(format!(
-                    "all {} rows head {name:?} trains on have the label {:?}; training needs rows of 2 labels or more",
-                    rows.len(),
-                    cfg.task.labels()[y[first]]
-                )));
+                return Err(one_label(rows.len(), cfg.task.labels()[y[first]]));
             }
             let r = fit_head(cfg, x, y, &rows, &name);
             tick();
             r
         })
         .collect()
+}
+
+/// The error of training rows that all carry `label`.
+fn one_label(rows: usize, label: &str) -> Error {
+    Error::Data(format!("all {rows} training rows have the label {label:?}; training needs rows of 2 labels or more"))
 }
 
 fn assemble(

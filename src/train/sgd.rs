@@ -12,7 +12,7 @@ use std::collections::HashMap;
 
 use rayon::prelude::*;
 
-use super::{DataInfo, SplitMix64, Stage, TrainConfig, Trained, assemble};
+use super::{DataInfo, SplitMix64, Stage, TrainConfig, Trained, assemble, one_label};
 use crate::error::{Error, Result};
 use crate::features::{Featurizer, Input, Lexicon, SparseVec, prefetch};
 use crate::metrics::Metrics;
@@ -238,6 +238,9 @@ pub fn train_streaming(
     }
     if rows == 0 {
         return Err(Error::Data("no training rows".into()));
+    }
+    if let [(label, _)] = counts.iter().enumerate().filter(|(_, n)| **n > 0).collect::<Vec<_>>()[..] {
+        return Err(one_label(rows, cfg.task.labels()[label]));
     }
     // As in the in-memory trainer, a target whose rows all carry one label gets no head.
     let (targets, single): (Vec<_>, Vec<_>) = targets.into_iter().partition(|(_, labels)| labels.count_ones() > 1);
@@ -478,18 +481,27 @@ mod tests {
 
     #[test]
     fn a_target_of_one_label_gets_no_head() {
+        let cfg = TrainConfig::for_task(Task::Stance, "s");
+        let train_on = |data: Vec<Example>| {
+            let source = move || -> Result<Box<dyn Iterator<Item = Result<Example>>>> {
+                Ok(Box::new(data.clone().into_iter().map(Ok)))
+            };
+            train_streaming(&cfg, &SgdConfig::default(), &source, None, &DataInfo::default(), "x", &|_, _, _| {})
+        };
         let mut data = rows();
         for e in data.iter_mut().filter(|e| e.target.as_deref() == Some("B")) {
             e.label = Some(0);
         }
-        let source =
-            || -> Result<Box<dyn Iterator<Item = Result<Example>>>> { Ok(Box::new(data.clone().into_iter().map(Ok))) };
-        let cfg = TrainConfig::for_task(Task::Stance, "s");
-        let t = train_streaming(&cfg, &SgdConfig::default(), &source, None, &DataInfo::default(), "x", &|_, _, _| {})
-            .unwrap();
+        let t = train_on(data.clone()).unwrap();
         let heads: Vec<&str> = t.model.heads().iter().map(|h| h.name.as_str()).collect();
         assert_eq!(heads, ["A", POOLED_HEAD]);
         assert_eq!(t.pooled_only, ["B"]);
+
+        for e in &mut data {
+            e.label = Some(1);
+        }
+        let err = train_on(data).unwrap_err();
+        assert!(err.to_string().contains("all 270 training rows have the label \"against\""), "{err}");
     }
 
     #[test]
