@@ -1001,8 +1001,8 @@ fn eval_quotes_scores_against_gold() {
 }
 
 /// Runs the binary with `input` on a stdin that then stays open, so that the run is still
-/// going however fast the machine, sends it `signal` (`-TERM`, `-INT`) 300 ms later, and
-/// returns its exit code and stderr.
+/// going however fast the machine, sends it `signal` (`-TERM`, `-INT`) once it catches the
+/// signal (and 300 ms later), and returns its exit code and stderr.
 fn signalled(args: &[&str], dir: &std::path::Path, input: &[u8], signal: &str) -> (Option<i32>, String) {
     use std::io::{Read, Write};
     use std::time::{Duration, Instant};
@@ -1010,6 +1010,19 @@ fn signalled(args: &[&str], dir: &std::path::Path, input: &[u8], signal: &str) -
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(input).unwrap();
     stdin.flush().unwrap();
+    // A signal that came before the handler would kill the process instead: wait until the
+    // kernel lists it as caught (SigCgt in /proc, a bit per signal), however slow the start.
+    let number = if signal == "-INT" { 2 } else { 15 };
+    let caught = || {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
+        let mask = status.lines().find_map(|l| l.strip_prefix("SigCgt:")).map(str::trim).unwrap_or("0");
+        u64::from_str_radix(mask, 16).unwrap_or(0) & (1 << (number - 1)) != 0
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !caught() {
+        assert!(Instant::now() < deadline, "no handler for {signal} within 20 s");
+        std::thread::sleep(Duration::from_millis(10));
+    }
     std::thread::sleep(Duration::from_millis(300));
     assert!(Command::new("kill").args([signal, &child.id().to_string()]).status().unwrap().success());
     let deadline = Instant::now() + Duration::from_secs(20);
