@@ -161,25 +161,113 @@ enum BatchOut {
     Plain(Box<dyn Write>),
     /// A resumed run's gzip output before its first row (`None` only while becoming `Gz`).
     GzLater(Option<File>),
-    Gz(BufWriter<GzEncoder<File>>),
+    Gz(GzThread),
 }
 
 impl BatchOut {
-    fn gz(file: File, later: bool) -> Self {
-        if later { BatchOut::GzLater(Some(file)) } else { BatchOut::Gz(gz_encoder(file)) }
+    fn gz(file: File, later: bool) -> std::io::Result<Self> {
+        Ok(if later { BatchOut::GzLater(Some(file)) } else { BatchOut::Gz(GzThread::start(file)?) })
     }
 
     fn finish(self) -> std::io::Result<()> {
         match self {
             BatchOut::Plain(mut w) => w.flush(),
             BatchOut::GzLater(_) => Ok(()),
-            BatchOut::Gz(e) => e.into_inner().map_err(|e| e.into_error())?.finish().map(drop),
+            BatchOut::Gz(g) => g.finish(),
         }
     }
 }
 
-fn gz_encoder(f: File) -> BufWriter<GzEncoder<File>> {
-    BufWriter::with_capacity(1 << 16, GzEncoder::new(f, flate2::Compression::default()))
+/// A gzip file compressed on a thread of its own, so that compressing a chunk's rows runs
+/// beside scoring the next instead of between them (2M rows: 7.7 s to .gz against 4.6 s
+/// plain, with compressing on the batch's thread).
+struct GzThread {
+    to_thread: Option<std::sync::mpsc::SyncSender<GzMsg>>,
+    flushed: std::sync::mpsc::Receiver<()>,
+    thread: Option<std::thread::JoinHandle<std::io::Result<()>>>,
+    buf: Vec<u8>,
+}
+
+enum GzMsg {
+    Data(Vec<u8>),
+    Flush,
+}
+
+/// Bytes handed to the thread at a time.
+const GZ_BLOCK: usize = 1 << 16;
+
+impl GzThread {
+    fn start(file: File) -> std::io::Result<GzThread> {
+        // A few blocks ahead at most: memory stays flat when compressing is the slower side.
+        let (to_thread, from_batch) = std::sync::mpsc::sync_channel::<GzMsg>(4);
+        let (ack, flushed) = std::sync::mpsc::channel();
+        let thread = std::thread::Builder::new().name("gzip".into()).spawn(move || {
+            let mut gz = GzEncoder::new(file, flate2::Compression::default());
+            for msg in from_batch {
+                match msg {
+                    GzMsg::Data(bytes) => gz.write_all(&bytes)?,
+                    GzMsg::Flush => {
+                        gz.flush()?;
+                        let _ = ack.send(());
+                    }
+                }
+            }
+            gz.finish().map(drop)
+        })?;
+        Ok(GzThread { to_thread: Some(to_thread), flushed, thread: Some(thread), buf: Vec::with_capacity(GZ_BLOCK) })
+    }
+
+    /// Hands `msg` to the thread; when it has stopped on an error, that error.
+    fn send(&mut self, msg: GzMsg) -> std::io::Result<()> {
+        match self.to_thread.as_ref().map(|t| t.send(msg)) {
+            Some(Ok(())) => Ok(()),
+            _ => Err(self.stopped()),
+        }
+    }
+
+    /// Why the thread stopped before it was asked to.
+    fn stopped(&mut self) -> std::io::Error {
+        self.to_thread = None;
+        match self.thread.take().map(|t| t.join()) {
+            Some(Ok(Err(e))) => e,
+            _ => std::io::Error::other("the gzip thread stopped"),
+        }
+    }
+
+    fn send_buf(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let block = std::mem::replace(&mut self.buf, Vec::with_capacity(GZ_BLOCK));
+        self.send(GzMsg::Data(block))
+    }
+
+    fn finish(mut self) -> std::io::Result<()> {
+        self.send_buf()?;
+        self.to_thread = None;
+        match self.thread.take().map(|t| t.join()) {
+            Some(Ok(r)) => r,
+            _ => Err(std::io::Error::other("the gzip thread stopped")),
+        }
+    }
+}
+
+impl Write for GzThread {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(buf);
+        if self.buf.len() >= GZ_BLOCK {
+            self.send_buf()?;
+        }
+        Ok(buf.len())
+    }
+
+    /// Returns once the thread has compressed and written everything so far, so that a
+    /// reader of the file sees every row written before.
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.send_buf()?;
+        self.send(GzMsg::Flush)?;
+        self.flushed.recv().map_err(|_| self.stopped())
+    }
 }
 
 impl Write for BatchOut {
@@ -187,7 +275,7 @@ impl Write for BatchOut {
         if let BatchOut::GzLater(f) = self
             && let Some(f) = f.take()
         {
-            *self = BatchOut::Gz(gz_encoder(f));
+            *self = BatchOut::Gz(GzThread::start(f)?);
         }
         match self {
             BatchOut::Plain(w) => w.write(buf),
@@ -291,7 +379,7 @@ fn open_batch(io: &BatchIo, csv_header: Option<&dyn Fn(u8) -> (String, usize)>) 
             .open(&io.output)
             .with_context(|| format!("creating {}", io.output))?;
         if io.output.ends_with(".gz") {
-            BatchOut::gz(f, io.resume)
+            BatchOut::gz(f, io.resume).context("starting the gzip thread")?
         } else {
             BatchOut::Plain(Box::new(BufWriter::with_capacity(1 << 16, f)))
         }

@@ -405,6 +405,12 @@ fn a_closed_output_pipe_stops_quietly_and_a_full_disk_says_so_once() {
         let o = stancer(&["score", "--model", "stance", "--input", "in.jsonl", "--output", "/dev/full"], dir.path());
         assert_eq!(o.status.code(), Some(1));
         assert_eq!(stderr(&o).matches("No space left on device").count(), 1, "{}", stderr(&o));
+        // Also when the rows are compressed on the gzip thread.
+        std::os::unix::fs::symlink("/dev/full", dir.path().join("full.jsonl.gz")).unwrap();
+        let o =
+            stancer(&["score", "--model", "stance", "--input", "in.jsonl", "--output", "full.jsonl.gz"], dir.path());
+        assert_eq!(o.status.code(), Some(1));
+        assert_eq!(stderr(&o).matches("No space left on device").count(), 1, "{}", stderr(&o));
     }
 }
 
