@@ -227,10 +227,15 @@ impl GzThread {
 
     /// Why the thread stopped before it was asked to.
     fn stopped(&mut self) -> std::io::Error {
+        self.join().err().unwrap_or_else(|| std::io::Error::other("the gzip thread stopped"))
+    }
+
+    /// Closes the thread's input and waits for it: what compressing and writing came to.
+    fn join(&mut self) -> std::io::Result<()> {
         self.to_thread = None;
         match self.thread.take().map(|t| t.join()) {
-            Some(Ok(Err(e))) => e,
-            _ => std::io::Error::other("the gzip thread stopped"),
+            Some(Ok(r)) => r,
+            _ => Err(std::io::Error::other("the gzip thread stopped")),
         }
     }
 
@@ -244,11 +249,7 @@ impl GzThread {
 
     fn finish(mut self) -> std::io::Result<()> {
         self.send_buf()?;
-        self.to_thread = None;
-        match self.thread.take().map(|t| t.join()) {
-            Some(Ok(r)) => r,
-            _ => Err(std::io::Error::other("the gzip thread stopped")),
-        }
+        self.join()
     }
 }
 

@@ -865,14 +865,17 @@ fn compare_and_promote_only_when_not_worse() {
     );
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("promoted:"), "{}", stderr(&o));
-    let summary = read_json(dir.path(), "new.json");
-    assert_eq!(summary["promoted"], true, "{summary}");
-    assert_eq!(summary["compare"]["new"], summary["compare"]["current"], "{summary}");
-    assert_eq!(std::fs::read(models.join("stance.prev.safetensors")).unwrap(), before);
-    assert_eq!(
-        std::fs::read(models.join("stance.safetensors")).unwrap(),
-        std::fs::read(dir.path().join("new.safetensors")).unwrap()
-    );
+    // Promoted over `previous`: the new model is the current one, the old one kept as .prev.
+    let promoted_over = |summary: &serde_json::Value, out: &str, previous: &[u8]| {
+        assert_eq!(summary["promoted"], true, "{summary}");
+        assert_eq!(summary["compare"]["new"], summary["compare"]["current"], "{summary}");
+        assert_eq!(std::fs::read(models.join("stance.prev.safetensors")).unwrap(), previous);
+        assert_eq!(
+            std::fs::read(models.join("stance.safetensors")).unwrap(),
+            std::fs::read(dir.path().join(out)).unwrap()
+        );
+    };
+    promoted_over(&read_json(dir.path(), "new.json"), "new.safetensors", &before);
 
     // Streaming (sgd): the current configuration is trained on the same rows and measured on
     // the same held-out rows.
@@ -891,14 +894,7 @@ fn compare_and_promote_only_when_not_worse() {
     assert!(summary["compare"]["new"].as_f64().unwrap() < summary["compare"]["current"].as_f64().unwrap());
     assert_eq!(summary["metrics"]["f_avg"], summary["compare"]["new"], "{summary}");
     assert_eq!(std::fs::read(models.join("stance.safetensors")).unwrap(), current);
-    let summary = sgd("same-sgd.safetensors", &[]);
-    assert_eq!(summary["promoted"], true, "{summary}");
-    assert_eq!(summary["compare"]["new"], summary["compare"]["current"], "{summary}");
-    assert_eq!(std::fs::read(models.join("stance.prev.safetensors")).unwrap(), current);
-    assert_eq!(
-        std::fs::read(models.join("stance.safetensors")).unwrap(),
-        std::fs::read(dir.path().join("same-sgd.safetensors")).unwrap()
-    );
+    promoted_over(&sgd("same-sgd.safetensors", &[]), "same-sgd.safetensors", &current);
 }
 
 const ARTICLE: &str = "Senator Jane Doe said on Monday that the plan was “a disaster for working families.” \
