@@ -30,6 +30,9 @@ struct State {
     ended: bool,
     /// The batch has gone (finished early): the reader stops at its next row.
     dropped: bool,
+    /// Chunks the batch is done with, for the reader to free: what a thread allocates is
+    /// cheapest freed by that thread.
+    spent: Vec<Vec<Row>>,
 }
 
 /// What [`Chunks`] hands the batch next.
@@ -58,6 +61,13 @@ impl Chunks {
                     if s.dropped {
                         return;
                     }
+                    if !s.spent.is_empty() {
+                        // Freed outside the lock, which the batch may be waiting for.
+                        let spent = std::mem::take(&mut s.spent);
+                        drop(s);
+                        drop(spent);
+                        s = lock(state);
+                    }
                     let Some(row) = row else {
                         let last = std::mem::take(&mut s.filling);
                         if !last.is_empty() {
@@ -83,6 +93,11 @@ impl Chunks {
             })
             .map_err(|e| Error::io("<reader thread>", e))?;
         Ok(Chunks { shared })
+    }
+
+    /// Hands a processed chunk back to the reader, which frees it.
+    pub(super) fn give_back(&self, chunk: Vec<Row>) {
+        lock(&self.shared.0).spent.push(chunk);
     }
 
     /// The next full chunk, or the end, when either is there already.
