@@ -201,25 +201,23 @@ pub enum RawRow {
 
 impl RawRow {
     /// The record of row `line`, or the id for its error row (the row's own id when it can
-    /// be found, else the line number) and what is wrong. A line is parsed where it lies:
-    /// the line goes back to the reading thread to be freed where it was allocated (freeing
-    /// it on the cores made them wait on the reader's allocator lock).
-    pub fn parse_at(&mut self, line: usize) -> std::result::Result<Record, (String, String)> {
+    /// be found, else the line number) and what is wrong. The row stays as it was read, to
+    /// go back to the reading thread and be freed where it was allocated: freed on the
+    /// cores, rows made the cores wait on the reader's allocator lock, and left the reader
+    /// allocating without the free memory a thread keeps at hand (a copy of a CSV record
+    /// is cheaper than either).
+    pub fn parse_at(&self, line: usize) -> std::result::Result<Record, (String, String)> {
         let fallback = |message| (line.to_string(), message);
-        match std::mem::replace(self, RawRow::Parsed(Err((None, String::new())))) {
-            RawRow::Line(l) => {
-                let parsed = Record::parse(&l).map_err(|message| match Record::id_in(&l) {
-                    Some(id) => (id, message),
-                    None => fallback(message),
-                });
-                *self = RawRow::Line(l);
-                parsed
-            }
-            RawRow::Parsed(r) => r.map_err(|(id, message)| match id {
+        match self {
+            RawRow::Line(l) => Record::parse(l).map_err(|message| match Record::id_in(l) {
                 Some(id) => (id, message),
                 None => fallback(message),
             }),
-            RawRow::Unreadable(e) => Err(fallback(e)),
+            RawRow::Parsed(r) => r.clone().map_err(|(id, message)| match id {
+                Some(id) => (id, message),
+                None => fallback(message),
+            }),
+            RawRow::Unreadable(e) => Err(fallback(e.clone())),
         }
     }
 }
@@ -470,7 +468,7 @@ where
         to_skip -= skip;
         summary.skipped += skip;
         let pieces: Vec<Piece> =
-            chunk.par_chunks_mut(PIECE_ROWS).map(|rows| Piece::process(rows, opts.output_format, &f)).collect();
+            chunk.par_chunks(PIECE_ROWS).map(|rows| Piece::process(rows, opts.output_format, &f)).collect();
         chunks.give_back(chunk);
         for piece in &pieces {
             let mut start = 0;
@@ -531,7 +529,7 @@ struct Piece {
 }
 
 impl Piece {
-    fn process<F>(rows: &mut [Row], format: OutputFormat, f: &F) -> Piece
+    fn process<F>(rows: &[Row], format: OutputFormat, f: &F) -> Piece
     where
         F: Fn(usize, Record) -> RowResult,
     {
@@ -892,7 +890,7 @@ mod tests {
         let input = format!("{{\"text\": \"a\"}}\n{long}\n\n{{\"text\": \"b\"}}\n");
         let rows: Vec<_> = read_rows(input.as_bytes(), &Format::Jsonl, "x.jsonl", 10)
             .unwrap()
-            .map(|(n, mut r)| (n, r.parse_at(n)))
+            .map(|(n, r)| (n, r.parse_at(n)))
             .collect();
         assert_eq!(rows.len(), 3);
         assert_eq!((rows[1].0, rows[2].0), (2, 4));
@@ -960,7 +958,7 @@ mod tests {
             delimiter: b',',
         };
         let ids: Vec<String> =
-            read_rows(input, &format, "x.csv", 100).unwrap().map(|(n, mut r)| r.parse_at(n).unwrap_err().0).collect();
+            read_rows(input, &format, "x.csv", 100).unwrap().map(|(n, r)| r.parse_at(n).unwrap_err().0).collect();
         // The id cell read: its id; empty or not UTF-8, or the record unreadable: the line.
         assert_eq!(ids, ["r1", "r2", "4", "5", "6"]);
     }

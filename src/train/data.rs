@@ -267,7 +267,7 @@ pub fn labelled_examples<'a, F: FnMut(usize, String) + Send + 'a>(
         DEFAULT_MAX_TEXT_CHARS,
     )?;
     let path = name.to_string();
-    Ok(rows.filter_map(move |(line, mut raw)| {
+    Ok(rows.filter_map(move |(line, raw)| {
         let invalid = |message| Error::InvalidRecord { path: path.clone(), line, message };
         if let crate::batch::RawRow::Unreadable(message) = raw {
             return Some(Err(invalid(message)));
