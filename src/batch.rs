@@ -467,8 +467,9 @@ where
         chunk.drain(..skip);
         to_skip -= skip;
         summary.skipped += skip;
+        // Folded pieces come back in the order of their rows.
         let pieces: Vec<Piece> =
-            chunk.par_chunks(PIECE_ROWS).map(|rows| Piece::process(rows, opts.output_format, &f)).collect();
+            chunk.par_iter().fold(Piece::default, |piece, row| piece.push(row, opts.output_format, &f)).collect();
         chunks.give_back(chunk);
         for piece in &pieces {
             let mut start = 0;
@@ -515,13 +516,12 @@ where
     Ok(())
 }
 
-/// Rows a core processes in one go, into one [`Piece`]: enough that a chunk's output is a
-/// few dozen allocations, few enough that the cores share a chunk evenly.
-const PIECE_ROWS: usize = 32;
-
-/// The output of consecutive rows, one after another, each ending with its newline.
-/// Why not a string per row: the writing thread freed each, which made the cores wait on
-/// their allocator's lock.
+/// The output of consecutive rows, one after another, each ending with its newline: a core
+/// fills one for the run of rows that rayon hands it, so that a chunk's output is a few
+/// allocations (as many as the cores took turns), however small or large its rows. Why not
+/// a string per row: the writing thread freed each, which made the cores wait on their
+/// allocator's lock.
+#[derive(Default)]
 struct Piece {
     text: String,
     /// Each row's line number, where its output ends in `text`, and its error, if any.
@@ -529,26 +529,20 @@ struct Piece {
 }
 
 impl Piece {
-    fn process<F>(rows: &[Row], format: OutputFormat, f: &F) -> Piece
-    where
-        F: Fn(usize, Record) -> RowResult,
-    {
-        let mut piece = Piece { text: String::new(), rows: Vec::with_capacity(rows.len()) };
-        for (n, raw) in rows {
-            let error = match raw.parse_at(*n).and_then(|rec| f(*n, rec)) {
-                Ok(row) => {
-                    piece.text.push_str(&row);
-                    None
-                }
-                Err((id, message)) => {
-                    piece.text.push_str(&error_row(format, &id, &message));
-                    Some(message)
-                }
-            };
-            piece.text.push('\n');
-            piece.rows.push((*n, piece.text.len(), error));
-        }
-        piece
+    fn push(mut self, (n, raw): &Row, format: OutputFormat, f: &impl Fn(usize, Record) -> RowResult) -> Piece {
+        let error = match raw.parse_at(*n).and_then(|rec| f(*n, rec)) {
+            Ok(row) => {
+                self.text.push_str(&row);
+                None
+            }
+            Err((id, message)) => {
+                self.text.push_str(&error_row(format, &id, &message));
+                Some(message)
+            }
+        };
+        self.text.push('\n');
+        self.rows.push((*n, self.text.len(), error));
+        self
     }
 }
 
