@@ -471,18 +471,16 @@ where
         let pieces: Vec<Piece> =
             chunk.par_iter().fold(Piece::default, |piece, row| piece.push(row, opts.output_format, &f)).collect();
         chunks.give_back(chunk);
-        for piece in &pieces {
+        for Piece { text, rows } in pieces {
             let mut start = 0;
-            for &(line, end, ref error) in &piece.rows {
-                if let Some(message) = error
-                    && let Some(max) = opts.max_errors.filter(|&max| summary.errors >= max)
-                {
+            for (line, end, error) in rows {
+                if let Some(max) = opts.max_errors.filter(|&max| error.is_some() && summary.errors >= max) {
                     // The rows before it are written (a resumed run continues at it).
                     output.flush().map_err(out_err)?;
-                    let (path, message) = (opts.input_name.clone(), message.clone());
+                    let (path, message) = (opts.input_name.clone(), error.unwrap_or_default());
                     return Err(Error::TooManyBadRows { path, line, message, max });
                 }
-                output.write_all(&piece.text.as_bytes()[start..end]).map_err(out_err)?;
+                output.write_all(&text.as_bytes()[start..end]).map_err(out_err)?;
                 start = end;
                 // Counted once written, so that a run stopped by its output counts what it wrote.
                 summary.rows += 1;
