@@ -207,17 +207,21 @@ impl RawRow {
     /// allocating without the free memory a thread keeps at hand (a copy of a CSV record
     /// is cheaper than either).
     pub fn parse_at(&self, line: usize) -> std::result::Result<Record, (String, String)> {
-        let fallback = |message| (line.to_string(), message);
         match self {
-            RawRow::Line(l) => Record::parse(l).map_err(|message| match Record::id_in(l) {
-                Some(id) => (id, message),
-                None => fallback(message),
-            }),
-            RawRow::Parsed(r) => r.clone().map_err(|(id, message)| match id {
-                Some(id) => (id, message),
-                None => fallback(message),
-            }),
-            RawRow::Unreadable(e) => Err(fallback(e.clone())),
+            RawRow::Line(l) => {
+                Record::parse(l).map_err(|message| (Record::id_in(l).unwrap_or(line.to_string()), message))
+            }
+            RawRow::Parsed(r) => r.clone().map_err(|(id, message)| (id.unwrap_or(line.to_string()), message)),
+            RawRow::Unreadable(e) => Err((line.to_string(), e.clone())),
+        }
+    }
+
+    /// [`parse_at`](Self::parse_at) for a reader that keeps no rows (training), which
+    /// takes a CSV record rather than copying it.
+    pub fn into_record(self, line: usize) -> std::result::Result<Record, (String, String)> {
+        match self {
+            RawRow::Parsed(r) => r.map_err(|(id, message)| (id.unwrap_or(line.to_string()), message)),
+            row => row.parse_at(line),
         }
     }
 }

@@ -272,7 +272,7 @@ pub fn labelled_examples<'a, F: FnMut(usize, String) + Send + 'a>(
         if let crate::batch::RawRow::Unreadable(message) = raw {
             return Some(Err(invalid(message)));
         }
-        let example = raw.parse_at(line).map_err(|(_, message)| message).and_then(|r| {
+        let example = raw.into_record(line).map_err(|(_, message)| message).and_then(|r| {
             let named = r.id.as_ref().is_some_and(|id| !id.is_null());
             let mut ex = r.into_example(line, Some(task), DEFAULT_MAX_TEXT_CHARS)?;
             if !named {
