@@ -384,6 +384,18 @@ pub fn read_rows<'a>(
                     // read first so that a row with another bad cell keeps it in its error row.
                     let id = column(id, &id_name).map_err(|message| (None, message))?.filter(|s| !s.is_empty());
                     let rest = || {
+                        // A field more than the header is most often a delimiter inside an
+                        // unquoted text, which would cut the text and shift the columns after
+                        // it; a field less, a record cut short. Either way the fields cannot
+                        // be trusted to be the columns they sit under.
+                        if f.len() != headers.len() {
+                            let n = f.len();
+                            let s = if n == 1 { "" } else { "s" };
+                            let h = headers.len();
+                            return Err(format!(
+                                "{n} field{s}, the header has {h} (a field holding the delimiter unquoted?)"
+                            ));
+                        }
                         let text =
                             column(Some(text), &text_name)?.ok_or_else(|| format!("missing column {text_name:?}"))?;
                         Ok(Record {
@@ -957,6 +969,29 @@ mod tests {
             read_rows(input, &format, "x.csv", 100).unwrap().map(|(n, r)| r.parse_at(n).unwrap_err().0).collect();
         // The id cell read: its id; empty or not UTF-8, or the record unreadable: the line.
         assert_eq!(ids, ["r1", "r2", "4", "5", "6"]);
+    }
+
+    #[test]
+    fn a_record_with_more_or_fewer_fields_than_the_header_is_an_error_row() {
+        // An unquoted comma in a text would otherwise cut the text and shift the target.
+        let input: &[u8] = b"id,text,target\nr1,fine,t\nr2,hello, world,t\nr3,short\nr4,\"quoted, fine\",t\n";
+        let format = Format::Csv {
+            text_column: "text".into(),
+            id_column: Column::IfPresent("id".into()),
+            target_column: Column::IfPresent("target".into()),
+            label_column: Column::Unused,
+            delimiter: b',',
+        };
+        let rows: Vec<_> = read_rows(input, &format, "x.csv", 100).unwrap().map(|(n, r)| r.parse_at(n)).collect();
+        assert_eq!(rows.len(), 4);
+        assert_eq!(rows[0].as_ref().unwrap().text.as_deref(), Some("fine"));
+        assert_eq!(
+            rows[1].as_ref().unwrap_err(),
+            &("r2".to_string(), "4 fields, the header has 3 (a field holding the delimiter unquoted?)".to_string())
+        );
+        assert_eq!(rows[2].as_ref().unwrap_err().0, "r3");
+        assert!(rows[2].as_ref().unwrap_err().1.starts_with("2 fields, the header has 3"), "{rows:?}");
+        assert_eq!(rows[3].as_ref().unwrap().text.as_deref(), Some("quoted, fine"));
     }
 
     #[test]
