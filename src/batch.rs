@@ -955,18 +955,22 @@ mod tests {
         assert_eq!(rows.len(), 3);
     }
 
-    #[test]
-    fn a_bad_csv_record_keeps_its_id_when_the_id_cell_reads() {
-        let input: &[u8] = b"id,text,target\nr1,\xff,t\nr2\n,\xff,t\n\xfe,ok,t\nr5,\"open\n";
-        let format = Format::Csv {
+    /// CSV with a text column and, when the header has them, id and target.
+    fn csv_format() -> Format {
+        Format::Csv {
             text_column: "text".into(),
             id_column: Column::IfPresent("id".into()),
             target_column: Column::IfPresent("target".into()),
             label_column: Column::Unused,
             delimiter: b',',
-        };
+        }
+    }
+
+    #[test]
+    fn a_bad_csv_record_keeps_its_id_when_the_id_cell_reads() {
+        let input: &[u8] = b"id,text,target\nr1,\xff,t\nr2\n,\xff,t\n\xfe,ok,t\nr5,\"open\n";
         let ids: Vec<String> =
-            read_rows(input, &format, "x.csv", 100).unwrap().map(|(n, r)| r.parse_at(n).unwrap_err().0).collect();
+            read_rows(input, &csv_format(), "x.csv", 100).unwrap().map(|(n, r)| r.parse_at(n).unwrap_err().0).collect();
         // The id cell read: its id; empty or not UTF-8, or the record unreadable: the line.
         assert_eq!(ids, ["r1", "r2", "4", "5", "6"]);
     }
@@ -975,14 +979,7 @@ mod tests {
     fn a_record_with_more_or_fewer_fields_than_the_header_is_an_error_row() {
         // An unquoted comma in a text would otherwise cut the text and shift the target.
         let input: &[u8] = b"id,text,target\nr1,fine,t\nr2,hello, world,t\nr3,short\nr4,\"quoted, fine\",t\n";
-        let format = Format::Csv {
-            text_column: "text".into(),
-            id_column: Column::IfPresent("id".into()),
-            target_column: Column::IfPresent("target".into()),
-            label_column: Column::Unused,
-            delimiter: b',',
-        };
-        let rows: Vec<_> = read_rows(input, &format, "x.csv", 100).unwrap().map(|(n, r)| r.parse_at(n)).collect();
+        let rows: Vec<_> = read_rows(input, &csv_format(), "x.csv", 100).unwrap().map(|(n, r)| r.parse_at(n)).collect();
         assert_eq!(rows.len(), 4);
         assert_eq!(rows[0].as_ref().unwrap().text.as_deref(), Some("fine"));
         assert_eq!(
