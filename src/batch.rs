@@ -279,9 +279,10 @@ fn until_unreadable(rows: impl Iterator<Item = Row>) -> impl Iterator<Item = Row
     rows.take_while(move |(_, r)| !std::mem::replace(&mut failed, matches!(r, RawRow::Unreadable(_))))
 }
 
-/// Reads rows from `input` in `format`. CSV errors (bad quoting, missing column) and JSON
-/// errors come out as `Err` rows, so they end up as error rows, not as a stopped run; a
-/// failing reader ends the rows with a [`RawRow::Unreadable`], which does stop it.
+/// Reads rows from `input` in `format`. CSV errors (bad quoting, a field count not the
+/// header's) and JSON errors come out as `Err` rows, so they end up as error rows, not as a
+/// stopped run; a failing reader ends the rows with a [`RawRow::Unreadable`], which does
+/// stop it.
 pub fn read_rows<'a>(
     input: impl BufRead + Send + 'a,
     format: &Format,
@@ -396,11 +397,10 @@ pub fn read_rows<'a>(
                                 "{n} field{s}, the header has {h} (a field holding the delimiter unquoted?)"
                             ));
                         }
-                        let text =
-                            column(Some(text), &text_name)?.ok_or_else(|| format!("missing column {text_name:?}"))?;
+                        // Every column is there now that the field count is the header's.
                         Ok(Record {
                             id: id.clone().map(serde_json::Value::String),
-                            text: Some(text),
+                            text: column(Some(text), &text_name)?,
                             target: column(target, &target_name)?,
                             target_spans: None,
                             label: column(label, &label_name)?,
