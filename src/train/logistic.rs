@@ -16,7 +16,7 @@ use linfa::prelude::*;
 use ndarray::Array1;
 use rayon::prelude::*;
 
-use super::sparse::CsrMatrix;
+use super::sparse::{CsrMatrix, SparseRows};
 use crate::error::{Error, Result};
 
 /// Most labels a model may have (scores live in a fixed-size buffer on the hot path).
@@ -169,13 +169,13 @@ pub fn softmax_in_place(z: &mut [f32]) {
     }
 }
 
-impl<T: AsSingleTargets<Elem = usize>> Fit<CsrMatrix, T, Error> for ValidLogisticParams {
+impl<R: SparseRows, T: AsSingleTargets<Elem = usize>> Fit<R, T, Error> for ValidLogisticParams {
     type Object = FittedLogistic;
 
-    fn fit(&self, dataset: &DatasetBase<CsrMatrix, T>) -> Result<FittedLogistic> {
+    fn fit(&self, dataset: &DatasetBase<R, T>) -> Result<FittedLogistic> {
         let x = &dataset.records;
         let y = dataset.as_single_targets();
-        let n = x.nrows();
+        let n = x.nsamples();
         let k = self.n_classes;
         if n == 0 {
             return Err(Error::Data("no training rows".into()));
@@ -206,30 +206,25 @@ impl<T: AsSingleTargets<Elem = usize>> Fit<CsrMatrix, T, Error> for ValidLogisti
         }
 
         // Compact the columns the data uses, most frequent first: the optimiser's random
-        // accesses then mostly hit a small, cache-resident prefix of the weights.
-        let mut columns: Vec<u32> = x.indices.clone();
-        columns.sort_unstable();
-        columns.dedup();
-        let mut freq = vec![0u32; columns.len()];
-        let sorted_pos: Vec<u32> = x
-            .indices
-            .iter()
-            .map(|c| {
-                let j = columns.binary_search(c).expect("column present");
-                freq[j] += 1;
-                j as u32
-            })
-            .collect();
-        let mut order: Vec<u32> = (0..columns.len() as u32).collect();
-        order.sort_by_key(|&j| (std::cmp::Reverse(freq[j as usize]), j));
-        let mut rank = vec![0u32; columns.len()];
-        for (r, &j) in order.iter().enumerate() {
-            rank[j as usize] = r as u32;
+        // accesses then mostly hit a small, cache-resident prefix of the weights. Counted
+        // in one array over the hash space, which then holds each column's rank: sorting a
+        // copy of every entry instead cost as much memory as the matrix itself.
+        let mut slot = vec![0u32; x.nfeatures()];
+        for i in 0..n {
+            for &c in x.row(i).0 {
+                slot[c as usize] += 1;
+            }
         }
+        let mut order: Vec<u32> = (0..slot.len() as u32).filter(|&c| slot[c as usize] > 0).collect();
+        order.sort_by_key(|&c| (std::cmp::Reverse(slot[c as usize]), c));
         // Columns seen fewer than `min_count` times are dropped: they are most of the
         // vocabulary of n-grams, carry almost nothing that generalises, and the optimiser's
         // cost per iteration grows with the number of columns.
-        let d = order.iter().take_while(|&&j| freq[j as usize] >= self.min_count).count();
+        let d = order.iter().take_while(|&&c| slot[c as usize] >= self.min_count).count();
+        for (r, &c) in order.iter().enumerate() {
+            slot[c as usize] = if r < d { r as u32 } else { u32::MAX };
+        }
+        order.truncate(d);
         let mut cx = CsrMatrix::new(d);
         // Each row sorted by rank with repeated columns merged: fewer entries, and the pass
         // walks the weights in one direction, which the prefetcher likes.
@@ -238,10 +233,11 @@ impl<T: AsSingleTargets<Elem = usize>> Fit<CsrMatrix, T, Error> for ValidLogisti
         let mut buf_v = Vec::new();
         for i in 0..n {
             entries.clear();
-            for p in x.indptr[i]..x.indptr[i + 1] {
-                let r = rank[sorted_pos[p] as usize];
-                if (r as usize) < d {
-                    entries.push((r, x.values[p]));
+            let (cols, vals) = x.row(i);
+            for (&c, &v) in cols.iter().zip(vals) {
+                let r = slot[c as usize];
+                if r != u32::MAX {
+                    entries.push((r, v));
                 }
             }
             entries.sort_unstable_by_key(|e| e.0);
@@ -257,6 +253,7 @@ impl<T: AsSingleTargets<Elem = usize>> Fit<CsrMatrix, T, Error> for ValidLogisti
             }
             cx.push_row(&buf_i, &buf_v);
         }
+        drop(slot);
         let xt = cx.transpose();
         let problem = Problem {
             x: &cx,
@@ -271,8 +268,7 @@ impl<T: AsSingleTargets<Elem = usize>> Fit<CsrMatrix, T, Error> for ValidLogisti
         let mut w = vec![0.0f64; d * k + k];
         let report = lbfgs(&problem, &mut w, self.max_iter, self.tolerance, self.memory);
         // Hand back the kept columns in ascending order, which prediction's binary search needs.
-        let mut kept: Vec<(u32, u32)> =
-            (0..columns.len()).filter(|&j| (rank[j] as usize) < d).map(|j| (columns[j], rank[j])).collect();
+        let mut kept: Vec<(u32, u32)> = order.iter().zip(0..).map(|(&c, r)| (c, r)).collect();
         kept.sort_unstable();
         let mut weights = vec![0f32; d * k];
         for (j, &(_, r)) in kept.iter().enumerate() {
@@ -292,7 +288,7 @@ impl<T: AsSingleTargets<Elem = usize>> Fit<CsrMatrix, T, Error> for ValidLogisti
 }
 
 /// Builds the linfa dataset the learner fits on.
-pub fn dataset(x: CsrMatrix, y: Vec<usize>) -> DatasetBase<CsrMatrix, Array1<usize>> {
+pub fn dataset<R: SparseRows>(x: R, y: Vec<usize>) -> DatasetBase<R, Array1<usize>> {
     DatasetBase::new(x, Array1::from(y))
 }
 
@@ -576,10 +572,8 @@ mod tests {
         assert!(m.report.grad_max < 1e-7, "{:?}", m.report);
     }
 
-    #[test]
-    fn the_fit_is_the_same_to_the_bit_on_any_number_of_threads() {
-        // Big enough that both passes of the gradient and the optimiser's element-wise
-        // passes are split over the threads: 3,000 rows, 60,000 weights.
+    /// `n` rows of 12 random columns of 2^16, whose range depends on the row's class.
+    fn random_rows(n: usize) -> (CsrMatrix, Vec<usize>) {
         let mut x = CsrMatrix::new(1 << 16);
         let mut y = Vec::new();
         let mut seed = 7u64;
@@ -587,7 +581,7 @@ mod tests {
             seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             (seed >> 33) % m
         };
-        for _ in 0..3000 {
+        for _ in 0..n {
             let c = next(3) as usize;
             let mut cols: Vec<u32> = (0..12).map(|_| next(20_000) as u32 + 1000 * c as u32).collect();
             cols.sort_unstable();
@@ -596,6 +590,18 @@ mod tests {
             x.push_row(&cols, &vals);
             y.push(c);
         }
+        (x, y)
+    }
+
+    fn bits(m: &FittedLogistic) -> Vec<u32> {
+        m.weights.iter().chain(&m.bias).map(|w| w.to_bits()).collect()
+    }
+
+    #[test]
+    fn the_fit_is_the_same_to_the_bit_on_any_number_of_threads() {
+        // Big enough that both passes of the gradient and the optimiser's element-wise
+        // passes are split over the threads: 3,000 rows, 60,000 weights.
+        let (x, y) = random_rows(3000);
         let fit = |threads| {
             let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
             pool.install(|| LogisticParams::new(3).l2(1e-4).fit(&dataset(x.clone(), y.clone())).unwrap())
@@ -606,9 +612,35 @@ mod tests {
             let many = fit(threads);
             assert_eq!(many.report.iterations, one.report.iterations);
             assert_eq!(many.columns, one.columns);
-            let bits = |m: &FittedLogistic| m.weights.iter().chain(&m.bias).map(|w| w.to_bits()).collect::<Vec<_>>();
             assert!(bits(&many) == bits(&one), "{threads} threads");
         }
+    }
+
+    #[test]
+    fn some_rows_fit_as_a_copy_of_them_would_and_rare_columns_are_dropped() {
+        let (x, y) = random_rows(2000);
+        // Every third row, last first, as a fold or a head takes them.
+        let rows: Vec<usize> = (0..x.nrows()).rev().step_by(3).collect();
+        let mut copy = CsrMatrix::new(x.ncols);
+        for &r in &rows {
+            let (i, v) = x.row(r);
+            copy.push_row(i, v);
+        }
+        let sub_y: Vec<usize> = rows.iter().map(|&r| y[r]).collect();
+        let params = LogisticParams::new(3).l2(1e-3).min_count(3);
+        let viewed = params.fit(&dataset(x.rows(&rows), sub_y.clone())).unwrap();
+        let copied = params.fit(&dataset(copy.clone(), sub_y)).unwrap();
+        assert_eq!(viewed.columns, copied.columns);
+        assert!(bits(&viewed) == bits(&copied));
+        // Kept: exactly the columns the chosen rows use three times or more, ascending.
+        let mut count = std::collections::BTreeMap::new();
+        for &c in &copy.indices {
+            *count.entry(c).or_insert(0) += 1;
+        }
+        let used = count.len();
+        let want: Vec<u32> = count.into_iter().filter(|&(_, n)| n >= 3).map(|(c, _)| c).collect();
+        assert!(!want.is_empty() && want.len() < used, "{} of {used} kept", want.len());
+        assert_eq!(viewed.columns, want);
     }
 
     #[test]

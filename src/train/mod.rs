@@ -1,7 +1,8 @@
 //! Training: labelled rows -> features -> one logistic head per target (+ pooled) ->
 //! a [`LinearModel`], with stratified k-fold cross-validation.
 //!
-//! Rows are featurized once; folds and heads select rows of that one sparse matrix.
+//! Rows are featurized once; folds and heads fit on their rows of that one sparse matrix,
+//! borrowed rather than copied.
 //! Folds are stratified by (target, label) and dealt from a seeded shuffle, so the same data
 //! and seed give the same folds, the same weights and the same file bytes. (linfa's own
 //! fold iterator needs dense records and does not stratify, so the folds are made here and
@@ -240,7 +241,6 @@ fn round_row(row: &mut [f32], prune: f32) {
 /// Fits one head on `rows` and returns it pruned and f16-rounded.
 fn fit_head(cfg: &TrainConfig, x: &CsrMatrix, y: &[usize], rows: &[usize], name: &str) -> Result<(Head, FitReport)> {
     let k = cfg.task.labels().len();
-    let sub_x = x.select(rows);
     let sub_y: Vec<usize> = rows.iter().map(|&r| y[r]).collect();
     let mut fitted = LogisticParams::new(k)
         .l2(cfg.l2)
@@ -248,7 +248,7 @@ fn fit_head(cfg: &TrainConfig, x: &CsrMatrix, y: &[usize], rows: &[usize], name:
         .max_iter(cfg.max_iter)
         .tolerance(cfg.tolerance)
         .min_count(cfg.min_count)
-        .fit(&dataset(sub_x, sub_y))?;
+        .fit(&dataset(x.rows(rows), sub_y))?;
     for row in fitted.weights.chunks_exact_mut(k) {
         round_row(row, cfg.prune);
     }
