@@ -342,6 +342,10 @@ pub fn train(
     if examples.is_empty() {
         return Err(Error::Data("no training rows".into()));
     }
+    // Said of the data first, before a cross-validation fold would say it of its part.
+    if y.iter().all(|&c| c == y[0]) {
+        return Err(one_label(y.len(), cfg.task.labels()[y[0]]));
+    }
     let featurizer = Featurizer::new(cfg.featurizer.clone(), lexicon.clone())?;
     progress(Stage::Featurize, 0, examples.len());
     let x = featurize_all(&featurizer, examples);
@@ -379,7 +383,8 @@ pub fn train(
         } else {
             let per_fold: Vec<Vec<(usize, usize)>> = folds
                 .par_iter()
-                .map(|held| {
+                .enumerate()
+                .map(|(fold, held)| {
                     let held_set: std::collections::HashSet<usize> = held.iter().copied().collect();
                     let train_rows: Vec<usize> = all.iter().copied().filter(|r| !held_set.contains(r)).collect();
                     let trained_heads: std::collections::HashSet<String> =
@@ -396,7 +401,19 @@ pub fn train(
                         tick();
                     }
                     let heads: std::collections::HashMap<String, Head> =
-                        fit_heads(cfg, examples, &x, &y, &train_rows, Some(&needed), &tick)?
+                        fit_heads(cfg, examples, &x, &y, &train_rows, Some(&needed), &tick)
+                            .map_err(|e| match e {
+                                // The data may be fine and only a fold too small: say which.
+                                Error::Data(m) => Error::Data(format!(
+                                    "cross-validation fold {} of {} trains on {} of the {} rows: {m} (use fewer folds, \
+                                     or 0 to skip cross-validation)",
+                                    fold + 1,
+                                    folds.len(),
+                                    train_rows.len(),
+                                    examples.len()
+                                )),
+                                e => e,
+                            })?
                             .into_iter()
                             .map(|(h, _)| (h.name.to_lowercase(), h))
                             .collect();
@@ -531,6 +548,20 @@ mod tests {
             e.label = Some(0);
         }
         let err = train(&cfg, &ex, None, &DataInfo::default(), "x", &|_, _, _| {}).unwrap_err();
-        assert!(err.to_string().contains("have the label \"favor\"; training needs rows of 2 labels"), "{err}");
+        let all_favor = format!("all {} training rows have the label \"favor\"", ex.len());
+        assert!(err.to_string().contains(&all_favor), "{err}");
+
+        // Data of two labels that a fold leaves with one: the error names the fold.
+        ex.truncate(3);
+        ex[1].label = Some(1);
+        let err = train(&cfg, &ex, None, &DataInfo::default(), "x", &|_, _, _| {}).unwrap_err().to_string();
+        assert!(
+            err.contains("cross-validation fold ")
+                && err.contains(" of 5 trains on 2 of the 3 rows: all 2 training rows have the label \"favor\""),
+            "{err}"
+        );
+        assert!(err.contains("use fewer folds, or 0 to skip cross-validation"), "{err}");
+        let cfg = TrainConfig { folds: 0, ..cfg };
+        assert!(train(&cfg, &ex, None, &DataInfo::default(), "x", &|_, _, _| {}).is_ok());
     }
 }
