@@ -181,6 +181,14 @@ fn created_at() -> Result<String> {
 
 pub(crate) fn run_train(a: TrainArgs) -> Result<()> {
     a.threads.apply()?;
+    // Said before training, not after it (saving would fail only then, and misleadingly).
+    if a.out.is_dir() || a.out.as_os_str().to_string_lossy().ends_with(std::path::MAIN_SEPARATOR) {
+        bail!(
+            "--out {} is a directory; give the model file to write, e.g. {}",
+            a.out.display(),
+            a.out.join(format!("{}.safetensors", a.task)).display()
+        );
+    }
     for d in &a.data {
         refuse_overwrite(Path::new(d), &a.out, "--out")?;
         if let Some(summary) = &a.summary {

@@ -65,6 +65,13 @@ fn malformed_line_stops_training_with_file_and_line() {
     let o = stancer(&["train", "--task", "stance", "--data", "bad.jsonl", "--out", "./bad.jsonl"], dir.path());
     assert!(stderr(&o).contains("--out ./bad.jsonl is the input file bad.jsonl"), "{}", stderr(&o));
     assert_eq!(std::fs::read_to_string(dir.path().join("bad.jsonl")).unwrap(), body);
+    // A directory is refused before training (saving would fail only after it).
+    for out in [".", "./"] {
+        let o = stancer(&["train", "--task", "stance", "--data", "bad.jsonl", "--out", out], dir.path());
+        assert!(!o.status.success());
+        let err = stderr(&o);
+        assert!(err.contains("is a directory; give the model file to write") && !err.contains("training"), "{err}");
+    }
     let o = stancer(&["train", "--task", "stance", "--data", "bad.jsonl", "--out", "m.safetensors"], dir.path());
     assert!(!o.status.success());
     let err = stderr(&o);
