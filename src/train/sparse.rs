@@ -39,7 +39,7 @@ impl CsrMatrix {
     }
 
     /// The rows at `rows`, in that order, without copying them: a fold or a head fits on
-    /// its rows of the one featurized matrix (a copy was a sixth of training's peak RSS).
+    /// its rows of the one featurized matrix, not on a copy as large as its share of it.
     pub fn rows<'a>(&'a self, rows: &'a [usize]) -> RowSubset<'a> {
         RowSubset { matrix: self, rows }
     }
