@@ -70,7 +70,8 @@ struct WordSet {
     ways: [WordSum; WAYS],
 }
 
-/// One word's char n-grams under one table: how many there were and their summed rows.
+/// One word under one table: how many char n-grams it has and their summed rows, and its
+/// lexicon entry.
 #[derive(Clone, Copy, Default)]
 struct WordSum {
     /// The table's id (never 0, so 0 marks an empty slot).
@@ -79,9 +80,14 @@ struct WordSum {
     key: (u64, u64),
     len: u8,
     /// At most 8 n-gram orders over 18 characters (the word and its marks): no overflow.
-    count: u16,
+    count: u8,
+    /// The lexicon entry + 1, 0 for none, or [`LEX_ASK`] for an entry too large to keep here
+    /// (lexicons of 65,534 words or more), which is then looked up each time.
+    lex: u16,
     sum: [f32; WORD_K],
 }
+
+const LEX_ASK: u16 = u16::MAX;
 
 thread_local! {
     static WORD_SUMS: RefCell<Box<[WordSet]>> = RefCell::new(Box::default());
@@ -236,13 +242,21 @@ impl Sink for ScoreSink<'_> {
             prefetch(&set.ways[WAYS - 1]);
         }
     }
-    /// Adds the word's remembered sum, or sums its n-grams and remembers them. Either way the
-    /// same sum is added at the same point, so a row scores the same whatever the cache holds.
+    /// Adds the word's remembered sum, or sums its n-grams and remembers them (and its
+    /// lexicon entry). Either way the same sum is added at the same point and the same entry
+    /// returned, so a row scores the same whatever the cache holds.
     #[inline]
-    fn word_chars(&mut self, word: &str, hash: u64, make: impl FnOnce(&mut Self)) {
+    fn word_chars(
+        &mut self,
+        word: &str,
+        hash: u64,
+        lex: impl Fn() -> Option<u32>,
+        make: impl FnOnce(&mut Self),
+    ) -> Option<u32> {
         let bytes = word.as_bytes();
         if self.words.is_none() || bytes.is_empty() || bytes.len() > WORD_BYTES || self.word.is_some() {
-            return make(self);
+            make(self);
+            return lex();
         }
         let tag = self.table.id();
         let at = slot(tag, hash);
@@ -254,10 +268,19 @@ impl Sink for ScoreSink<'_> {
             ways[..=i].rotate_right(1);
             Some(ways[0])
         });
-        let w = match found {
-            Some(w) => w,
+        let (w, entry) = match found {
+            Some(w) => {
+                let entry = match w.lex {
+                    0 => None,
+                    LEX_ASK => lex(),
+                    e => Some(e as u32 - 1),
+                };
+                (w, entry)
+            }
             None => {
-                self.word = Some(WordSum { table: tag, key, len: bytes.len() as u8, ..WordSum::default() });
+                let entry = lex();
+                let lex = entry.map_or(0, |e| u16::try_from(e + 1).ok().filter(|&e| e != LEX_ASK).unwrap_or(LEX_ASK));
+                self.word = Some(WordSum { table: tag, key, len: bytes.len() as u8, lex, ..WordSum::default() });
                 make(self);
                 let w = self.word.take().expect("set above");
                 if let Some(words) = self.words.as_deref_mut() {
@@ -265,20 +288,21 @@ impl Sink for ScoreSink<'_> {
                     ways.copy_within(..WAYS - 1, 1);
                     ways[0] = w;
                 }
-                w
+                (w, entry)
             }
         };
         for (g, s) in self.group[..k].iter_mut().zip(&w.sum) {
             *g += s;
         }
         self.extra += w.count as usize;
+        entry
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::features::{Featurizer, FeaturizerConfig, Input, SparseVec};
+    use crate::features::{Featurizer, FeaturizerConfig, Input, Lexicon, SparseVec};
 
     fn table(seed: u32) -> WeightTable {
         // Every fourth bucket empty, the rest pseudo-random weights.
@@ -331,18 +355,55 @@ mod tests {
         assert_eq!(cold, evicted);
         assert_eq!(other, fresh_b, "the two tables must not share sums");
         // And each agrees with scoring the explicit feature vector.
-        let mut v = SparseVec::default();
         for (text, got) in texts.iter().zip(&cold) {
-            f.featurize(&Input { text, target: Some("climate change"), target_spans: &[] }, &mut v);
-            let mut want = [0.1f32, 0.2, 0.3];
-            for (&i, &x) in v.indices.iter().zip(&v.values) {
-                if let Some(row) = a.row(i) {
-                    add_row(&mut want, x, row);
-                }
-            }
+            let want = score_explicit(&f, &a, text);
             for (g, w) in got.iter().zip(&want) {
                 assert!((g - w).abs() < 1e-5, "{text:?}: {got:?} vs {want:?}");
             }
+        }
+    }
+
+    /// Scores `text` from its explicit feature vector, with no cache in the way.
+    fn score_explicit(f: &Featurizer, t: &WeightTable, text: &str) -> [f32; 3] {
+        let mut v = SparseVec::default();
+        f.featurize(&Input { text, target: Some("climate change"), target_spans: &[] }, &mut v);
+        let mut want = [0.1f32, 0.2, 0.3];
+        for (&i, &x) in v.indices.iter().zip(&v.values) {
+            if let Some(row) = t.row(i) {
+                add_row(&mut want, x, row);
+            }
+        }
+        want
+    }
+
+    #[test]
+    fn remembered_lexicon_entries_are_each_words_own_however_large_the_lexicon() {
+        // 70,000 entries: most entries' numbers do not fit beside a remembered word's sums
+        // and are looked up each time; "fast" and "real" are entries like any other.
+        let mut lex = Lexicon { sources: vec!["a".into(), "b".into()], entries: Default::default() };
+        for i in 0..70_000 {
+            lex.entries.insert(format!("w{i}"), vec![(i % 7) as f32 / 7.0 - 0.4, (i % 3) as f32 - 1.0]);
+        }
+        lex.entries.insert("fast".into(), vec![0.5, 0.25]);
+        lex.entries.insert("real".into(), vec![-0.75, 0.0]);
+        let f = Featurizer::new(FeaturizerConfig { hash_bits: 12, ..FeaturizerConfig::default() }, Some(lex)).unwrap();
+        let (a, b) = (table(5), table(6));
+        let spread: String = (0..300).map(|i| format!("w{} ", i * 233)).collect();
+        let texts = ["climate change is real and fast", "it is not real , not fast", &spread];
+        let every: String = (0..70_000).map(|i| format!("w{i} ")).collect();
+        // Cold, then with every word remembered under `a` (and half of them evicted by `b`).
+        for pass in 0..2 {
+            for text in texts {
+                for t in [&a, &b] {
+                    let (got, want) = (score(&f, t, text), score_explicit(&f, t, text));
+                    for (g, w) in got.iter().zip(&want) {
+                        assert!((g - w).abs() < 1e-4 * (1.0 + w.abs()), "pass {pass}, {text:.40}: {got:?} vs {want:?}");
+                    }
+                }
+            }
+            let (cold, warm) = (score(&f, &a, &every), score(&f, &a, &every));
+            assert_eq!(cold, warm);
+            score(&f, &b, &every[..every.len() / 2]);
         }
     }
 
