@@ -378,8 +378,9 @@ mod tests {
 
     #[test]
     fn remembered_lexicon_entries_are_each_words_own_however_large_the_lexicon() {
-        // 70,000 entries: most entries' numbers do not fit beside a remembered word's sums
-        // and are looked up each time; "fast" and "real" are entries like any other.
+        // 70,000 entries: those numbered 65,534 and up (about one in sixteen, so some of the
+        // 300 spread words) do not fit beside a remembered word's sums and are looked up each
+        // time; "fast" and "real" are entries like any other.
         let mut lex = Lexicon { sources: vec!["a".into(), "b".into()], entries: Default::default() };
         for i in 0..70_000 {
             lex.entries.insert(format!("w{i}"), vec![(i % 7) as f32 / 7.0 - 0.4, (i % 3) as f32 - 1.0]);
