@@ -109,7 +109,7 @@ pub(crate) struct TrainArgs {
     learning_rate: f32,
 }
 
-/// Column names of labelled CSV files (train, eval).
+/// Column names of labelled CSV files, and labels to rename (train, eval).
 #[derive(Args)]
 struct CsvColumns {
     /// CSV column holding the text.
@@ -128,6 +128,35 @@ struct CsvColumns {
     /// tab for .tsv, else ","].
     #[arg(long, value_name = "CHAR", value_parser = parse_delimiter)]
     delimiter: Option<u8>,
+    /// Labels as the data writes them, mapped to the task's, for data that numbers its
+    /// classes or names them otherwise (JSONL or CSV), e.g. "-1=negative,0=neutral,1=positive".
+    #[arg(long, value_name = "FROM=TO,...", value_parser = parse_label_map, allow_hyphen_values = true)]
+    label_map: Option<LabelMap>,
+}
+
+/// `--label-map` as parsed: (label in the data, label of the task).
+#[derive(Clone)]
+struct LabelMap(Vec<(String, String)>);
+
+fn parse_label_map(s: &str) -> std::result::Result<LabelMap, String> {
+    let mut map: Vec<(String, String)> = Vec::new();
+    for pair in s.split(',').filter(|p| !p.trim().is_empty()) {
+        let Some((from, to)) = pair.split_once('=') else {
+            return Err(format!("{pair:?} is not FROM=TO"));
+        };
+        let (from, to) = (from.trim(), to.trim());
+        if from.is_empty() || to.is_empty() {
+            return Err(format!("{pair:?} has an empty side"));
+        }
+        if map.iter().any(|(f, _)| f == from) {
+            return Err(format!("{from:?} is mapped twice"));
+        }
+        map.push((from.to_string(), to.to_string()));
+    }
+    if map.is_empty() {
+        return Err("no FROM=TO pairs".into());
+    }
+    Ok(LabelMap(map))
 }
 
 impl CsvColumns {
@@ -138,6 +167,7 @@ impl CsvColumns {
             id: self.id_column.clone(),
             target: self.target_column.clone(),
             delimiter: self.delimiter,
+            label_map: self.label_map.clone().map(|m| m.0).unwrap_or_default(),
         }
     }
 }

@@ -257,6 +257,97 @@ fn unknown_label_empty_text_and_missing_field_say_where() {
 }
 
 #[test]
+fn data_that_numbers_its_labels_trains_and_evaluates_through_a_label_map() {
+    let dir = tempfile::tempdir().unwrap();
+    let named = common::sentiment_jsonl();
+    common::write(dir.path(), "named.jsonl", &named);
+    // The same rows with numbered labels, as JSON numbers, then half of them as CSV.
+    let numbered: Vec<String> = named
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let n = match v["label"].as_str().unwrap() {
+                "positive" => 1,
+                "neutral" => 0,
+                _ => -1,
+            };
+            v["label"] = n.into();
+            v.to_string()
+        })
+        .collect();
+    common::write(dir.path(), "num.jsonl", &(numbered[..15].join("\n") + "\n"));
+    let mut csv = String::from("id,text,target,label\n");
+    for l in &numbered[15..] {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        csv +=
+            &format!("{},{},{},{}\n", v["id"], v["text"].as_str().unwrap(), v["target"].as_str().unwrap(), v["label"]);
+    }
+    common::write(dir.path(), "num.csv", &csv);
+    let train = |extra: &[&str], out: &str| {
+        let mut args = vec!["train", "--task", "sentiment", "--data", "num.jsonl", "--data", "num.csv"];
+        args.extend_from_slice(&["--folds", "0", "--out", out]);
+        args.extend_from_slice(extra);
+        stancer(&args, dir.path())
+    };
+
+    // Without a map, the first numbered label is refused where it stands.
+    let o = train(&[], "m.safetensors");
+    assert!(!o.status.success());
+    let err = stderr(&o);
+    assert!(err.contains("num.jsonl:1: unknown label \"1\" for task sentiment") && err.contains("label map"), "{err}");
+    // A map to a label the task does not have, or one that is not FROM=TO, is refused.
+    let o = train(&["--label-map", "1=great"], "m.safetensors");
+    assert!(
+        stderr(&o).contains("\"1\" is mapped to \"great\", which is not a label of task sentiment"),
+        "{}",
+        stderr(&o)
+    );
+    let o = train(&["--label-map", "1"], "m.safetensors");
+    assert!(stderr(&o).contains("\"1\" is not FROM=TO"), "{}", stderr(&o));
+    assert!(!dir.path().join("m.safetensors").exists());
+
+    // Mapped, both files train the model the named labels train, and eval reads them too.
+    let o = train(&["--label-map", "-1=negative, 0=neutral,1=positive"], "m.safetensors");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = stancer(
+        &["train", "--task", "sentiment", "--data", "named.jsonl", "--folds", "0", "--out", "named.safetensors"],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    for m in ["m", "named"] {
+        let o = stancer(
+            &[
+                "score",
+                "--model",
+                &format!("{m}.safetensors"),
+                "--input",
+                "named.jsonl",
+                "--output",
+                &format!("{m}.out"),
+            ],
+            dir.path(),
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let scored = |m: &str| std::fs::read_to_string(dir.path().join(format!("{m}.out"))).unwrap();
+    assert_eq!(scored("m"), scored("named"));
+    let o = stancer(
+        &["eval", "--model", "m.safetensors", "--data", "num.csv", "--label-map=-1=negative,0=neutral,1=positive"],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    // A label that is neither a string nor a number says so.
+    common::write(dir.path(), "odd.jsonl", "{\"id\": 1, \"text\": \"a\", \"label\": [1]}\n");
+    let o = stancer(&["eval", "--model", "m.safetensors", "--data", "odd.jsonl"], dir.path());
+    assert!(
+        stderr(&o).contains("odd.jsonl:1: invalid field: a label must be a string or a number, not an array"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
 fn score_keeps_order_writes_error_rows_and_reads_stdin() {
     let dir = trained_dir();
     // A byte order mark before the first row, as some exporters write.

@@ -21,8 +21,19 @@ pub struct Record {
     pub target: Option<String>,
     #[serde(default)]
     pub target_spans: Option<Vec<[usize; 2]>>,
-    #[serde(default)]
+    /// A string, or a number as written (`1`, `-1`, `2.0`), which a label map can name.
+    #[serde(default, deserialize_with = "label_text")]
     pub label: Option<String>,
+}
+
+/// A label as text: data sets often number their classes.
+fn label_text<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<String>, D::Error> {
+    match serde_json::Value::deserialize(d)? {
+        serde_json::Value::Null => Ok(None),
+        serde_json::Value::String(s) => Ok(Some(s)),
+        serde_json::Value::Number(n) => Ok(Some(n.to_string())),
+        v => Err(serde::de::Error::custom(format!("a label must be a string or a number, not {}", json_kind(&v)))),
+    }
 }
 
 /// `line` without the byte order mark that some exporters write at the start of a file
@@ -149,7 +160,10 @@ impl Record {
                     return Err("field \"label\" is empty".into());
                 }
                 let canon = task.canonical_label(&raw).ok_or_else(|| {
-                    format!("unknown label {raw:?} for task {task} (expected one of {})", task.labels().join(", "))
+                    format!(
+                        "unknown label {raw:?} for task {task} (expected one of {}, or a label map that names it)",
+                        task.labels().join(", ")
+                    )
                 })?;
                 Some(task.labels().iter().position(|l| *l == canon).expect("canonical label"))
             }
@@ -181,9 +195,9 @@ pub struct ReadReport {
 /// Longest text accepted when no other limit is given, in code points.
 pub const DEFAULT_MAX_TEXT_CHARS: usize = 100_000;
 
-/// Column names of labelled CSV files. Text and label must be in the header; an id or
-/// target column named here must be too, and without a name the `id` and `target` columns
-/// are read when present.
+/// How labelled files are read: the column names of CSV files, and the labels a data set
+/// spells its own way. Text and label must be in the header; an id or target column named
+/// here must be too, and without a name the `id` and `target` columns are read when present.
 #[derive(Debug, Clone)]
 pub struct LabelledColumns {
     pub text: String,
@@ -193,12 +207,23 @@ pub struct LabelledColumns {
     /// Field delimiter of the CSV files (those named `.csv` or `.tsv`); `None`: as each
     /// name says (`.tsv`: a tab).
     pub delimiter: Option<u8>,
+    /// Labels as the files write them -> labels of the task (`"-1"` -> `"negative"`), for
+    /// data sets that number their classes or name them otherwise. A label the map does not
+    /// name is read as it is.
+    pub label_map: Vec<(String, String)>,
 }
 
 /// The JSONL field names.
 impl Default for LabelledColumns {
     fn default() -> Self {
-        LabelledColumns { text: "text".into(), label: "label".into(), id: None, target: None, delimiter: None }
+        LabelledColumns {
+            text: "text".into(),
+            label: "label".into(),
+            id: None,
+            target: None,
+            delimiter: None,
+            label_map: Vec::new(),
+        }
     }
 }
 
@@ -260,6 +285,18 @@ pub fn labelled_examples<'a, F: FnMut(usize, String) + Send + 'a>(
     skip_invalid: bool,
     mut skipped: F,
 ) -> Result<impl Iterator<Item = Result<Example>> + Send + 'a> {
+    for (from, to) in &columns.label_map {
+        if task.canonical_label(to).is_none() {
+            return Err(Error::InvalidParam {
+                name: "label_map",
+                message: format!(
+                    "{from:?} is mapped to {to:?}, which is not a label of task {task} (one of {})",
+                    task.labels().join(", ")
+                ),
+            });
+        }
+    }
+    let label_map = columns.label_map.clone();
     let rows = crate::batch::read_rows(
         crate::batch::decoded(input, name)?,
         &columns.format(name),
@@ -272,7 +309,12 @@ pub fn labelled_examples<'a, F: FnMut(usize, String) + Send + 'a>(
         if let crate::batch::RawRow::Unreadable(message) = raw {
             return Some(Err(invalid(message)));
         }
-        let example = raw.into_record(line).map_err(|(_, message)| message).and_then(|r| {
+        let example = raw.into_record(line).map_err(|(_, message)| message).and_then(|mut r| {
+            if let Some(label) = &mut r.label
+                && let Some((_, to)) = label_map.iter().find(|(from, _)| from == label.trim())
+            {
+                label.clone_from(to);
+            }
             let named = r.id.as_ref().is_some_and(|id| !id.is_null());
             let mut ex = r.into_example(line, Some(task), DEFAULT_MAX_TEXT_CHARS)?;
             if !named {
