@@ -177,7 +177,7 @@ pub trait Sink {
         &mut self,
         _word: &str,
         _hash: u64,
-        lex: impl Fn() -> Option<u32>,
+        lex: impl FnOnce() -> Option<u32>,
         make: impl FnOnce(&mut Self),
     ) -> Option<u32> {
         make(self);
@@ -419,7 +419,8 @@ struct Bufs {
     chars: Vec<u8>,
     bounds: Vec<usize>,
     lex_sums: Vec<[f32; 2]>,
-    /// Each token's lexicon entry, as the char n-gram pass learnt it.
+    /// Each token's lexicon entry, as the char n-gram pass learnt it (empty when that pass
+    /// did not run).
     lex_entries: Vec<Option<u32>>,
     /// Positions of the row's tokens that mention its target.
     mentions: Vec<usize>,
@@ -595,9 +596,9 @@ impl Featurizer {
         // Char n-grams within word-like tokens.
         let start = out.count();
         let [lo, hi] = c.char_ngrams;
+        bufs.lex_entries.clear();
         if hi > 0 {
             let Bufs { chars: buf, bounds, hashes, lex_entries, .. } = bufs;
-            lex_entries.clear();
             for (t, &hash) in tokens.iter().zip(hashes.iter()) {
                 let e = if has_char_ngrams(t) {
                     out.word_chars(
@@ -625,7 +626,7 @@ impl Featurizer {
             for (i, (t, &h)) in tokens.iter().zip(&bufs.hashes).enumerate().filter(|(_, (t, _))| has_lexicon_lookup(t))
             {
                 let entry = match bufs.lex_entries.get(i) {
-                    Some(&e) if hi > 0 && has_char_ngrams(t) => e,
+                    Some(&e) if has_char_ngrams(t) => e,
                     _ => self.lex_index.entry(h, &t.text),
                 };
                 if let Some(scores) = entry.map(|e| self.lex_index.scores(e)) {

@@ -250,7 +250,7 @@ impl Sink for ScoreSink<'_> {
         &mut self,
         word: &str,
         hash: u64,
-        lex: impl Fn() -> Option<u32>,
+        lex: impl FnOnce() -> Option<u32>,
         make: impl FnOnce(&mut Self),
     ) -> Option<u32> {
         let bytes = word.as_bytes();
