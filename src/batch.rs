@@ -9,6 +9,7 @@
 //! Because every output row depends only on its input row, a run can
 //! be resumed by skipping as many input rows as the output already holds.
 
+use std::borrow::Cow;
 use std::io::{BufRead, Read, Write};
 use std::path::Path;
 use std::sync::Arc;
@@ -193,7 +194,7 @@ pub enum RawRow {
     Line(String),
     /// A record already parsed (CSV), or its id, when it could be read, and why the rest
     /// could not be.
-    Parsed(std::result::Result<Record, (Option<String>, String)>),
+    Parsed(std::result::Result<Record<'static>, (Option<String>, String)>),
     /// The input could not be read on from here (a truncated gzip file, a failing disk):
     /// the run stops after writing the rows before it, as the rest of the input is lost.
     Unreadable(String),
@@ -206,7 +207,7 @@ impl RawRow {
     /// cores, rows made the cores wait on the reader's allocator lock, and left the reader
     /// allocating without the free memory a thread keeps at hand (a copy of a CSV record
     /// is cheaper than either).
-    pub fn parse_at(&self, line: usize) -> std::result::Result<Record, (String, String)> {
+    pub fn parse_at(&self, line: usize) -> std::result::Result<Record<'_>, (String, String)> {
         match self {
             RawRow::Line(l) => {
                 Record::parse(l).map_err(|message| (Record::id_in(l).unwrap_or(line.to_string()), message))
@@ -218,10 +219,10 @@ impl RawRow {
 
     /// [`parse_at`](Self::parse_at) for a reader that keeps no rows (training), which
     /// takes a CSV record rather than copying it.
-    pub fn into_record(self, line: usize) -> std::result::Result<Record, (String, String)> {
+    pub fn into_record(self, line: usize) -> std::result::Result<Record<'static>, (String, String)> {
         match self {
             RawRow::Parsed(r) => r.map_err(|(id, message)| (id.unwrap_or(line.to_string()), message)),
-            row => row.parse_at(line),
+            row => row.parse_at(line).map(Record::into_owned),
         }
     }
 }
@@ -399,11 +400,11 @@ pub fn read_rows<'a>(
                         }
                         // Every column is there now that the field count is the header's.
                         Ok(Record {
-                            id: id.clone().map(serde_json::Value::String),
-                            text: column(Some(text), &text_name)?,
-                            target: column(target, &target_name)?,
+                            id: id.clone().map(Cow::Owned),
+                            text: column(Some(text), &text_name)?.map(Cow::Owned),
+                            target: column(target, &target_name)?.map(Cow::Owned),
                             target_spans: None,
-                            label: column(label, &label_name)?,
+                            label: column(label, &label_name)?.map(Cow::Owned),
                         })
                     };
                     rest().map_err(|message| (id.clone(), message))
@@ -431,7 +432,7 @@ pub fn run<F>(
     progress: &dyn Fn(usize),
 ) -> std::result::Result<Summary, Stopped>
 where
-    F: Fn(usize, Record) -> RowResult + Sync,
+    F: Fn(usize, Record<'_>) -> RowResult + Sync,
 {
     let mut summary = Summary::default();
     match run_counting(rows, output, opts, f, progress, &mut summary) {
@@ -449,7 +450,7 @@ fn run_counting<F>(
     summary: &mut Summary,
 ) -> Result<()>
 where
-    F: Fn(usize, Record) -> RowResult + Sync,
+    F: Fn(usize, Record<'_>) -> RowResult + Sync,
 {
     let mut to_skip = opts.skip_rows;
     let out_err = |e: std::io::Error| Error::io("<output>", e);
@@ -543,7 +544,7 @@ struct Piece {
 }
 
 impl Piece {
-    fn push(mut self, (n, raw): &Row, format: OutputFormat, f: &impl Fn(usize, Record) -> RowResult) -> Piece {
+    fn push(mut self, (n, raw): &Row, format: OutputFormat, f: &impl Fn(usize, Record<'_>) -> RowResult) -> Piece {
         let error = match raw.parse_at(*n).and_then(|rec| f(*n, rec)) {
             Ok(row) => {
                 self.text.push_str(&row);
@@ -644,7 +645,7 @@ impl<'a> ScoreWriter<'a> {
     /// (head for stance models; top features, `[{"feature", "weight"}]`, when explaining),
     /// probabilities rounded to 6 decimals; or the CSV record of those fields (the top
     /// features as that JSON array).
-    pub fn score(&self, n: usize, rec: Record, max_chars: usize) -> RowResult {
+    pub fn score(&self, n: usize, rec: Record<'_>, max_chars: usize) -> RowResult {
         let ex = rec.into_unlabelled(n, max_chars)?;
         let mut z = [0f32; crate::train::MAX_CLASSES];
         let k = self.labels.len();
@@ -898,7 +899,7 @@ mod tests {
         let input = format!("{{\"text\": \"a\"}}\n{long}\n\n{{\"text\": \"b\"}}\n");
         let rows: Vec<_> = read_rows(input.as_bytes(), &Format::Jsonl, "x.jsonl", 10)
             .unwrap()
-            .map(|(n, r)| (n, r.parse_at(n)))
+            .map(|(n, r)| (n, r.into_record(n)))
             .collect();
         assert_eq!(rows.len(), 3);
         assert_eq!((rows[1].0, rows[2].0), (2, 4));
@@ -979,7 +980,8 @@ mod tests {
     fn a_record_with_more_or_fewer_fields_than_the_header_is_an_error_row() {
         // An unquoted comma in a text would otherwise cut the text and shift the target.
         let input: &[u8] = b"id,text,target\nr1,fine,t\nr2,hello, world,t\nr3,short\nr4,\"quoted, fine\",t\n";
-        let rows: Vec<_> = read_rows(input, &csv_format(), "x.csv", 100).unwrap().map(|(n, r)| r.parse_at(n)).collect();
+        let rows: Vec<_> =
+            read_rows(input, &csv_format(), "x.csv", 100).unwrap().map(|(n, r)| r.into_record(n)).collect();
         assert_eq!(rows.len(), 4);
         assert_eq!(rows[0].as_ref().unwrap().text.as_deref(), Some("fine"));
         assert_eq!(
@@ -1031,7 +1033,7 @@ mod tests {
             })
             .collect();
         let rows = |input: &str| read_rows(std::io::Cursor::new(input.as_bytes().to_vec()), &Format::Jsonl, "x", 100);
-        let f = |n: usize, r: Record| Ok(format!("{n} {}", r.id.map(|v| v.to_string()).unwrap_or_default()));
+        let f = |n: usize, r: Record| Ok(format!("{n} {}", r.id.unwrap_or_default()));
         let opts = BatchOptions { chunk_rows: 100, ..BatchOptions::default() };
         let mut out = Vec::new();
         let summary = run(rows(&input).unwrap(), &mut out, &opts, f, &|_| {}).unwrap();
@@ -1042,7 +1044,7 @@ mod tests {
             if n % 97 == 0 {
                 assert!(line.starts_with(&format!("{{\"id\":\"{n}\",\"error\":")), "{line}");
             } else {
-                assert_eq!(*line, format!("{n} \"r{n}\""));
+                assert_eq!(*line, format!("{n} r{n}"));
             }
         }
         // The fourth bad row (line 388) is past --max-errors 3: the 387 rows before it are

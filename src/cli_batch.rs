@@ -429,7 +429,7 @@ fn load_model_used(arg: &str, dir: &Path) -> Result<(LinearModel, ModelUsed)> {
 /// on a terminal, and a summary on stderr.
 fn run_batch<F>(opened: Opened, models: &[ModelUsed], f: F) -> Result<()>
 where
-    F: Fn(usize, stancer::train::Record) -> batch::RowResult + Sync,
+    F: Fn(usize, stancer::train::Record<'_>) -> batch::RowResult + Sync,
 {
     let Opened { rows, mut output, output_name, summary: summary_file, opts, bytes_read, input_len } = opened;
     let pb =
@@ -514,7 +514,7 @@ pub(crate) fn run_extract(a: ExtractArgs) -> Result<()> {
     run_batch(opened, &[], |n, rec| {
         let ex = rec.into_unlabelled(n, max)?;
         let found = stancer::quotes::extract(&ex.text);
-        serde_json::to_string(&WithId { id: &ex.id, rest: &found }).map_err(|e| (ex.id.clone(), e.to_string()))
+        serde_json::to_string(&WithId { id: &ex.id, rest: &found }).map_err(|e| (ex.id.into_owned(), e.to_string()))
     })
 }
 
@@ -524,13 +524,15 @@ pub(crate) fn run_analyze(a: AnalyzeArgs) -> Result<()> {
     if a.io.input.is_some() {
         let opened = open_batch(&a.io, None)?;
         return run_batch(opened, &[stance_used, sentiment_used], |n, rec| {
-            let train::Example { id, text, target, .. } = rec.into_unlabelled(n, a.io.max_text_chars)?;
+            let train::Unlabelled { id, text, target, .. } = rec.into_unlabelled(n, a.io.max_text_chars)?;
+            let failed = |message: String| (id.to_string(), message);
             let target = target
-                .or_else(|| a.target.clone())
-                .ok_or_else(|| (id.clone(), "no target: give --target or a \"target\" field".to_string()))?;
-            let analysis = analyze::analyze_document(&text, &target, &stance, &sentiment, a.explain)
-                .map_err(|e| (id.clone(), e.to_string()))?;
-            serde_json::to_string(&WithId { id: &id, rest: &analysis }).map_err(|e| (id.clone(), e.to_string()))
+                .as_deref()
+                .or(a.target.as_deref())
+                .ok_or_else(|| failed("no target: give --target or a \"target\" field".to_string()))?;
+            let analysis = analyze::analyze_document(&text, target, &stance, &sentiment, a.explain)
+                .map_err(|e| failed(e.to_string()))?;
+            serde_json::to_string(&WithId { id: &id, rest: &analysis }).map_err(|e| failed(e.to_string()))
         });
     }
     let target = a.target.as_deref().context("--target is required: stance is always toward a target")?;

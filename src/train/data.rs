@@ -1,38 +1,138 @@
 //! Reading labelled and unlabelled rows (JSONL, or CSV through [`crate::batch::read_rows`]),
 //! with errors that name file, line and field.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::io::Read;
 
 use serde::Deserialize;
+use serde::de::{self, Deserializer, Unexpected, Visitor};
 
 use crate::error::{Error, Result};
 use crate::model::Task;
 
 /// One input row as written in the JSONL files of `../shared/data` and of `stancer score`:
 /// `{"id", "text", "target"?, "target_spans"?, "label"?}`; other fields are ignored.
+///
+/// Its strings borrow from the line where they can (no escapes in them): a batch row is
+/// scored straight from the line it was read as, with no copy of its text, id or target
+/// (one allocation per field per row cost about a tenth of a one-core `stancer score`).
 #[derive(Debug, Clone, Default, Deserialize)]
-pub struct Record {
-    #[serde(default)]
-    pub id: Option<serde_json::Value>,
-    #[serde(default)]
-    pub text: Option<String>,
-    #[serde(default)]
-    pub target: Option<String>,
+pub struct Record<'a> {
+    /// A string as written, any other JSON value as its JSON text, so that no id is lost.
+    #[serde(default, borrow, deserialize_with = "any_text")]
+    pub id: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "string_text")]
+    pub text: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "string_text")]
+    pub target: Option<Cow<'a, str>>,
     #[serde(default)]
     pub target_spans: Option<Vec<[usize; 2]>>,
     /// A string, or a number as written (`1`, `-1`, `2.0`), which a label map can name.
-    #[serde(default, deserialize_with = "label_text")]
-    pub label: Option<String>,
+    #[serde(default, borrow, deserialize_with = "label_text")]
+    pub label: Option<Cow<'a, str>>,
+}
+
+fn string_text<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<Cow<'de, str>>, D::Error> {
+    d.deserialize_any(TextOf(Accept::String))
+}
+
+fn any_text<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<Cow<'de, str>>, D::Error> {
+    d.deserialize_any(TextOf(Accept::Any))
 }
 
 /// A label as text: data sets often number their classes.
-fn label_text<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<String>, D::Error> {
-    match serde_json::Value::deserialize(d)? {
-        serde_json::Value::Null => Ok(None),
-        serde_json::Value::String(s) => Ok(Some(s)),
-        serde_json::Value::Number(n) => Ok(Some(n.to_string())),
-        v => Err(serde::de::Error::custom(format!("a label must be a string or a number, not {}", json_kind(&v)))),
+fn label_text<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<Cow<'de, str>>, D::Error> {
+    d.deserialize_any(TextOf(Accept::StringOrNumber))
+}
+
+/// Which JSON values a field takes as its text (null is always no value).
+#[derive(Clone, Copy, PartialEq)]
+enum Accept {
+    String,
+    StringOrNumber,
+    /// Anything, non-strings as their JSON text.
+    Any,
+}
+
+/// Reads a field as text, borrowing strings from the input where it can.
+struct TextOf(Accept);
+
+impl TextOf {
+    /// A non-string value's JSON text, as `serde_json::Value` prints it, if this field takes it.
+    fn other<E: de::Error>(
+        &self,
+        v: serde_json::Value,
+        number: bool,
+    ) -> std::result::Result<Option<Cow<'static, str>>, E> {
+        match self.0 {
+            Accept::Any => Ok(Some(Cow::Owned(v.to_string()))),
+            Accept::StringOrNumber if number => Ok(Some(Cow::Owned(v.to_string()))),
+            Accept::StringOrNumber => {
+                Err(E::custom(format!("a label must be a string or a number, not {}", json_kind(&v))))
+            }
+            Accept::String => {
+                let unexpected = match &v {
+                    serde_json::Value::Bool(b) => Unexpected::Bool(*b),
+                    serde_json::Value::Number(n) => match (n.as_u64(), n.as_i64(), n.as_f64()) {
+                        (Some(u), _, _) => Unexpected::Unsigned(u),
+                        (_, Some(i), _) => Unexpected::Signed(i),
+                        (_, _, f) => Unexpected::Float(f.unwrap_or_default()),
+                    },
+                    serde_json::Value::Array(_) => Unexpected::Seq,
+                    _ => Unexpected::Map,
+                };
+                Err(E::invalid_type(unexpected, self))
+            }
+        }
+    }
+}
+
+impl<'de> Visitor<'de> for TextOf {
+    type Value = Option<Cow<'de, str>>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(match self.0 {
+            Accept::String => "a string",
+            Accept::StringOrNumber => "a string or a number",
+            Accept::Any => "any JSON value",
+        })
+    }
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> std::result::Result<Self::Value, E> {
+        Ok(Some(Cow::Borrowed(v)))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Self::Value, E> {
+        Ok(Some(Cow::Owned(v.to_owned())))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> std::result::Result<Self::Value, E> {
+        Ok(Some(Cow::Owned(v)))
+    }
+    fn visit_unit<E: de::Error>(self) -> std::result::Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_none<E: de::Error>(self) -> std::result::Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> std::result::Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+    fn visit_bool<E: de::Error>(self, v: bool) -> std::result::Result<Self::Value, E> {
+        self.other(v.into(), false)
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> std::result::Result<Self::Value, E> {
+        self.other(v.into(), true)
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> std::result::Result<Self::Value, E> {
+        self.other(v.into(), true)
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> std::result::Result<Self::Value, E> {
+        self.other(v.into(), true)
+    }
+    fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> std::result::Result<Self::Value, A::Error> {
+        self.other(serde_json::Value::deserialize(de::value::SeqAccessDeserializer::new(seq))?, false)
+    }
+    fn visit_map<A: de::MapAccess<'de>>(self, map: A) -> std::result::Result<Self::Value, A::Error> {
+        self.other(serde_json::Value::deserialize(de::value::MapAccessDeserializer::new(map))?, false)
     }
 }
 
@@ -40,14 +140,6 @@ fn label_text<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Opt
 /// (it is not JSON, and would make the first row an error).
 pub(crate) fn strip_bom(line: &str) -> &str {
     line.strip_prefix('\u{feff}').unwrap_or(line)
-}
-
-fn id_text(id: Option<serde_json::Value>) -> Option<String> {
-    match id? {
-        serde_json::Value::String(s) => Some(s),
-        serde_json::Value::Null => None,
-        v => Some(v.to_string()),
-    }
 }
 
 fn json_kind(v: &serde_json::Value) -> &'static str {
@@ -72,9 +164,9 @@ pub struct Example {
     pub label: Option<usize>,
 }
 
-impl Record {
+impl<'a> Record<'a> {
     /// Parses one JSONL line; the error says what is wrong without the location.
-    pub fn parse(line: &str) -> std::result::Result<Record, String> {
+    pub fn parse(line: &'a str) -> std::result::Result<Record<'a>, String> {
         let line = strip_bom(line);
         // serde reads a JSON array into the fields in order, so `["a", "some text"]` would
         // pass as a row with id "a": only objects are rows.
@@ -91,10 +183,16 @@ impl Record {
         })
     }
 
-    /// The id as a string (any other JSON value as its JSON text, so that no id is lost),
-    /// or `fallback` (the line number) when absent or null.
-    fn take_id(&mut self, fallback: usize) -> String {
-        id_text(self.id.take()).unwrap_or_else(|| fallback.to_string())
+    /// The record with its strings its own, for keeping it past the line it was read from.
+    pub fn into_owned(self) -> Record<'static> {
+        let own = |s: Option<Cow<'a, str>>| s.map(|s| Cow::Owned(s.into_owned()));
+        Record {
+            id: own(self.id),
+            text: own(self.text),
+            target: own(self.target),
+            target_spans: self.target_spans,
+            label: own(self.label),
+        }
     }
 
     /// The id of a line that [`parse`](Self::parse) refused (a field of the wrong type,
@@ -102,13 +200,19 @@ impl Record {
     /// row's own id rather than a line number that could be another row's id.
     pub fn id_in(line: &str) -> Option<String> {
         let mut v: serde_json::Value = serde_json::from_str(strip_bom(line)).ok()?;
-        id_text(v.get_mut("id").map(serde_json::Value::take))
+        any_text(v.get_mut("id")?.take()).ok()?.map(Cow::into_owned)
     }
 
-    /// [`into_example`](Self::into_example) for unlabelled rows, whose error keeps the
-    /// row's id for the error row that batch jobs write in its place.
-    pub fn into_unlabelled(self, line: usize, max_text_chars: usize) -> std::result::Result<Example, (String, String)> {
-        self.checked(line, None, max_text_chars)
+    /// The row's id, text, target and spans, checked, for unlabelled use (scoring,
+    /// analysing), borrowed from the line where the record is; the error keeps the row's id
+    /// for the error row that batch jobs write in its place.
+    pub fn into_unlabelled(
+        self,
+        line: usize,
+        max_text_chars: usize,
+    ) -> std::result::Result<Unlabelled<'a>, (String, String)> {
+        let (id, Checked { text, target, target_spans, .. }) = self.checked(line, None, max_text_chars)?;
+        Ok(Unlabelled { id, text, target, target_spans })
     }
 
     /// Checks the row; with `task`, a label is required and must belong to the task.
@@ -118,23 +222,32 @@ impl Record {
         task: Option<Task>,
         max_text_chars: usize,
     ) -> std::result::Result<Example, String> {
-        self.checked(line, task, max_text_chars).map_err(|(_, message)| message)
+        let (id, Checked { text, target, target_spans, label }) =
+            self.checked(line, task, max_text_chars).map_err(|(_, message)| message)?;
+        Ok(Example {
+            id: id.into_owned(),
+            text: text.into_owned(),
+            target: target.map(Cow::into_owned),
+            target_spans,
+            label,
+        })
     }
 
+    /// The id (or `line` when there is none) and the checked fields.
     fn checked(
         mut self,
         line: usize,
         task: Option<Task>,
         max_text_chars: usize,
-    ) -> std::result::Result<Example, (String, String)> {
-        let id = self.take_id(line);
+    ) -> std::result::Result<(Cow<'a, str>, Checked<'a>), (String, String)> {
+        let id = self.id.take().unwrap_or_else(|| Cow::Owned(line.to_string()));
         match self.check(task, max_text_chars) {
-            Ok(Checked { text, target, target_spans, label }) => Ok(Example { id, text, target, target_spans, label }),
-            Err(message) => Err((id, message)),
+            Ok(checked) => Ok((id, checked)),
+            Err(message) => Err((id.into_owned(), message)),
         }
     }
 
-    fn check(self, task: Option<Task>, max_text_chars: usize) -> std::result::Result<Checked, String> {
+    fn check(self, task: Option<Task>, max_text_chars: usize) -> std::result::Result<Checked<'a>, String> {
         let text = self.text.ok_or("missing field \"text\"")?;
         if text.trim().is_empty() {
             return Err("field \"text\" is empty".into());
@@ -173,10 +286,20 @@ impl Record {
     }
 }
 
+/// An unlabelled row checked for use, its strings borrowed from the line it was read from
+/// where they can be.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unlabelled<'a> {
+    pub id: Cow<'a, str>,
+    pub text: Cow<'a, str>,
+    pub target: Option<Cow<'a, str>>,
+    pub target_spans: Vec<[usize; 2]>,
+}
+
 /// An [`Example`] but its id.
-struct Checked {
-    text: String,
-    target: Option<String>,
+struct Checked<'a> {
+    text: Cow<'a, str>,
+    target: Option<Cow<'a, str>>,
     target_spans: Vec<[usize; 2]>,
     label: Option<usize>,
 }
@@ -313,9 +436,9 @@ pub fn labelled_examples<'a, F: FnMut(usize, String) + Send + 'a>(
             if let Some(label) = &mut r.label
                 && let Some((_, to)) = label_map.iter().find(|(from, _)| from == label.trim())
             {
-                label.clone_from(to);
+                *label = Cow::Owned(to.clone());
             }
-            let named = r.id.as_ref().is_some_and(|id| !id.is_null());
+            let named = r.id.is_some();
             let mut ex = r.into_example(line, Some(task), DEFAULT_MAX_TEXT_CHARS)?;
             if !named {
                 ex.id = format!("{path}:{line}");
@@ -343,12 +466,14 @@ mod tests {
 
     #[test]
     fn unlabelled_rows_keep_their_id_in_errors() {
-        let row = |line: &str| Record::parse(line).unwrap().into_unlabelled(7, 1000);
+        fn row(line: &str) -> std::result::Result<Unlabelled<'_>, (String, String)> {
+            Record::parse(line).unwrap().into_unlabelled(7, 1000)
+        }
         assert_eq!(row(r#"{"id": "a1"}"#), Err(("a1".into(), "missing field \"text\"".into())));
         assert_eq!(row(r#"{"id": 12, "text": " "}"#), Err(("12".into(), "field \"text\" is empty".into())));
         assert_eq!(row(r#"{"text": ""}"#).unwrap_err().0, "7");
         let ok = row(r#"{"id": "b", "text": "hi", "target": " ", "label": "zzz"}"#).unwrap();
-        assert_eq!((ok.id.as_str(), ok.text.as_str(), ok.target, ok.label), ("b", "hi", None, None));
+        assert_eq!((&*ok.id, &*ok.text, ok.target), ("b", "hi", None));
     }
 
     #[test]
@@ -384,6 +509,24 @@ mod tests {
         assert_eq!(id("true"), "true");
         assert_eq!(id(r#"{"doc": 1}"#), r#"{"doc":1}"#);
         assert_eq!(id("null"), "7");
+    }
+
+    #[test]
+    fn fields_borrow_from_the_line_unless_escapes_must_be_decoded() {
+        let line = r#"{"id": "a\"1", "text": "plain text", "target": "caf\u00e9", "label": -1, "x": {"y": [1]}}"#;
+        let r = Record::parse(line).unwrap();
+        assert!(matches!(r.text, Some(Cow::Borrowed("plain text"))));
+        assert!(matches!(&r.id, Some(Cow::Owned(id)) if id == "a\"1"));
+        assert!(matches!(&r.target, Some(Cow::Owned(t)) if t == "café"));
+        assert_eq!(r.label.as_deref(), Some("-1"));
+        for (field, value, want) in [
+            ("text", "7", "invalid type: integer `7`, expected a string"),
+            ("target", "[1]", "invalid type: sequence, expected a string"),
+            ("label", "true", "a label must be a string or a number, not a boolean"),
+        ] {
+            let err = Record::parse(&format!(r#"{{"id": "i", "{field}": {value}}}"#)).unwrap_err();
+            assert!(err.starts_with(&format!("invalid field: {want}")), "{field}: {err}");
+        }
     }
 
     #[test]

@@ -20,7 +20,7 @@ use linfa::prelude::*;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-pub use data::{Example, ReadReport, Record};
+pub use data::{Example, ReadReport, Record, Unlabelled};
 pub use logistic::{
     ClassWeight, FitReport, FittedLogistic, LogisticParams, MAX_CLASSES, ValidLogisticParams, dataset, softmax_in_place,
 };
