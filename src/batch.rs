@@ -136,6 +136,9 @@ pub struct BatchOptions {
     pub input_name: String,
     /// Input rows to skip before processing (already in the output of an earlier run).
     pub skip_rows: usize,
+    /// The id of the last row already in the output, when resuming: the input row it stands
+    /// for must have it, or the output is another input's.
+    pub resume_id: Option<String>,
     /// How error rows are written (the row function writes the others).
     pub output_format: OutputFormat,
     /// Once set (by the caller, e.g. on a signal), the run ends after writing the rows it
@@ -152,6 +155,7 @@ impl Default for BatchOptions {
             chunk_rows: 1024,
             input_name: "-".into(),
             skip_rows: 0,
+            resume_id: None,
             output_format: OutputFormat::Jsonl,
             stop: None,
         }
@@ -481,6 +485,20 @@ where
             _ => None,
         };
         let skip = to_skip.min(chunk.len());
+        if let Some(want) = opts.resume_id.as_deref().filter(|_| skip > 0 && skip == to_skip) {
+            let (line, raw) = &chunk[skip - 1];
+            let got = match raw.parse_at(*line) {
+                Ok(rec) => rec.id.map_or_else(|| line.to_string(), Cow::into_owned),
+                Err((id, _)) => id,
+            };
+            if got != want {
+                return Err(Error::Resume(format!(
+                    "the output's last row has id {want:?}, but the input row it stands for ({}:{line}) has id \
+                     {got:?}: is it the output of this input?",
+                    opts.input_name
+                )));
+            }
+        }
         chunk.drain(..skip);
         to_skip -= skip;
         summary.skipped += skip;
@@ -754,66 +772,149 @@ fn push_prob(row: &mut String, p: f32) {
     row.push_str(std::str::from_utf8(&digits[..end]).unwrap_or_default());
 }
 
-/// Gets an earlier run's output ready for a resumed run to append to, and returns how many
-/// complete rows it holds. A plain file loses a trailing partial row (cut off by the
-/// interruption). A gzip file (named `.gz`) keeps the rows that decode: when its end was cut
-/// off, they are recompressed into a file that replaces it (by rename, so a second
-/// interruption loses nothing), and the resumed run appends its rows as a new gzip member,
-/// which every gzip reader reads as one stream. In CSV output (`csv`) a line break inside a
-/// quoted field does not end a row, and the header counts as a row.
-pub fn prepare_resume(path: &Path, csv: bool) -> Result<usize> {
+/// What an earlier run's output holds, as [`prepare_resume`] found it.
+#[derive(Debug, Default, PartialEq)]
+pub struct Resumed {
+    /// Complete rows (in CSV output, the header counts as one).
+    pub rows: usize,
+    /// The first and the last complete row, with their line ends, for the caller to check
+    /// that the output is this run's (its CSV header, the id of its last row); `None` when
+    /// there is none, or it was over [`MAX_KEPT_ROW`] bytes.
+    pub first: Option<Vec<u8>>,
+    pub last: Option<Vec<u8>>,
+}
+
+impl Resumed {
+    /// The id of the last row, for the run to check against the input row it stands for:
+    /// `None` when no row but a CSV header is there. An output whose last row is not one
+    /// this crate writes (in the format asked for: CSV with `delimiter`, else JSONL) is not
+    /// one to append to, and the error says why.
+    pub fn last_id(&self, delimiter: Option<u8>) -> std::result::Result<Option<String>, String> {
+        let body_rows = self.rows - usize::from(delimiter.is_some() && self.rows > 0);
+        if body_rows == 0 {
+            return Ok(None);
+        }
+        let Some(row) = &self.last else {
+            return Err(format!("its last row is over {} MiB, which no row of this command is", MAX_KEPT_ROW >> 20));
+        };
+        let id = match delimiter {
+            Some(d) => match csv_input::Records::new(row.as_slice(), row.len(), d).read() {
+                Ok(Some((_, Ok(fields)))) => fields.get(0).and_then(Result::ok).map(str::to_string),
+                _ => None,
+            },
+            None => serde_json::from_slice::<serde_json::Value>(row)
+                .ok()
+                .and_then(|v| v.get("id").and_then(|id| id.as_str()).map(str::to_string)),
+        };
+        let format = if delimiter.is_some() { "a CSV record" } else { "a JSON object" };
+        id.map(Some).ok_or_else(|| format!("its last row is not {format} with an id, as this run writes"))
+    }
+}
+
+/// Longest output row [`prepare_resume`] keeps for checking: far past any row this crate
+/// writes, and a bound on what a file that is no output of ours (no line breaks) costs.
+pub const MAX_KEPT_ROW: usize = 16 << 20;
+
+/// Gets an earlier run's output ready for a resumed run to append to, and says what it
+/// holds. A plain file loses a trailing partial row (cut off by the interruption). A gzip
+/// file (named `.gz`) keeps the rows that decode: when its end was cut off, they are
+/// recompressed into a file that replaces it (by rename, so a second interruption loses
+/// nothing), and the resumed run appends its rows as a new gzip member, which every gzip
+/// reader reads as one stream. In CSV output (`csv`) a line break inside a quoted field does
+/// not end a row, and the header counts as a row. Gzip data under another name is refused,
+/// as the resumed run would append plain rows to it.
+pub fn prepare_resume(path: &Path, csv: bool) -> Result<Resumed> {
     if path.extension().is_some_and(|e| e == "gz") {
         return prepare_resume_gz(path, csv);
     }
     let mut f = match std::fs::OpenOptions::new().read(true).write(true).open(path) {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Resumed::default()),
         Err(e) => return Err(Error::io(path, e)),
     };
     let counted = count_rows(&mut f, csv);
     if let Some(e) = counted.error {
         return Err(Error::io(path, e));
     }
+    if counted.gzip {
+        return Err(Error::Resume(format!(
+            "{} holds gzip data but is not named .gz: name it .gz to resume it",
+            path.display()
+        )));
+    }
     if counted.complete_len < counted.len {
         f.set_len(counted.complete_len).map_err(|e| Error::io(path, e))?;
     }
-    Ok(counted.rows)
+    Ok(counted.resumed)
 }
 
 /// What [`count_rows`] found.
 struct Counted {
-    rows: usize,
+    resumed: Resumed,
     /// Bytes up to the end of the last complete row, and all bytes read.
     complete_len: u64,
     len: u64,
+    /// Whether the bytes begin as gzip data does.
+    gzip: bool,
     /// The read error that ended the count, if one did: a decoder's input cut short.
     error: Option<std::io::Error>,
 }
 
 fn count_rows(r: &mut impl Read, csv: bool) -> Counted {
     let mut buf = vec![0u8; 1 << 16];
-    let mut c = Counted { rows: 0, complete_len: 0, len: 0, error: None };
+    let mut c = Counted { resumed: Resumed::default(), complete_len: 0, len: 0, gzip: false, error: None };
     let mut quoted = false;
+    // The row being read, as far as the buffers before this one hold it, unless over the
+    // bound; and the last complete row, if it was not.
+    let (mut open, mut open_kept) = (Vec::new(), true);
+    let (mut last, mut last_kept) = (Vec::new(), false);
     loop {
         let n = match r.read(&mut buf) {
-            Ok(0) => return c,
+            Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Counted { error: Some(e), ..c },
+            Err(e) => {
+                c.error = Some(e);
+                break;
+            }
         };
-        for (i, &b) in buf[..n].iter().enumerate() {
+        let buf = &buf[..n];
+        if c.len == 0 {
+            c.gzip = buf.starts_with(&[0x1f, 0x8b]);
+        }
+        let mut start = 0;
+        for (i, &b) in buf.iter().enumerate() {
             // A quote opens or closes a quoted CSV field (a doubled quote does both).
             quoted ^= csv && b == b'"';
             if b == b'\n' && !quoted {
-                c.rows += 1;
+                c.resumed.rows += 1;
                 c.complete_len = c.len + i as u64 + 1;
+                last_kept = open_kept && open.len() + (i + 1 - start) <= MAX_KEPT_ROW;
+                if last_kept {
+                    last.clear();
+                    last.extend_from_slice(&open);
+                    last.extend_from_slice(&buf[start..=i]);
+                    if c.resumed.rows == 1 {
+                        c.resumed.first = Some(last.clone());
+                    }
+                }
+                (open_kept, start) = (true, i + 1);
+                open.clear();
             }
+        }
+        open_kept &= open.len() + (n - start) <= MAX_KEPT_ROW;
+        if open_kept {
+            open.extend_from_slice(&buf[start..]);
+        } else {
+            open.clear();
         }
         c.len += n as u64;
     }
+    c.resumed.last = last_kept.then_some(last);
+    c
 }
 
-fn prepare_resume_gz(path: &Path, csv: bool) -> Result<usize> {
+fn prepare_resume_gz(path: &Path, csv: bool) -> Result<Resumed> {
     use flate2::{Compression, read::MultiGzDecoder, write::GzEncoder};
     let decoder = || {
         let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
@@ -822,11 +923,11 @@ fn prepare_resume_gz(path: &Path, csv: bool) -> Result<usize> {
     let mut magic = Vec::with_capacity(2);
     match std::fs::File::open(path) {
         Ok(f) => f.take(2).read_to_end(&mut magic).map_err(|e| Error::io(path, e))?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Resumed::default()),
         Err(e) => return Err(Error::io(path, e)),
     };
     if magic.is_empty() {
-        return Ok(0);
+        return Ok(Resumed::default());
     }
     if magic != [0x1f, 0x8b] {
         // Not an interrupted gzip output: never overwrite it.
@@ -834,7 +935,7 @@ fn prepare_resume_gz(path: &Path, csv: bool) -> Result<usize> {
     }
     let counted = count_rows(&mut decoder()?, csv);
     if counted.error.is_none() && counted.complete_len == counted.len {
-        return Ok(counted.rows);
+        return Ok(counted.resumed);
     }
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".resume-tmp");
@@ -854,7 +955,7 @@ fn prepare_resume_gz(path: &Path, csv: bool) -> Result<usize> {
     rewrite().inspect_err(|_| {
         let _ = std::fs::remove_file(&tmp);
     })?;
-    Ok(counted.rows)
+    Ok(counted.resumed)
 }
 
 #[cfg(test)]

@@ -308,7 +308,11 @@ struct Opened {
 /// Opens a batch's input and output. `csv_header` gives the CSV header line and column
 /// count, for a delimiter, of a command that can write CSV (`None`: one whose rows are
 /// nested JSON).
-fn open_batch(io: &BatchIo, csv_header: Option<&dyn Fn(u8) -> (String, usize)>) -> Result<Opened> {
+fn open_batch(
+    io: &BatchIo,
+    csv_header: Option<&dyn Fn(u8) -> (String, usize)>,
+    labels: Option<&[String]>,
+) -> Result<Opened> {
     io.threads.apply()?;
     let input = io.input.as_deref().unwrap_or("-");
     if io.output != "-" {
@@ -316,6 +320,9 @@ fn open_batch(io: &BatchIo, csv_header: Option<&dyn Fn(u8) -> (String, usize)>) 
     }
     if let Some(summary) = &io.summary {
         refuse_overwrite(Path::new(input), summary, "--summary")?;
+        if io.output != "-" && crate::same_file(Path::new(&io.output), summary) {
+            bail!("--summary {} is the --output file: the summary would overwrite the rows", summary.display());
+        }
     }
     let bytes_read = Arc::new(AtomicU64::new(0));
     let (raw, input_len): (Box<dyn Read + Send>, Option<u64>) = if input == "-" {
@@ -360,12 +367,37 @@ fn open_batch(io: &BatchIo, csv_header: Option<&dyn Fn(u8) -> (String, usize)>) 
         }
     };
 
-    let mut skip_rows = 0;
+    let (mut skip_rows, mut resume_id) = (0, None);
     if io.resume {
         if io.output == "-" {
             bail!("--resume needs an --output file to continue");
         }
-        skip_rows = batch::prepare_resume(Path::new(&io.output), csv.is_some())?;
+        let resumed = batch::prepare_resume(Path::new(&io.output), csv.is_some())?;
+        let refuse = |why: String| {
+            anyhow::Error::from(stancer::Error::Resume(format!(
+                "{} is not an output this run can continue: {why} (another command, model or option wrote it?)",
+                io.output
+            )))
+        };
+        if let (Some((_, (header, _))), Some(first)) = (&csv, &resumed.first)
+            && first != header.as_bytes()
+        {
+            let first = String::from_utf8_lossy(first);
+            return Err(refuse(format!("its header is {:?}, this run's {:?}", first.trim_end(), header.trim_end())));
+        }
+        resume_id = resumed.last_id(csv.as_ref().map(|(d, _)| *d)).map_err(refuse)?;
+        // A CSV header names the labels; a JSONL row only says its own.
+        let label = |row: &[u8]| {
+            let v: serde_json::Value = serde_json::from_slice(row).ok()?;
+            v.get("label")?.as_str().map(str::to_string)
+        };
+        if let (Some(labels), None) = (labels, &csv)
+            && let Some(label) = resumed.last.as_deref().and_then(label)
+            && !labels.contains(&label)
+        {
+            return Err(refuse(format!("its last row has the label {label:?}, which this model does not give")));
+        }
+        skip_rows = resumed.rows;
     }
     let summary = SummaryFile::create(io.summary.as_deref())?;
 
@@ -400,6 +432,7 @@ fn open_batch(io: &BatchIo, csv_header: Option<&dyn Fn(u8) -> (String, usize)>) 
         max_text_chars: io.max_text_chars,
         input_name: input.to_string(),
         skip_rows,
+        resume_id,
         chunk_rows: io.chunk_rows.get(),
         stop: Some(crate::stop_on_signals()?),
     };
@@ -509,7 +542,7 @@ struct WithId<'a, T> {
 }
 
 pub(crate) fn run_extract(a: ExtractArgs) -> Result<()> {
-    let opened = open_batch(&a.io, None)?;
+    let opened = open_batch(&a.io, None, None)?;
     let max = a.io.max_text_chars;
     run_batch(opened, &[], |n, rec| {
         let ex = rec.into_unlabelled(n, max)?;
@@ -521,8 +554,11 @@ pub(crate) fn run_extract(a: ExtractArgs) -> Result<()> {
 pub(crate) fn run_analyze(a: AnalyzeArgs) -> Result<()> {
     let (stance, stance_used) = load_model_used(&a.stance_model, &a.models.dir)?;
     let (sentiment, sentiment_used) = load_model_used(&a.sentiment_model, &a.models.dir)?;
+    // Checked once here: in a batch, a wrong model would otherwise fail every row.
+    analyze::check_task(&stance, Task::Stance, "--stance-model")?;
+    analyze::check_task(&sentiment, Task::Sentiment, "--sentiment-model")?;
     if a.io.input.is_some() {
-        let opened = open_batch(&a.io, None)?;
+        let opened = open_batch(&a.io, None, None)?;
         return run_batch(opened, &[stance_used, sentiment_used], |n, rec| {
             let train::Unlabelled { id, text, target, .. } = rec.into_unlabelled(n, a.io.max_text_chars)?;
             let failed = |message: String| (id.to_string(), message);
@@ -553,7 +589,7 @@ pub(crate) fn run_score(a: ScoreArgs) -> Result<()> {
     let (model, used) = load_model_used(&a.model, &a.models.dir)?;
     let explain = usize::from(a.explain);
     let header = |delimiter| batch::ScoreWriter::csv_header(&model, delimiter, explain > 0);
-    let opened = open_batch(&a.io, Some(&header))?;
+    let opened = open_batch(&a.io, Some(&header), Some(model.labels()))?;
     let max = a.io.max_text_chars;
     let writer = batch::ScoreWriter::new(&model, opened.opts.output_format, explain);
     run_batch(opened, &[used], |n, rec| writer.score(n, rec, max))

@@ -241,6 +241,15 @@ fn print_json(value: &impl serde::Serialize) -> Result<()> {
 /// Fails when `output` names the file `input` names (by any path or link): it would be
 /// truncated or replaced while, or before, it is read.
 fn refuse_overwrite(input: &Path, output: &Path, flag: &str) -> Result<()> {
+    if input.exists() && same_file(input, output) {
+        bail!("{flag} {} is the input file {}: it would be overwritten", output.display(), input.display());
+    }
+    Ok(())
+}
+
+/// Whether two paths name one file: by any path or link when both exist, else (a file
+/// about to be created) by their absolute paths.
+fn same_file(a: &Path, b: &Path) -> bool {
     #[cfg(unix)]
     let id = |p: &Path| {
         use std::os::unix::fs::MetadataExt;
@@ -248,10 +257,11 @@ fn refuse_overwrite(input: &Path, output: &Path, flag: &str) -> Result<()> {
     };
     #[cfg(not(unix))]
     let id = |p: &Path| std::fs::canonicalize(p).ok();
-    if id(input).is_some() && id(input) == id(output) {
-        bail!("{flag} {} is the input file {}: it would be overwritten", output.display(), input.display());
+    match (id(a), id(b)) {
+        (Some(x), Some(y)) => x == y,
+        (None, None) => std::path::absolute(a).ok().is_some_and(|a| std::path::absolute(b).ok() == Some(a)),
+        _ => false,
     }
-    Ok(())
 }
 
 /// Resolves a model argument: an existing path, or NAME in the models directory.

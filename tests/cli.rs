@@ -838,6 +838,65 @@ fn resume_finishes_an_interrupted_run_identically() {
 }
 
 #[test]
+fn resume_refuses_an_output_that_another_input_model_or_option_wrote() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let rows = |from: usize| -> String {
+        (from..from + 30)
+            .map(|i| format!("{}\n", serde_json::json!({"id": format!("r{i}"), "text": "I love wind power"})))
+            .collect()
+    };
+    common::write(p, "in.jsonl", &rows(0));
+    common::write(p, "other.jsonl", &rows(100));
+    let models = shipped_models();
+    let score = |extra: &[&str]| {
+        let mut args = vec!["score", "--models", &models, "--model", "stance", "--input", "in.jsonl"];
+        args.extend_from_slice(extra);
+        stancer(&args, p)
+    };
+    assert!(score(&["--output", "full.jsonl"]).status.success());
+    assert!(score(&["--output", "full.csv"]).status.success());
+    let full = std::fs::read_to_string(p.join("full.jsonl")).unwrap();
+    let first10: String = full.lines().take(10).map(|l| format!("{l}\n")).collect();
+    // Each output below is refused and left as it was.
+    let refused = |name: &str, content: &[u8], args: &[&str], why: &str| {
+        std::fs::write(p.join(name), content).unwrap();
+        let o = stancer(&[&["score", "--models", &models, "--resume", "--output", name], args].concat(), p);
+        assert!(!o.status.success() && stderr(&o).contains(why), "{name}: {}", stderr(&o));
+        assert_eq!(std::fs::read(p.join(name)).unwrap(), content, "{name} changed");
+    };
+    // Rows of another input: the last row's id is not the id of the input row it stands for.
+    refused(
+        "a.jsonl",
+        first10.as_bytes(),
+        &["--model", "stance", "--input", "other.jsonl"],
+        "the output's last row has id \"r9\", but the input row it stands for (other.jsonl:10) has id \"r109\"",
+    );
+    // Rows of another model (a stance label for the sentiment model).
+    refused("b.jsonl", first10.as_bytes(), &["--model", "sentiment", "--input", "in.jsonl"], "the label");
+    // Another CSV header (no top_features column), JSONL rows under a CSV name.
+    let csv: String =
+        std::fs::read_to_string(p.join("full.csv")).unwrap().lines().take(5).map(|l| format!("{l}\n")).collect();
+    refused("c.csv", csv.as_bytes(), &["--model", "stance", "--input", "in.jsonl", "--explain", "2"], "its header is");
+    refused("d.csv", first10.as_bytes(), &["--model", "stance", "--input", "in.jsonl"], "its header is");
+    // CSV rows under a JSONL name; gzip data under a plain name.
+    refused("e.jsonl", csv.as_bytes(), &["--model", "stance", "--input", "in.jsonl"], "not a JSON object with an id");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, first10.as_bytes()).unwrap();
+    refused("f.jsonl", &gz.finish().unwrap(), &["--model", "stance", "--input", "in.jsonl"], "holds gzip data");
+    // The same output, from this input and model, is continued.
+    std::fs::write(p.join("g.jsonl"), &first10).unwrap();
+    assert!(score(&["--output", "g.jsonl", "--resume"]).status.success());
+    assert_eq!(std::fs::read_to_string(p.join("g.jsonl")).unwrap(), full);
+    // A --summary that names the output is refused before anything is written.
+    let o = score(&["--output", "full.jsonl", "--summary", "./full.jsonl"]);
+    assert!(stderr(&o).contains("is the --output file"), "{}", stderr(&o));
+    assert_eq!(std::fs::read_to_string(p.join("full.jsonl")).unwrap(), full);
+    let o = score(&["--output", "new.jsonl", "--summary", "new.jsonl"]);
+    assert!(stderr(&o).contains("is the --output file") && !p.join("new.jsonl").exists(), "{}", stderr(&o));
+}
+
+#[test]
 fn resume_continues_a_gzip_output_cut_off_anywhere() {
     use flate2::read::MultiGzDecoder;
     use std::io::Read;
