@@ -63,6 +63,7 @@ impl Column {
 /// The field delimiter a file's name says (`.csv` or `.tsv`, before any `.gz`), if it is
 /// CSV at all.
 pub fn csv_delimiter(name: &str) -> Option<u8> {
+    let name = name.to_ascii_lowercase();
     let name = name.trim_end_matches(".gz");
     if name.ends_with(".csv") {
         Some(b',')
@@ -71,6 +72,11 @@ pub fn csv_delimiter(name: &str) -> Option<u8> {
     } else {
         None
     }
+}
+
+/// Whether a file's name says gzip (`.gz`, in any case).
+pub fn gzip_name(name: &Path) -> bool {
+    name.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz"))
 }
 
 /// `raw`, buffered, and decompressed when it is gzip. Gzip is known by its first bytes rather
@@ -824,7 +830,7 @@ pub const MAX_KEPT_ROW: usize = 16 << 20;
 /// not end a row, and the header counts as a row. Gzip data under another name is refused,
 /// as the resumed run would append plain rows to it.
 pub fn prepare_resume(path: &Path, csv: bool) -> Result<Resumed> {
-    if path.extension().is_some_and(|e| e == "gz") {
+    if gzip_name(path) {
         return prepare_resume_gz(path, csv);
     }
     let mut f = match std::fs::OpenOptions::new().read(true).write(true).open(path) {

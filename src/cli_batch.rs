@@ -115,7 +115,7 @@ struct BatchIo {
     /// Longest text processed, in characters; longer rows become error rows. It also bounds
     /// the memory a row may take: a JSONL line or CSV record over 4 bytes a character plus
     /// 1 MiB is an error row, read past without being held.
-    #[arg(long, default_value_t = 100_000)]
+    #[arg(long, default_value_t = 100_000, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     max_text_chars: usize,
     /// Rows read and processed together; memory grows with it. When the input is behind (a
     /// stream on stdin), the rows read so far are processed after 50 ms without a full
@@ -345,6 +345,16 @@ fn open_batch(
             label_column: Column::Unused,
         }
     } else {
+        if let Some(flag) = [("--id-column", &io.id_column), ("--target-column", &io.target_column)]
+            .into_iter()
+            .find_map(|(flag, v)| v.as_ref().map(|_| flag))
+        {
+            bail!(
+                "{flag} names a CSV column, but {} is read as JSONL, whose rows are \
+                 {{\"id\", \"text\", \"target\"}}; for CSV input give a .csv or .tsv name, --text-column or --delimiter",
+                if input == "-" { "stdin" } else { input }
+            );
+        }
         Format::Jsonl
     };
     let rows = batch::read_rows(reader, &format, input, io.max_text_chars)?;
@@ -411,7 +421,7 @@ fn open_batch(
             .truncate(!io.resume)
             .open(&io.output)
             .with_context(|| format!("creating {}", io.output))?;
-        if io.output.ends_with(".gz") {
+        if batch::gzip_name(Path::new(&io.output)) {
             BatchOut::gz(f, io.resume).context("starting the gzip thread")?
         } else {
             BatchOut::Plain(Box::new(BufWriter::with_capacity(1 << 16, f)))

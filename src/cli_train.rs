@@ -209,7 +209,7 @@ fn created_at() -> Result<String> {
     Ok(t.replace_nanosecond(0)?.format(&time::format_description::well_known::Rfc3339)?)
 }
 
-pub(crate) fn run_train(a: TrainArgs) -> Result<()> {
+pub(crate) fn run_train(mut a: TrainArgs) -> Result<()> {
     a.threads.apply()?;
     // Said before training, not after it (saving would fail only then, and misleadingly).
     if a.out.is_dir() || a.out.as_os_str().to_string_lossy().ends_with(std::path::MAIN_SEPARATOR) {
@@ -225,6 +225,7 @@ pub(crate) fn run_train(a: TrainArgs) -> Result<()> {
             refuse_overwrite(Path::new(d), summary, "--summary")?;
         }
     }
+    check_out_and_compare(&mut a)?;
     let summary = Arc::new(Mutex::new(Phase::Training(SummaryFile::create(a.summary.as_deref())?)));
     let start = std::time::Instant::now();
     let (watched, out) = (summary.clone(), a.out.clone());
@@ -259,6 +260,48 @@ pub(crate) fn run_train(a: TrainArgs) -> Result<()> {
     };
     let written = file.map_or(Ok(()), |s| s.write(&report));
     result.and(written)
+}
+
+/// What can be found wrong with --out and --compare before hours of training rather than
+/// after them: a model to compare with that cannot be read or does another task, an --out
+/// that is the --compare model (its backup would be a copy of the new model), a special
+/// file, or a directory that cannot be written. A link is written through, to its target.
+fn check_out_and_compare(a: &mut TrainArgs) -> Result<()> {
+    // Followed by hand: the file it names may not exist yet.
+    for _ in 0..40 {
+        if !a.out.is_symlink() {
+            break;
+        }
+        let target =
+            std::fs::read_link(&a.out).with_context(|| format!("--out {}: reading the link", a.out.display()))?;
+        a.out = a.out.parent().unwrap_or(Path::new("")).join(target);
+    }
+    if a.out.exists() && !a.out.is_file() {
+        bail!("--out {} exists and is not a regular file; give the model file to write", a.out.display());
+    }
+    if let Some(current) = &a.compare {
+        let task: Task = a.task.parse().map_err(anyhow::Error::msg)?;
+        let cur = model::load(current)?;
+        if cur.task() != task {
+            bail!("--compare {} is a {} model; cannot compare with a {task} model", current.display(), cur.task());
+        }
+        if crate::same_file(&a.out, current) {
+            bail!(
+                "--out {} is the --compare model; write the new model elsewhere (e.g. {}), and --promote \
+                 replaces the current one with it, keeping the old file as NAME.prev.safetensors",
+                a.out.display(),
+                current.with_extension("new.safetensors").display()
+            );
+        }
+    }
+    let dir = match a.out.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir).with_context(|| format!("--out {}: creating {}", a.out.display(), dir.display()))?;
+    tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("--out {}: {} cannot be written", a.out.display(), dir.display()))?;
+    Ok(())
 }
 
 /// Where a training run is when a signal arrives: while it trains, the signal ends it
@@ -360,7 +403,7 @@ fn train_and_save<'a>(a: &'a TrainArgs, saving: &dyn Fn()) -> Result<TrainReport
         Some(current) => {
             let new = trained.cv.as_ref().context("--compare needs cross-validation (--folds 2 or more)")?;
             eprintln!("cross-validating the configuration of {} on the same {} folds...", current.display(), cfg.folds);
-            Some(compare(&cfg, current, new, |cur_cfg, lexicon| {
+            Some(compare(&cfg, current, &data, new, |cur_cfg, lexicon| {
                 let cur = train::train(&cur_cfg, &examples, lexicon, &data, "-", &|_, _, _| {})?;
                 Ok(cur.cv.expect("folds >= 2"))
             })?)
@@ -387,9 +430,7 @@ fn save_or_promote(a: &TrainArgs, model: &LinearModel, comparison: Option<&Compa
         return Ok(Some(true));
     }
     eprintln!("not promoted: the new model is worse than {} on {}", c.model.display(), c.metric);
-    if a.out != c.model {
-        model::save(model, &a.out)?;
-    }
+    model::save(model, &a.out)?;
     Ok(Some(false))
 }
 
@@ -492,6 +533,7 @@ struct Comparison {
 fn compare(
     cfg: &TrainConfig,
     current: &Path,
+    data: &DataInfo,
     new_cv: &Metrics,
     measure: impl FnOnce(TrainConfig, Option<Lexicon>) -> stancer::Result<Metrics>,
 ) -> Result<Comparison> {
@@ -513,6 +555,20 @@ fn compare(
         eprintln!("{name:<16} {:>9.2} {:>9.2} {:>+8.2}", 100.0 * n, 100.0 * c, 100.0 * (n - c));
     }
     let metric = cfg.task.primary_metric();
+    let training = &cur.meta().training;
+    if training.data_digest != data.digest {
+        // "current" is its configuration measured on this data, not the model as it is.
+        let recorded = cur.meta().metrics.as_ref().and_then(|m| m.get(metric));
+        let recorded = recorded
+            .map_or(String::new(), |v| format!(", where its own cross-validation gave {metric} {:.2}", 100.0 * v));
+        eprintln!(
+            "note: {} was trained on other data ({} rows of {}{recorded}); \
+             \"current\" is its configuration trained and measured on this run's data",
+            current.display(),
+            training.rows,
+            training.files.join(", "),
+        );
+    }
     Ok(Comparison {
         model: current.to_path_buf(),
         metric,
@@ -640,7 +696,7 @@ fn train_streaming<'a>(
                 pb.set_length(total as u64);
                 pb.set_position(done as u64);
             };
-            let c = compare(cfg, current, new, |cur_cfg, lexicon| {
+            let c = compare(cfg, current, data, new, |cur_cfg, lexicon| {
                 let cur = train::train_streaming(&cur_cfg, &sgd, &source, lexicon, data, "-", &progress)?;
                 Ok(cur.cv.expect("the same rows are held out"))
             })?;

@@ -958,6 +958,80 @@ fn resume_continues_a_gzip_output_cut_off_anywhere() {
 }
 
 #[test]
+fn train_refuses_a_bad_out_or_compare_before_reading_any_data() {
+    let dir = trained_dir();
+    let p = dir.path();
+    let current = std::fs::read(p.join("models/stance.safetensors")).unwrap();
+    // The data file does not exist: each of these must be refused before it is opened.
+    let train = |args: &[&str]| {
+        let task = if args.contains(&"sentiment") { [].as_slice() } else { ["--task", "stance"].as_slice() };
+        stancer(&[&["train", "--data", "missing.jsonl", "--folds", "3"], task, args].concat(), p)
+    };
+    let refused = |args: &[&str], why: &str| {
+        let o = train(args);
+        assert!(!o.status.success() && stderr(&o).contains(why), "{args:?}: {}", stderr(&o));
+        assert!(!stderr(&o).contains("missing.jsonl"), "{args:?} got as far as the data: {}", stderr(&o));
+    };
+    // --out naming the model it is compared with would lose that model to its own backup.
+    refused(
+        &["--out", "models/stance.safetensors", "--compare", "models/./stance.safetensors", "--promote"],
+        "is the --compare model",
+    );
+    refused(&["--out", "x.safetensors", "--compare", "models/nothing.safetensors"], "nothing.safetensors");
+    refused(
+        &["--task", "sentiment", "--out", "x.safetensors", "--compare", "models/stance.safetensors"],
+        "is a stance model",
+    );
+    #[cfg(unix)]
+    {
+        std::os::unix::net::UnixListener::bind(p.join("special")).unwrap();
+        refused(&["--out", "special"], "is not a regular file");
+        std::fs::create_dir(p.join("ro")).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(p.join("ro"), std::fs::Permissions::from_mode(0o555)).unwrap();
+        // Root writes anywhere; the check is only meaningful for other users.
+        if std::fs::write(p.join("ro/probe"), "").is_err() {
+            refused(&["--out", "ro/m.safetensors"], "cannot be written");
+        }
+    }
+    assert_eq!(std::fs::read(p.join("models/stance.safetensors")).unwrap(), current);
+    // A link is written through, to the file it names.
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::symlink("real.safetensors", p.join("link.safetensors")).unwrap();
+        let o = stancer(
+            &["train", "--task", "stance", "--data", "train.jsonl", "--folds", "0", "--out", "link.safetensors"],
+            p,
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(p.join("link.safetensors").is_symlink() && p.join("real.safetensors").is_file());
+    }
+}
+
+#[test]
+fn batch_flags_that_cannot_apply_are_refused_and_names_are_read_in_any_case() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let models = shipped_models();
+    common::write(p, "in.jsonl", "{\"id\": \"a\", \"text\": \"wind power is good\"}\n");
+    let score = |args: &[&str]| stancer(&[&["score", "--models", &models, "--model", "stance"], args].concat(), p);
+    for flag in ["--id-column", "--target-column"] {
+        let o = score(&["--input", "in.jsonl", flag, "key"]);
+        assert!(!o.status.success() && stderr(&o).contains(&format!("{flag} names a CSV column")), "{}", stderr(&o));
+    }
+    let o = score(&["--input", "in.jsonl", "--max-text-chars", "0"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    // Upper-case names say CSV and gzip as lower-case ones do.
+    assert!(score(&["--input", "in.jsonl", "--output", "OUT.CSV"]).status.success());
+    assert!(std::fs::read_to_string(p.join("OUT.CSV")).unwrap().starts_with("id,label,"));
+    assert!(score(&["--input", "in.jsonl", "--output", "out.jsonl.GZ"]).status.success());
+    assert_eq!(std::fs::read(p.join("out.jsonl.GZ")).unwrap()[..2], [0x1f, 0x8b]);
+    std::fs::copy(p.join("OUT.CSV"), p.join("IN.CSV")).unwrap();
+    let o = score(&["--input", "IN.CSV", "--text-column", "label"]);
+    assert!(o.status.success() && String::from_utf8_lossy(&o.stdout).contains("\"id\":\"a\""), "{}", stderr(&o));
+}
+
+#[test]
 fn compare_and_promote_only_when_not_worse() {
     let dir = trained_dir();
     let models = dir.path().join("models");
