@@ -1,6 +1,7 @@
 //! `stancer train` and `stancer eval`: reading labelled files, training in memory or by
 //! streaming, comparing with and promoting over the current model, and the run's summary.
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -595,6 +596,20 @@ fn promote(new: &Path, current: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Ids checked for duplicates when streaming; past them, rows are not checked, so that
+/// memory stays bounded (8 bytes an id: 80 MB).
+const MAX_CHECKED_IDS: usize = 10_000_000;
+
+/// Records `id` among the ids streamed so far (by a 64-bit hash, as the ids of millions of
+/// rows would not fit in bounded memory as text), noting it in `report` if seen before.
+fn note_id(id: &str, seen: &Mutex<HashSet<u64>>, report: &Mutex<ReadReport>) {
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+    let mut seen = seen.lock().unwrap_or_else(PoisonError::into_inner);
+    if seen.len() < MAX_CHECKED_IDS && !seen.insert(BuildHasherDefault::<DefaultHasher>::default().hash_one(id)) {
+        report.lock().unwrap_or_else(PoisonError::into_inner).duplicate_ids.push(id.to_string());
+    }
+}
+
 fn report_reading(report: &ReadReport) {
     for (path, line, msg) in report.skipped.iter().take(10) {
         eprintln!("skipped {path}:{line}: {msg}");
@@ -626,8 +641,9 @@ fn print_fits(trained: &train::Trained) {
     if !single.is_empty() {
         let shown = &single[..single.len().min(10)];
         eprintln!(
-            "warning: {} target(s) have rows of one label only, so no head of their own (the pooled head answers for them): {}{}",
+            "warning: {} target(s) have no head of their own (rows of one label only, or, streaming, fewer rows than the {} that got heads); the pooled head answers for them: {}{}",
             single.len(),
+            trained.model.heads().len() - 1,
             shown.join(", "),
             if shown.len() < single.len() { ", ..." } else { "" }
         );
@@ -645,20 +661,27 @@ fn train_streaming<'a>(
     saving: &dyn Fn(),
 ) -> Result<TrainReport<'a>> {
     let skipped = Arc::new(std::sync::Mutex::new(ReadReport::default()));
+    let seen = Arc::new(std::sync::Mutex::new(HashSet::new()));
     let first_pass = std::sync::atomic::AtomicBool::new(true);
     let columns = a.columns.labelled();
     let source = || -> stancer::Result<Box<dyn Iterator<Item = stancer::Result<train::Example>>>> {
         let record_skips = first_pass.swap(false, Ordering::Relaxed);
         let mut iters: Vec<Box<dyn Iterator<Item = stancer::Result<train::Example>>>> = Vec::new();
         for f in files {
-            let (skipped, file) = (skipped.clone(), f.name.clone());
+            let (report, file) = (skipped.clone(), f.name.clone());
             let skip = move |line, message| {
                 if record_skips {
-                    skipped.lock().expect("not poisoned").skipped.push((file.clone(), line, message));
+                    report.lock().expect("not poisoned").skipped.push((file.clone(), line, message));
                 }
             };
             let input = f.open().map_err(|e| stancer::Error::io(&f.name, e))?;
-            iters.push(Box::new(train::data::labelled_examples(input, &f.name, task, &columns, a.skip_invalid, skip)?));
+            let rows = train::data::labelled_examples(input, &f.name, task, &columns, a.skip_invalid, skip)?;
+            let (skipped, seen) = (skipped.clone(), seen.clone());
+            iters.push(Box::new(rows.inspect(move |row| {
+                if let (true, Ok(e)) = (record_skips, row) {
+                    note_id(&e.id, &seen, &skipped);
+                }
+            })));
         }
         Ok(Box::new(iters.into_iter().flatten()))
     };

@@ -192,9 +192,11 @@ fn training_mixes_jsonl_csv_and_gzip_files_and_reports_duplicate_ids() {
 
     // An id seen in two files is reported; a CSV without a label column is refused.
     common::write(dir.path(), "dup.csv", &format!("id,text,label\nr1,{},favor\n", "I love wind power"));
-    let o = train(&["a.jsonl", "dup.csv"], "dup.safetensors", "lbfgs");
-    assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stderr(&o).contains("1 duplicate id(s), e.g. r1"), "{}", stderr(&o));
+    for solver in ["lbfgs", "sgd"] {
+        let o = train(&["a.jsonl", "dup.csv"], "dup.safetensors", solver);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(stderr(&o).contains("1 duplicate id(s), e.g. r1"), "{solver}: {}", stderr(&o));
+    }
     common::write(dir.path(), "nolabel.csv", "id,text,stance\nr1,I love wind power,favor\n");
     let o = train(&["a.jsonl", "nolabel.csv"], "x.safetensors", "lbfgs");
     assert!(!o.status.success());

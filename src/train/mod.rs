@@ -129,8 +129,9 @@ pub struct Trained {
     /// Cross-validated metrics (every row predicted by a model that did not see it); from
     /// the streaming solver, metrics on its held-out rows.
     pub cv: Option<Metrics>,
-    /// Targets whose training rows all carry one label: they got no head of their own, and
-    /// the pooled head answers for them.
+    /// Targets with no head of their own, which the pooled head answers for: those whose
+    /// training rows all carry one label, and (streaming) those past the most heads a model
+    /// may grow, which have fewer rows than the targets that got heads.
     pub pooled_only: Vec<String>,
 }
 

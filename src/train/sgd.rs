@@ -29,8 +29,9 @@ pub struct SgdConfig {
     pub holdout: usize,
     /// Rows featurized together (and held in memory at once).
     pub chunk_rows: usize,
-    /// Most heads (targets + pooled) a model may grow; bounds memory on data with
-    /// unbounded target sets.
+    /// Most heads (targets + pooled) a model may grow, which bounds memory on data with
+    /// unbounded target sets: past it, the targets with the most training rows get heads
+    /// and the pooled head answers for the rest.
     pub max_heads: usize,
 }
 
@@ -208,8 +209,9 @@ pub fn train_streaming(
     // Counting pass: class weights need the label counts, and heads need the targets.
     let mut counts = vec![0usize; k];
     let mut rows = 0usize;
-    // Targets in order of appearance, with the labels their rows carry (a bit each).
-    let mut targets: Vec<(String, u64)> = Vec::new();
+    // Targets in order of appearance, with the labels their rows carry (a bit each) and
+    // their number of training rows.
+    let mut targets: Vec<(String, u64, usize)> = Vec::new();
     let mut target_of: HashMap<String, usize> = HashMap::new();
     for (i, e) in source()?.enumerate() {
         let e = e?;
@@ -221,30 +223,37 @@ pub fn train_streaming(
                 let n = targets.len();
                 let at = *target_of.entry(t.to_lowercase()).or_insert(n);
                 if at == n {
-                    if n + 1 >= sgd.max_heads {
-                        return Err(Error::LimitExceeded {
-                            limit: "max_heads",
-                            message: format!(
-                                "more than {} targets; merge targets or raise the limit",
-                                sgd.max_heads - 1
-                            ),
-                        });
-                    }
-                    targets.push((t, 0));
+                    targets.push((t, 0, 0));
                 }
                 targets[at].1 |= 1 << label;
+                targets[at].2 += 1;
             }
         }
     }
+    drop(target_of);
     if rows == 0 {
         return Err(Error::Data("no training rows".into()));
     }
     if let [(label, _)] = counts.iter().enumerate().filter(|(_, n)| **n > 0).collect::<Vec<_>>()[..] {
         return Err(one_label(rows, cfg.task.labels()[label]));
     }
-    // As in the in-memory trainer, a target whose rows all carry one label gets no head.
-    let (targets, single): (Vec<_>, Vec<_>) = targets.into_iter().partition(|(_, labels)| labels.count_ones() > 1);
-    let mut names: Vec<String> = targets.into_iter().map(|(name, _)| name).collect();
+    // As in the in-memory trainer, a target whose rows all carry one label gets no head; and
+    // past `max_heads`, only the targets with the most rows get one (each head is a table
+    // over the whole hash space): the pooled head answers for the others.
+    let (mut targets, mut pooled_only): (Vec<_>, Vec<_>) =
+        targets.into_iter().partition(|(_, labels, _)| labels.count_ones() > 1);
+    if targets.len() >= sgd.max_heads {
+        let mut by_rows: Vec<usize> = (0..targets.len()).collect();
+        by_rows.sort_by_key(|&t| std::cmp::Reverse(targets[t].2));
+        let mut kept = vec![false; targets.len()];
+        for &t in &by_rows[..sgd.max_heads.saturating_sub(1)] {
+            kept[t] = true;
+        }
+        let (keep, cut) = targets.into_iter().zip(kept).partition::<Vec<_>, _>(|(_, kept)| *kept);
+        targets = keep.into_iter().map(|(t, _)| t).collect();
+        pooled_only.extend(cut.into_iter().map(|(t, _)| t));
+    }
+    let mut names: Vec<String> = targets.into_iter().map(|(name, ..)| name).collect();
     let head_of: HashMap<String, usize> = names.iter().enumerate().map(|(h, n)| (n.to_lowercase(), h)).collect();
     let pooled = names.len();
     names.push(POOLED_HEAD.to_string());
@@ -373,7 +382,7 @@ pub fn train_streaming(
     };
     progress(Stage::Fit, total_steps, total_steps);
     let model = assemble(cfg, lexicon, heads, info, holdout.clone(), created_at)?;
-    Ok(Trained { model, cv: holdout, pooled_only: single.into_iter().map(|(name, _)| name).collect() })
+    Ok(Trained { model, cv: holdout, pooled_only: pooled_only.into_iter().map(|(name, ..)| name).collect() })
 }
 
 /// Reads `source` in chunks of the rows `keep` accepts (by position) and hands each to `f`.
@@ -431,6 +440,34 @@ mod tests {
         let cfg = TrainConfig { seed, ..TrainConfig::for_task(Task::Stance, "s") };
         let sgd = SgdConfig { chunk_rows: 64, ..SgdConfig::default() };
         train_streaming(&cfg, &sgd, &source, None, &DataInfo::default(), "x", &|_, _, _| {}).unwrap()
+    }
+
+    #[test]
+    fn past_the_most_heads_the_targets_with_most_rows_get_them() {
+        // Targets T0..T5 with 10, 60, 20, 50, 30, 40 rows, three labels each.
+        let sizes = [10, 60, 20, 50, 30, 40];
+        let data: Vec<Example> = sizes
+            .iter()
+            .enumerate()
+            .flat_map(|(t, &n)| (0..n).map(move |i| (t, i)))
+            .map(|(t, i)| Example {
+                id: format!("{t}-{i}"),
+                text: format!("{} plan {i}", ["love", "hate", "mild"][i % 3]),
+                target: Some(format!("T{t}")),
+                target_spans: vec![],
+                label: Some(i % 3),
+            })
+            .collect();
+        let source =
+            || -> Result<Box<dyn Iterator<Item = Result<Example>>>> { Ok(Box::new(data.clone().into_iter().map(Ok))) };
+        let cfg = TrainConfig { folds: 0, ..TrainConfig::for_task(Task::Stance, "s") };
+        let sgd = SgdConfig { holdout: 0, max_heads: 4, ..SgdConfig::default() };
+        let t = train_streaming(&cfg, &sgd, &source, None, &DataInfo::default(), "x", &|_, _, _| {}).unwrap();
+        // Three targets' heads, in order of appearance, and the pooled head.
+        let heads: Vec<&str> = t.model.heads().iter().map(|h| h.name.as_str()).collect();
+        assert_eq!(heads, ["T1", "T3", "T5", POOLED_HEAD]);
+        assert_eq!(t.pooled_only, ["T0", "T2", "T4"]);
+        assert_eq!(t.model.head_for(Some("T2")), 3);
     }
 
     #[test]
