@@ -320,7 +320,8 @@ pub fn read_rows<'a>(
                             ),
                         ))),
                         Ok(Some(Line::Bytes(bytes))) => match String::from_utf8(bytes) {
-                            Ok(l) if l.trim().is_empty() => continue,
+                            // Blank lines, a byte order mark alone among them, are no rows.
+                            Ok(l) if l.trim_start_matches('\u{feff}').trim().is_empty() => continue,
                             Ok(mut l) => {
                                 // A CRLF line loses its '\r' in place, not by a copy of the line.
                                 if l.ends_with('\r') {

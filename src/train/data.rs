@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::io::Read;
 
 use serde::Deserialize;
-use serde::de::{self, Deserializer, Unexpected, Visitor};
+use serde::de::{self, Deserializer, Visitor};
 
 use crate::error::{Error, Result};
 use crate::model::Task;
@@ -22,9 +22,9 @@ pub struct Record<'a> {
     /// A string as written, any other JSON value as its JSON text, so that no id is lost.
     #[serde(default, borrow, deserialize_with = "any_text")]
     pub id: Option<Cow<'a, str>>,
-    #[serde(default, borrow, deserialize_with = "string_text")]
+    #[serde(default, borrow, deserialize_with = "text_field")]
     pub text: Option<Cow<'a, str>>,
-    #[serde(default, borrow, deserialize_with = "string_text")]
+    #[serde(default, borrow, deserialize_with = "target_field")]
     pub target: Option<Cow<'a, str>>,
     #[serde(default)]
     pub target_spans: Option<Vec<[usize; 2]>>,
@@ -33,17 +33,21 @@ pub struct Record<'a> {
     pub label: Option<Cow<'a, str>>,
 }
 
-fn string_text<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<Cow<'de, str>>, D::Error> {
-    d.deserialize_any(TextOf(Accept::String))
+fn text_field<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<Cow<'de, str>>, D::Error> {
+    d.deserialize_any(TextOf(Accept::String, "text"))
+}
+
+fn target_field<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<Cow<'de, str>>, D::Error> {
+    d.deserialize_any(TextOf(Accept::String, "target"))
 }
 
 fn any_text<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<Cow<'de, str>>, D::Error> {
-    d.deserialize_any(TextOf(Accept::Any))
+    d.deserialize_any(TextOf(Accept::Any, "id"))
 }
 
 /// A label as text: data sets often number their classes.
 fn label_text<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<Cow<'de, str>>, D::Error> {
-    d.deserialize_any(TextOf(Accept::StringOrNumber))
+    d.deserialize_any(TextOf(Accept::StringOrNumber, "label"))
 }
 
 /// Which JSON values a field takes as its text (null is always no value).
@@ -55,8 +59,8 @@ enum Accept {
     Any,
 }
 
-/// Reads a field as text, borrowing strings from the input where it can.
-struct TextOf(Accept);
+/// Reads a field (named for errors) as text, borrowing strings from the input where it can.
+struct TextOf(Accept, &'static str);
 
 impl TextOf {
     /// A non-string value's JSON text, as `serde_json::Value` prints it, if this field takes it.
@@ -71,20 +75,16 @@ impl TextOf {
             Accept::StringOrNumber => {
                 Err(E::custom(format!("a label must be a string or a number, not {}", json_kind(&v))))
             }
-            Accept::String => {
-                let unexpected = match &v {
-                    serde_json::Value::Bool(b) => Unexpected::Bool(*b),
-                    serde_json::Value::Number(n) => match (n.as_u64(), n.as_i64(), n.as_f64()) {
-                        (Some(u), _, _) => Unexpected::Unsigned(u),
-                        (_, Some(i), _) => Unexpected::Signed(i),
-                        (_, _, f) => Unexpected::Float(f.unwrap_or_default()),
-                    },
-                    serde_json::Value::Array(_) => Unexpected::Seq,
-                    _ => Unexpected::Map,
-                };
-                Err(E::invalid_type(unexpected, self))
-            }
+            Accept::String => Err(E::custom(format!("field \"{}\" must be a string, not {}", self.1, json_value(&v)))),
         }
+    }
+}
+
+/// A JSON value as an error names it: its kind, and a short value as written.
+fn json_value(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Bool(_) | serde_json::Value::Number(_) => format!("{} ({v})", json_kind(v)),
+        _ => json_kind(v).to_string(),
     }
 }
 
@@ -92,11 +92,12 @@ impl<'de> Visitor<'de> for TextOf {
     type Value = Option<Cow<'de, str>>;
 
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str(match self.0 {
+        let what = match self.0 {
             Accept::String => "a string",
             Accept::StringOrNumber => "a string or a number",
             Accept::Any => "any JSON value",
-        })
+        };
+        write!(f, "field \"{}\" as {what}", self.1)
     }
     fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> std::result::Result<Self::Value, E> {
         Ok(Some(Cow::Borrowed(v)))
@@ -176,10 +177,16 @@ impl<'a> Record<'a> {
                 Err(e) => format!("invalid JSON: {e}"),
             });
         }
-        serde_json::from_str(line).map_err(|e| match e.classify() {
-            // Valid JSON whose field has the wrong type or value (a number for the text).
-            serde_json::error::Category::Data => format!("invalid field: {e}"),
-            _ => format!("invalid JSON: {e}"),
+        serde_json::from_str(line).map_err(|e| {
+            // serde_json counts lines within the row (always line 1): the column is what tells.
+            let message = e.to_string();
+            let at = format!(" at line {} column {}", e.line(), e.column());
+            let message = message.strip_suffix(&at).map_or(message.clone(), |m| format!("{m} (column {})", e.column()));
+            match e.classify() {
+                // Valid JSON whose field has the wrong type or value (a number for the text).
+                serde_json::error::Category::Data => format!("invalid field: {message}"),
+                _ => format!("invalid JSON: {message}"),
+            }
         })
     }
 
@@ -520,8 +527,8 @@ mod tests {
         assert!(matches!(&r.target, Some(Cow::Owned(t)) if t == "café"));
         assert_eq!(r.label.as_deref(), Some("-1"));
         for (field, value, want) in [
-            ("text", "7", "invalid type: integer `7`, expected a string"),
-            ("target", "[1]", "invalid type: sequence, expected a string"),
+            ("text", "7", "field \"text\" must be a string, not a number (7) (column 21)"),
+            ("target", "[1]", "field \"target\" must be a string, not an array (column"),
             ("label", "true", "a label must be a string or a number, not a boolean"),
         ] {
             let err = Record::parse(&format!(r#"{{"id": "i", "{field}": {value}}}"#)).unwrap_err();
