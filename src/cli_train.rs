@@ -316,8 +316,10 @@ enum Phase {
 /// Trains, compares and promotes as `a` asks; what the summary reports.
 fn train_and_save<'a>(a: &'a TrainArgs, saving: &dyn Fn()) -> Result<TrainReport<'a>> {
     let task: Task = a.task.parse().map_err(anyhow::Error::msg)?;
+    // A promoted model is served under the name of the file it replaces.
+    let named_by = a.compare.as_ref().filter(|_| a.promote).unwrap_or(&a.out);
     let name = a.name.clone().unwrap_or_else(|| {
-        a.out
+        named_by
             .file_stem()
             .map(|s| s.to_string_lossy().trim_end_matches(".prev").to_string())
             .unwrap_or_else(|| task.to_string())
@@ -583,17 +585,33 @@ fn compare(
 fn promote(new: &Path, current: &Path) -> Result<()> {
     let prev = current.with_extension("prev.safetensors");
     if current.exists() {
-        let tmp = prev.with_extension("tmp");
-        std::fs::copy(current, &tmp).with_context(|| format!("copying {} to {}", current.display(), tmp.display()))?;
-        std::fs::rename(&tmp, &prev).with_context(|| format!("writing {}", prev.display()))?;
+        copy_atomically(current, &prev)?;
     }
     if new != current {
-        let tmp = current.with_extension("promote.tmp");
-        std::fs::copy(new, &tmp).with_context(|| format!("copying {} to {}", new.display(), tmp.display()))?;
-        std::fs::rename(&tmp, current).with_context(|| format!("replacing {}", current.display()))?;
+        copy_atomically(new, current)?;
     }
     eprintln!("promoted: {} now holds the new model; the old one is kept as {}", current.display(), prev.display());
     Ok(())
+}
+
+/// Copies `from` over `to` through a synced temporary file of its own renamed into place, and
+/// syncs the directory: a crash at any point leaves `to` as it was or whole, and two runs
+/// promoting at once do not share a temporary file.
+fn copy_atomically(from: &Path, to: &Path) -> Result<()> {
+    let dir = to.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let copy = || -> std::io::Result<()> {
+        let mut tmp = tempfile::Builder::new().prefix(".stancer-promote").tempfile_in(dir)?;
+        std::io::copy(&mut File::open(from)?, tmp.as_file_mut())?;
+        // The temporary file is private; the model keeps the permissions it had, so that a
+        // server running as another user can still read it.
+        tmp.as_file().set_permissions(std::fs::metadata(from)?.permissions())?;
+        tmp.as_file().sync_all()?;
+        tmp.persist(to)?;
+        #[cfg(unix)]
+        File::open(dir)?.sync_all()?;
+        Ok(())
+    };
+    copy().with_context(|| format!("copying {} to {}", from.display(), to.display()))
 }
 
 /// Ids checked for duplicates when streaming; past them, rows are not checked, so that

@@ -1107,6 +1107,17 @@ fn compare_and_promote_only_when_not_worse() {
             std::fs::read(models.join("stance.safetensors")).unwrap(),
             std::fs::read(dir.path().join(out)).unwrap()
         );
+        // Named after the file it replaces, as the server calls it; readable as it was; no
+        // temporary file left behind.
+        assert_eq!(stancer::model::load(&models.join("stance.safetensors")).unwrap().name(), "stance");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode();
+            assert_eq!(mode(&models.join("stance.safetensors")), mode(&dir.path().join(out)));
+        }
+        let names: Vec<_> = std::fs::read_dir(&models).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names.len(), 2, "{names:?}");
     };
     promoted_over(&read_json(dir.path(), "new.json"), "new.safetensors", &before);
 
