@@ -406,7 +406,7 @@ fn train_and_save<'a>(a: &'a TrainArgs, saving: &dyn Fn()) -> Result<TrainReport
         Some(current) => {
             let new = trained.cv.as_ref().context("--compare needs cross-validation (--folds 2 or more)")?;
             eprintln!("cross-validating the configuration of {} on the same {} folds...", current.display(), cfg.folds);
-            Some(compare(&cfg, current, &data, new, |cur_cfg, lexicon| {
+            Some(compare(&cfg, current, &data, trained.model.featurizer().lexicon(), new, |cur_cfg, lexicon| {
                 let cur = train::train(&cur_cfg, &examples, lexicon, &data, "-", &|_, _, _| {})?;
                 Ok(cur.cv.expect("folds >= 2"))
             })?)
@@ -537,6 +537,7 @@ fn compare(
     cfg: &TrainConfig,
     current: &Path,
     data: &DataInfo,
+    new_lexicon: Option<&Lexicon>,
     new_cv: &Metrics,
     measure: impl FnOnce(TrainConfig, Option<Lexicon>) -> stancer::Result<Metrics>,
 ) -> Result<Comparison> {
@@ -545,7 +546,16 @@ fn compare(
         bail!("{} is a {} model; cannot compare with a {} model", current.display(), cur.task(), cfg.task);
     }
     let cur_cfg = TrainConfig { folds: cfg.folds, seed: cfg.seed, ..TrainConfig::from_meta(cur.meta()) };
-    let cur_cv = measure(cur_cfg, cur.featurizer().lexicon().cloned())?;
+    let lexicon = cur.featurizer().lexicon().cloned();
+    // The same configuration on the same rows and folds gives the same figures (training is
+    // deterministic): a nightly retraining of an unchanged setup need not train twice.
+    let same = TrainConfig { name: cfg.name.clone(), ..cur_cfg.clone() } == *cfg && lexicon.as_ref() == new_lexicon;
+    let cur_cv = if same {
+        eprintln!("{} has this run's configuration: its figures on these folds are the new model's", current.display());
+        new_cv.clone()
+    } else {
+        measure(cur_cfg, lexicon)?
+    };
     let mut names: Vec<(String, f64, f64)> = ["accuracy", "macro_f1", "f_avg"]
         .iter()
         .filter_map(|m| Some((m.to_string(), new_cv.get(m)?, cur_cv.get(m)?)))
@@ -737,7 +747,7 @@ fn train_streaming<'a>(
                 pb.set_length(total as u64);
                 pb.set_position(done as u64);
             };
-            let c = compare(cfg, current, data, new, |cur_cfg, lexicon| {
+            let c = compare(cfg, current, data, trained.model.featurizer().lexicon(), new, |cur_cfg, lexicon| {
                 let cur = train::train_streaming(&cur_cfg, &sgd, &source, lexicon, data, "-", &progress)?;
                 Ok(cur.cv.expect("the same rows are held out"))
             })?;

@@ -1098,6 +1098,8 @@ fn compare_and_promote_only_when_not_worse() {
     );
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("promoted:"), "{}", stderr(&o));
+    // Its configuration is the current model's: the same folds' figures, not trained twice.
+    assert!(stderr(&o).contains("has this run's configuration"), "{}", stderr(&o));
     // Promoted over `previous`: the new model is the current one, the old one kept as .prev.
     let promoted_over = |summary: &serde_json::Value, out: &str, previous: &[u8]| {
         assert_eq!(summary["promoted"], true, "{summary}");
