@@ -358,6 +358,12 @@ fn train_and_save<'a>(a: &'a TrainArgs, saving: &dyn Fn()) -> Result<TrainReport
         cfg.featurizer.lexicon_weight = 0.0;
     }
 
+    // Settings are checked before the data is read, which may take long.
+    cfg.check()?;
+    if a.solver != "lbfgs" {
+        train::SgdConfig { epochs: a.epochs, learning_rate: a.learning_rate, ..Default::default() }.check()?;
+    }
+
     // Digest and size of the rows as read (gzip decompressed): the same rows give the same
     // digest, and a small .gz of a large file is not loaded whole.
     let files = a.data.iter().map(|name| DataFile::new(name)).collect::<Result<Vec<_>>>()?;

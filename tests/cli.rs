@@ -980,6 +980,11 @@ fn train_refuses_a_bad_out_or_compare_before_reading_any_data() {
         "is the --compare model",
     );
     refused(&["--out", "x.safetensors", "--compare", "models/nothing.safetensors"], "nothing.safetensors");
+    // So are settings out of range.
+    refused(&["--out", "x.safetensors", "--l2", "NaN"], "l2");
+    refused(&["--out", "x.safetensors", "--folds", "1"], "folds");
+    refused(&["--out", "x.safetensors", "--hash-bits", "40"], "hash_bits");
+    refused(&["--out", "x.safetensors", "--solver", "sgd", "--epochs", "0"], "epochs");
     refused(
         &["--task", "sentiment", "--out", "x.safetensors", "--compare", "models/stance.safetensors"],
         "is a stance model",

@@ -90,6 +90,22 @@ impl TrainConfig {
 }
 
 impl TrainConfig {
+    /// Checks the settings before any data is read, naming the first one out of range.
+    pub fn check(&self) -> Result<()> {
+        self.featurizer.check()?;
+        let bad = |name, message: String| Err(Error::InvalidParam { name, message });
+        if self.folds == 1 || self.folds > 50 {
+            return bad("folds", format!("{} (use 0 to skip, or 2..=50)", self.folds));
+        }
+        if !(self.l2.is_finite() && self.l2 > 0.0) {
+            return bad("l2", format!("{} must be a number > 0", self.l2));
+        }
+        if !(self.tolerance.is_finite() && self.tolerance > 0.0) {
+            return bad("tolerance", format!("{} must be a number > 0", self.tolerance));
+        }
+        Ok(())
+    }
+
     /// The configuration a model was trained with, as recorded in its file (settings older
     /// files did not record take the defaults of the task).
     pub fn from_meta(meta: &ModelMeta) -> TrainConfig {
@@ -329,12 +345,7 @@ pub fn train(
     created_at: &str,
     progress: &(dyn Fn(Stage, usize, usize) + Sync),
 ) -> Result<Trained> {
-    if cfg.folds == 1 || cfg.folds > 50 {
-        return Err(Error::InvalidParam {
-            name: "folds",
-            message: format!("{} (use 0 to skip, or 2..=50)", cfg.folds),
-        });
-    }
+    cfg.check()?;
     let y: Vec<usize> = examples
         .iter()
         .enumerate()

@@ -41,6 +41,23 @@ impl Default for SgdConfig {
     }
 }
 
+impl SgdConfig {
+    /// Checks the settings before any data is read, naming the first one out of range.
+    pub fn check(&self) -> Result<()> {
+        let bad = |name, message: String| Err(Error::InvalidParam { name, message });
+        if self.epochs == 0 {
+            return bad("epochs", "0 must be 1 or more".into());
+        }
+        if self.chunk_rows == 0 {
+            return bad("chunk_rows", "0 must be 1 or more".into());
+        }
+        if !(self.learning_rate.is_finite() && self.learning_rate > 0.0) {
+            return bad("learning_rate", format!("{} must be a number > 0", self.learning_rate));
+        }
+        Ok(())
+    }
+}
+
 /// Opens a fresh pass over the training rows (called once per epoch).
 pub type RowSource<'a> = dyn Fn() -> Result<Box<dyn Iterator<Item = Result<Example>>>> + Sync + 'a;
 
@@ -195,12 +212,8 @@ pub fn train_streaming(
     created_at: &str,
     progress: &(dyn Fn(Stage, usize, usize) + Sync),
 ) -> Result<Trained> {
-    if sgd.epochs == 0 || sgd.chunk_rows == 0 || sgd.learning_rate.is_nan() || sgd.learning_rate <= 0.0 {
-        return Err(Error::InvalidParam {
-            name: "sgd",
-            message: format!("{sgd:?}: epochs, chunk_rows and learning_rate must be > 0"),
-        });
-    }
+    sgd.check()?;
+    cfg.check()?;
     let k = cfg.task.labels().len();
     let featurizer = Featurizer::new(cfg.featurizer.clone(), lexicon.clone())?;
     let dim = featurizer.dim();
