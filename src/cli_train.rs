@@ -435,7 +435,9 @@ fn save_or_promote(a: &TrainArgs, model: &LinearModel, comparison: Option<&Compa
     };
     if c.new >= c.current {
         model::save(model, &a.out)?;
-        promote(&a.out, &c.model)?;
+        promote(&a.out, &c.model).with_context(|| {
+            format!("the new model is written to {}, but it could not be promoted", a.out.display())
+        })?;
         return Ok(Some(true));
     }
     eprintln!("not promoted: the new model is worse than {} on {}", c.model.display(), c.metric);
@@ -662,13 +664,21 @@ fn report_reading(report: &ReadReport) {
 
 fn print_fits(trained: &train::Trained) {
     let meta = trained.model.meta();
+    // Streaming runs its epochs; only L-BFGS stops at a tolerance.
+    let (steps, lbfgs) = if meta.training.solver == "sgd" { ("epochs", false) } else { ("iterations", true) };
     for (head, fit) in meta.heads.iter().zip(&meta.training.fit) {
         eprintln!(
-            "head {head:<34} loss {:.5}  |grad|max {:.1e}  {} iterations{}",
+            "head {head:<34} loss {:.5}  |grad|max {:.1e}  {} {steps}{}",
             fit.loss,
             fit.grad_max,
             fit.iterations,
-            if fit.converged { "" } else { "  (not converged to the tolerance)" }
+            if fit.converged || !lbfgs { "" } else { "  (not converged to the tolerance)" }
+        );
+    }
+    if meta.task == Task::Stance && meta.heads.len() == 1 && trained.pooled_only.is_empty() {
+        eprintln!(
+            "warning: no row names a target, so the model has the pooled head only; stance is toward \
+             a target: give rows a \"target\" (a CSV column: --target-column)"
         );
     }
     let single = &trained.pooled_only;

@@ -1013,6 +1013,22 @@ fn train_refuses_a_bad_out_or_compare_before_reading_any_data() {
         assert!(o.status.success(), "{}", stderr(&o));
         assert!(p.join("link.safetensors").is_symlink() && p.join("real.safetensors").is_file());
     }
+    // Stance rows that name no target train the pooled head only, which the run says.
+    let rows: String = (0..40)
+        .map(|i| {
+            format!(
+                "{}\n",
+                serde_json::json!({"id": i, "text": format!("wind {i}"), "label": (["favor", "against"][i % 2])})
+            )
+        })
+        .collect();
+    common::write(p, "untargeted.jsonl", &rows);
+    for solver in ["lbfgs", "sgd"] {
+        let args =
+            ["train", "--task", "stance", "--data", "untargeted.jsonl", "--folds", "0", "--out", "u.safetensors"];
+        let o = stancer(&[&args[..], &["--solver", solver]].concat(), p);
+        assert!(o.status.success() && stderr(&o).contains("no row names a target"), "{solver}: {}", stderr(&o));
+    }
 }
 
 #[test]
