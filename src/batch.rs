@@ -430,6 +430,9 @@ pub fn read_rows<'a>(
 struct ErrRow<'a> {
     id: &'a str,
     error: &'a str,
+    /// The input line (JSONL) or record (CSV) the row was read from: a row with no id of
+    /// its own gets the line as its id, which another row may have as its own id.
+    line: usize,
 }
 
 /// Processes `rows` with `f` in parallel chunks and writes one output row per input row.
@@ -576,7 +579,7 @@ impl Piece {
                 None
             }
             Err((id, message)) => {
-                self.text.push_str(&error_row(format, &id, &message));
+                self.text.push_str(&error_row(format, &id, &message, *n));
                 Some(message)
             }
         };
@@ -586,11 +589,11 @@ impl Piece {
     }
 }
 
-/// The output row of a row that could not be processed: `{"id", "error"}`, or the CSV
+/// The output row of a row that could not be processed: `{"id", "error", "line"}`, or the CSV
 /// record with only its id and error fields filled.
-fn error_row(format: OutputFormat, id: &str, message: &str) -> String {
+fn error_row(format: OutputFormat, id: &str, message: &str, line: usize) -> String {
     match format {
-        OutputFormat::Jsonl => serde_json::to_string(&ErrRow { id, error: message }).expect("row serialises"),
+        OutputFormat::Jsonl => serde_json::to_string(&ErrRow { id, error: message, line }).expect("row serialises"),
         OutputFormat::Csv { columns, delimiter } => {
             let mut row = String::new();
             push_csv_field(&mut row, id, delimiter);

@@ -55,7 +55,7 @@ enum Command {
     /// Writes one row per input row, in input order: {"id", "label", "probabilities":
     /// {"<label>": p, ...}, "head"?, "top_features"?}, or to a .csv output, CSV records of
     /// "id,label,p_<label>...,head?,top_features?,error". A row that cannot be scored
-    /// becomes {"id", "error"}
+    /// becomes {"id", "error", "line"} (its input line)
     /// and is counted in the summary on stderr (or stops the run: --fail-fast,
     /// --max-errors). A sentiment model finds the target's mentions itself in rows without
     /// "target_spans", as the server's analyses do.

@@ -401,6 +401,9 @@ fn score_keeps_order_writes_error_rows_and_reads_stdin() {
     assert_eq!(rows[3]["label"], "against");
     assert_eq!(rows[4]["head"], "(pooled)");
     assert!(rows[5]["error"].as_str().unwrap().contains("must be a JSON object"));
+    // Error rows say the line they stand for: an id that is a line number may be a row's own.
+    assert_eq!((&rows[1]["line"], &rows[2]["line"], &rows[5]["line"]), (&2.into(), &3.into(), &6.into()));
+    assert!(rows[0].get("line").is_none());
 
     // Stopped by bad rows: exit status 3, which a job tells from a failure to run (1).
     let o = stancer(&["score", "--model", "stance", "--input", "in.jsonl", "--fail-fast"], dir.path());
