@@ -41,8 +41,16 @@ fn target_field<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<C
     d.deserialize_any(TextOf(Accept::String, "target"))
 }
 
+/// An id: a string as written, a number as written (an id past 2^64 or with trailing zeros
+/// would not survive a round trip through a float), any other value as its JSON text.
 fn any_text<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<Cow<'de, str>>, D::Error> {
-    d.deserialize_any(TextOf(Accept::Any, "id"))
+    let raw = <&'de serde_json::value::RawValue>::deserialize(d)?.get();
+    match raw.as_bytes().first() {
+        Some(b'-' | b'0'..=b'9') => Ok(Some(Cow::Borrowed(raw))),
+        _ => serde_json::Deserializer::from_str(raw)
+            .deserialize_any(TextOf(Accept::Any, "id"))
+            .map_err(de::Error::custom),
+    }
 }
 
 /// A label as text: data sets often number their classes.
@@ -206,8 +214,15 @@ impl<'a> Record<'a> {
     /// say), when the line is a JSON object that has one: its error row then carries the
     /// row's own id rather than a line number that could be another row's id.
     pub fn id_in(line: &str) -> Option<String> {
-        let mut v: serde_json::Value = serde_json::from_str(strip_bom(line)).ok()?;
-        any_text(v.get_mut("id")?.take()).ok()?.map(Cow::into_owned)
+        #[derive(Deserialize)]
+        struct Id<'a> {
+            #[serde(default, borrow, deserialize_with = "any_text")]
+            id: Option<Cow<'a, str>>,
+        }
+        // Only an object has an id (serde would read an array's first item as one).
+        let line = strip_bom(line).trim_start();
+        let id = line.starts_with('{').then(|| serde_json::from_str::<Id>(line).ok()).flatten()?.id;
+        id.map(Cow::into_owned)
     }
 
     /// The row's id, text, target and spans, checked, for unlabelled use (scoring,
@@ -513,6 +528,11 @@ mod tests {
     fn ids_of_any_json_type_are_kept_as_their_json_text() {
         let id = |v: &str| ex(&format!(r#"{{"id": {v}, "text": "hi", "label": "favor"}}"#)).unwrap().id;
         assert_eq!(id("12"), "12");
+        // Numbers as written, whatever a float would make of them.
+        assert_eq!(id("12345678901234567891234"), "12345678901234567891234");
+        assert_eq!(id("1.50"), "1.50");
+        assert_eq!(id("-7e400"), "-7e400");
+        assert_eq!(id(r#""esc\"aped""#), "esc\"aped");
         assert_eq!(id("true"), "true");
         assert_eq!(id(r#"{"doc": 1}"#), r#"{"doc":1}"#);
         assert_eq!(id("null"), "7");
