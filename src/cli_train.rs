@@ -263,6 +263,13 @@ pub(crate) fn run_train(mut a: TrainArgs) -> Result<()> {
     result.and(written)
 }
 
+impl TrainArgs {
+    /// The streaming solver's settings.
+    fn sgd(&self) -> train::SgdConfig {
+        train::SgdConfig { epochs: self.epochs, learning_rate: self.learning_rate, ..Default::default() }
+    }
+}
+
 /// What can be found wrong with --out and --compare before hours of training rather than
 /// after them: a model to compare with that cannot be read or does another task, an --out
 /// that is the --compare model (its backup would be a copy of the new model), a special
@@ -361,7 +368,7 @@ fn train_and_save<'a>(a: &'a TrainArgs, saving: &dyn Fn()) -> Result<TrainReport
     // Settings are checked before the data is read, which may take long.
     cfg.check()?;
     if a.solver != "lbfgs" {
-        train::SgdConfig { epochs: a.epochs, learning_rate: a.learning_rate, ..Default::default() }.check()?;
+        a.sgd().check()?;
     }
 
     // Digest and size of the rows as read (gzip decompressed): the same rows give the same
@@ -729,7 +736,7 @@ fn train_streaming<'a>(
         }
         Ok(Box::new(iters.into_iter().flatten()))
     };
-    let sgd = train::SgdConfig { epochs: a.epochs, learning_rate: a.learning_rate, ..Default::default() };
+    let sgd = a.sgd();
     eprintln!(
         "training {task} model {:?} by streaming {} file(s), {} epochs (sgd)",
         cfg.name,

@@ -15,8 +15,8 @@ use crate::model::Task;
 /// `{"id", "text", "target"?, "target_spans"?, "label"?}`; other fields are ignored.
 ///
 /// Its strings borrow from the line where they can (no escapes in them): a batch row is
-/// scored straight from the line it was read as, with no copy of its text, id or target
-/// (one allocation per field per row cost about a tenth of a one-core `stancer score`).
+/// scored straight from the line it was read as, with no allocation and copy of its text,
+/// id, target and label (2% of a one-core `stancer score` of tweets).
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct Record<'a> {
     /// A string as written, any other JSON value as its JSON text, so that no id is lost.
