@@ -353,6 +353,10 @@ pub fn read_rows<'a>(
                     .collect::<Vec<_>>(),
             };
             let col = |c: &str| -> Result<usize> {
+                // Which of two columns of one name was meant cannot be known.
+                if headers.iter().filter(|h| *h == c).count() > 1 {
+                    return Err(header_error(format!("the header names column {c:?} more than once")));
+                }
                 headers.iter().position(|h| h == c).ok_or_else(|| {
                     let mut message = format!("no column {c:?} in the header (columns: {})", headers.join(", "));
                     if let [only] = &headers[..]
@@ -367,7 +371,8 @@ pub fn read_rows<'a>(
                 match c {
                     Column::Unused => Ok((None, String::new())),
                     Column::Named(name) => Ok((Some(col(name)?), name.clone())),
-                    Column::IfPresent(name) => Ok((headers.iter().position(|h| h == name), name.clone())),
+                    Column::IfPresent(name) if headers.contains(name) => Ok((Some(col(name)?), name.clone())),
+                    Column::IfPresent(name) => Ok((None, name.clone())),
                 }
             };
             let text = col(text_column)?;
@@ -1102,6 +1107,14 @@ mod tests {
         assert_eq!(rows[2].as_ref().unwrap_err().0, "r3");
         assert!(rows[2].as_ref().unwrap_err().1.starts_with("2 fields, the header has 3"), "{rows:?}");
         assert_eq!(rows[3].as_ref().unwrap().text.as_deref(), Some("quoted, fine"));
+        // A column read twice in the header: which one is meant cannot be known.
+        for header in ["id,text,text", "id,text,target,id"] {
+            let input = format!("{header}\nr1,a,b\n");
+            let err = read_rows(input.as_bytes(), &csv_format(), "x.csv", 100).err().unwrap().to_string();
+            assert!(err.contains("x.csv:1") && err.contains("more than once"), "{err}");
+        }
+        // Columns the run does not read may repeat.
+        assert!(read_rows(&b"id,text,x,x\nr1,a,b,c\n"[..], &csv_format(), "x.csv", 100).is_ok());
     }
 
     #[test]

@@ -428,8 +428,7 @@ fn train_and_save<'a>(a: &'a TrainArgs, saving: &dyn Fn()) -> Result<TrainReport
     };
     saving();
     let promoted = save_or_promote(a, &trained.model, comparison.as_ref())?;
-    let size = std::fs::metadata(&a.out).map(|m| m.len()).unwrap_or(0);
-    eprintln!("wrote {} ({:.1} MB) in {:.1} s", a.out.display(), size as f64 / 1e6, start.elapsed().as_secs_f64());
+    report_written(&a.out, start);
     Ok(TrainReport { compare: comparison, promoted, ..TrainReport::new(&a.out, Some("lbfgs"), start, trained.cv) })
 }
 
@@ -653,6 +652,12 @@ fn note_id(id: &str, seen: &Mutex<HashSet<u64>>, report: &Mutex<ReadReport>) {
     }
 }
 
+/// Says where the model went, how large it is and how long training took.
+fn report_written(out: &Path, start: std::time::Instant) {
+    let size = std::fs::metadata(out).map(|m| m.len()).unwrap_or(0);
+    eprintln!("wrote {} ({:.1} MB) in {:.1} s", out.display(), size as f64 / 1e6, start.elapsed().as_secs_f64());
+}
+
 fn report_reading(report: &ReadReport) {
     for (path, line, msg) in report.skipped.iter().take(10) {
         eprintln!("skipped {path}:{line}: {msg}");
@@ -781,7 +786,7 @@ fn train_streaming<'a>(
     };
     saving();
     let promoted = save_or_promote(a, &trained.model, comparison.as_ref())?;
-    eprintln!("wrote {} in {:.1} s", a.out.display(), start.elapsed().as_secs_f64());
+    report_written(&a.out, start);
     Ok(TrainReport { compare: comparison, promoted, ..TrainReport::new(&a.out, Some("sgd"), start, trained.cv) })
 }
 
