@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::Args;
 use flate2::write::GzEncoder;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -321,7 +321,7 @@ fn open_batch(
     if let Some(summary) = &io.summary {
         refuse_overwrite(Path::new(input), summary, "--summary")?;
         if io.output != "-" && crate::same_file(Path::new(&io.output), summary) {
-            bail!("--summary {} is the --output file: the summary would overwrite the rows", summary.display());
+            usage!("--summary {} is the --output file: the summary would overwrite the rows", summary.display());
         }
     }
     let bytes_read = Arc::new(AtomicU64::new(0));
@@ -349,7 +349,7 @@ fn open_batch(
             .into_iter()
             .find_map(|(flag, v)| v.as_ref().map(|_| flag))
         {
-            bail!(
+            usage!(
                 "{flag} names a CSV column, but {} is read as JSONL, whose rows are \
                  {{\"id\", \"text\", \"target\"}}; for CSV input give a .csv or .tsv name, --text-column or --delimiter",
                 if input == "-" { "stdin" } else { input }
@@ -370,7 +370,7 @@ fn open_batch(
         (Some(_), None) => {
             let asked =
                 if io.output_format.is_some() { "--output-format".into() } else { format!("--output {}", io.output) };
-            bail!(
+            usage!(
                 "{asked}: this command writes nested JSON rows, which CSV cannot hold (only score writes CSV); \
                  write JSONL (a .jsonl name, or --output-format jsonl)"
             )
@@ -380,7 +380,7 @@ fn open_batch(
     let (mut skip_rows, mut resume_id) = (0, None);
     if io.resume {
         if io.output == "-" {
-            bail!("--resume needs an --output file to continue");
+            usage!("--resume needs an --output file to continue");
         }
         let resumed = batch::prepare_resume(Path::new(&io.output), csv.is_some())?;
         let refuse = |why: String| {

@@ -214,7 +214,7 @@ pub(crate) fn run_train(mut a: TrainArgs) -> Result<()> {
     a.threads.apply()?;
     // Said before training, not after it (saving would fail only then, and misleadingly).
     if a.out.is_dir() || a.out.as_os_str().to_string_lossy().ends_with(std::path::MAIN_SEPARATOR) {
-        bail!(
+        usage!(
             "--out {} is a directory; give the model file to write, e.g. {}",
             a.out.display(),
             a.out.join(format!("{}.safetensors", a.task)).display()
@@ -285,16 +285,16 @@ fn check_out_and_compare(a: &mut TrainArgs) -> Result<()> {
         a.out = a.out.parent().unwrap_or(Path::new("")).join(target);
     }
     if a.out.exists() && !a.out.is_file() {
-        bail!("--out {} exists and is not a regular file; give the model file to write", a.out.display());
+        usage!("--out {} exists and is not a regular file; give the model file to write", a.out.display());
     }
     if let Some(current) = &a.compare {
         let task: Task = a.task.parse().map_err(anyhow::Error::msg)?;
         let cur = model::load(current)?;
         if cur.task() != task {
-            bail!("--compare {} is a {} model; cannot compare with a {task} model", current.display(), cur.task());
+            usage!("--compare {} is a {} model; cannot compare with a {task} model", current.display(), cur.task());
         }
         if crate::same_file(&a.out, current) {
-            bail!(
+            usage!(
                 "--out {} is the --compare model; write the new model elsewhere (e.g. {}), and --promote \
                  replaces the current one with it, keeping the old file as NAME.prev.safetensors",
                 a.out.display(),

@@ -3,6 +3,13 @@
 //! (serve); this file holds the command table, what they share and how a run ends (its exit
 //! status). Errors are reported with anyhow in the binary and nowhere in the library.
 
+/// Returns early with a [`Usage`] error: `bail!` for a mistake in the command line.
+macro_rules! usage {
+    ($($arg:tt)*) => {
+        return Err(anyhow::Error::new(crate::Usage(format!($($arg)*))))
+    };
+}
+
 mod cli_batch;
 mod cli_serve;
 mod cli_train;
@@ -142,6 +149,23 @@ impl Threads {
 /// usage error (2, from clap).
 const EXIT_BAD_ROWS: i32 = 3;
 
+/// A mistake in the command line that clap cannot see (two options naming one file, an
+/// option that does not apply to the input): exit status 2, as clap's own usage errors, so
+/// that a job can tell a command to fix from a run that failed.
+#[derive(Debug)]
+struct Usage(String);
+
+impl std::fmt::Display for Usage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Usage {}
+
+/// Exit status of a usage error.
+const EXIT_USAGE: i32 = 2;
+
 /// 128 + SIGPIPE.
 const EXIT_CLOSED_PIPE: i32 = 141;
 
@@ -224,8 +248,12 @@ fn main() {
             std::process::exit(128 + STOP_SIGNAL.load(Ordering::Relaxed) as i32);
         }
         eprintln!("error: {e:#}");
-        let bad_rows = matches!(e.downcast_ref(), Some(stancer::Error::TooManyBadRows { .. }));
-        std::process::exit(if bad_rows { EXIT_BAD_ROWS } else { 1 });
+        let status = match () {
+            _ if e.downcast_ref::<Usage>().is_some() => EXIT_USAGE,
+            _ if matches!(e.downcast_ref(), Some(stancer::Error::TooManyBadRows { .. })) => EXIT_BAD_ROWS,
+            _ => 1,
+        };
+        std::process::exit(status);
     }
 }
 
@@ -251,7 +279,7 @@ fn print_json(value: &impl serde::Serialize) -> Result<()> {
 /// truncated or replaced while, or before, it is read.
 fn refuse_overwrite(input: &Path, output: &Path, flag: &str) -> Result<()> {
     if input.exists() && same_file(input, output) {
-        bail!("{flag} {} is the input file {}: it would be overwritten", output.display(), input.display());
+        usage!("{flag} {} is the input file {}: it would be overwritten", output.display(), input.display());
     }
     Ok(())
 }
