@@ -127,7 +127,8 @@ impl Threads {
     fn apply(&self) -> Result<()> {
         if let Some(n) = self.threads {
             // The work is all computing: threads past the cores only take turns on them, each
-            // with its own buffers (and, scoring, a 4 MB cache): 1,000 made training take 45 s instead of 0.36 s.
+            // with its own buffers (and, scoring, a 4 MB cache): 1,000 made training take 45 s
+            // instead of 0.36 s.
             let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
             let n = if n.get() > cores {
                 eprintln!("--threads {n} is more than the {cores} cores here; using {cores}");
