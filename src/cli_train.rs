@@ -249,13 +249,14 @@ pub(crate) fn run_train(mut a: TrainArgs) -> Result<()> {
             *phase = Phase::Saving(file.take());
         }
     };
-    // A retraining job reads the summary rather than stderr, so a failed run writes one too.
-    let (report, result) = match train_and_save(&a, &saving) {
-        Ok(report) => (report, Ok(())),
-        Err(e) => {
-            (TrainReport { error: Some(format!("{e:#}")), ..TrainReport::new(&a.out, None, start, None) }, Err(e))
-        }
-    };
+    // A retraining job reads the summary rather than stderr, so a failed run writes one too,
+    // with what it measured before it failed.
+    let mut report = TrainReport::new(&a.out, None, start, None);
+    let result = train_and_save(&a, &saving, &mut report);
+    report.seconds = start.elapsed().as_secs_f64();
+    if let Err(e) = &result {
+        report.error = Some(format!("{e:#}"));
+    }
     let file = match &mut *summary.lock().unwrap_or_else(PoisonError::into_inner) {
         Phase::Training(file) | Phase::Saving(file) => file.take(),
     };
@@ -320,8 +321,8 @@ enum Phase {
     Saving(Option<SummaryFile>),
 }
 
-/// Trains, compares and promotes as `a` asks; what the summary reports.
-fn train_and_save<'a>(a: &'a TrainArgs, saving: &dyn Fn()) -> Result<TrainReport<'a>> {
+/// Trains, compares and promotes as `a` asks, filling in `report` as it goes.
+fn train_and_save<'a>(a: &'a TrainArgs, saving: &dyn Fn(), report: &mut TrainReport<'a>) -> Result<()> {
     let task: Task = a.task.parse().map_err(anyhow::Error::msg)?;
     // A promoted model is served under the name of the file it replaces.
     let named_by = a.compare.as_ref().filter(|_| a.promote).unwrap_or(&a.out);
@@ -385,17 +386,19 @@ fn train_and_save<'a>(a: &'a TrainArgs, saving: &dyn Fn()) -> Result<TrainReport
     let data = DataInfo { files: a.data.clone(), digest };
     let streaming = a.solver == "sgd" || (a.solver == "auto" && total_bytes > STREAM_ABOVE_BYTES);
     if streaming {
-        return train_streaming(a, &files, &cfg, lexicon, &data, task, saving);
+        report.solver = Some("sgd");
+        return train_streaming(a, &files, &cfg, lexicon, &data, task, saving, report);
     }
+    report.solver = Some("lbfgs");
 
     let mut examples = Vec::new();
-    let mut report = ReadReport::default();
+    let mut read = ReadReport::default();
     let columns = a.columns.labelled();
     for f in &files {
         let input = f.open().with_context(|| format!("reading {}", f.name))?;
-        train::data::read_labelled(input, &f.name, task, &columns, a.skip_invalid, &mut examples, &mut report)?;
+        train::data::read_labelled(input, &f.name, task, &columns, a.skip_invalid, &mut examples, &mut read)?;
     }
-    report_reading(&report);
+    report_reading(&read);
     eprintln!("training {task} model {name:?} on {} rows from {} file(s)", examples.len(), a.data.len());
 
     let start = std::time::Instant::now();
@@ -415,21 +418,37 @@ fn train_and_save<'a>(a: &'a TrainArgs, saving: &dyn Fn()) -> Result<TrainReport
         print_json(cv)?;
     }
 
-    let comparison = match &a.compare {
-        Some(current) => {
-            let new = trained.cv.as_ref().context("--compare needs cross-validation (--folds 2 or more)")?;
-            eprintln!("cross-validating the configuration of {} on the same {} folds...", current.display(), cfg.folds);
-            Some(compare(&cfg, current, &data, trained.model.featurizer().lexicon(), new, |cur_cfg, lexicon| {
-                let cur = train::train(&cur_cfg, &examples, lexicon, &data, "-", &|_, _, _| {})?;
-                Ok(cur.cv.expect("folds >= 2"))
-            })?)
-        }
-        None => None,
+    let compare_current = |current: &Path, new: &Metrics| {
+        eprintln!("cross-validating the configuration of {} on the same {} folds...", current.display(), cfg.folds);
+        compare(&cfg, current, &data, trained.model.featurizer().lexicon(), new, |cur_cfg, lexicon| {
+            let cur = train::train(&cur_cfg, &examples, lexicon, &data, "-", &|_, _, _| {})?;
+            Ok(cur.cv.expect("folds >= 2"))
+        })
     };
+    let no_cv = "--compare needs cross-validation (--folds 2 or more)";
+    compare_and_save(a, &trained, report, saving, start, no_cv, compare_current)
+}
+
+/// The end of both paths: compares with the current model when asked, writes the new model
+/// and promotes it when asked, recording each step's outcome in `report` as it is known.
+fn compare_and_save<'a>(
+    a: &'a TrainArgs,
+    trained: &train::Trained,
+    report: &mut TrainReport<'a>,
+    saving: &dyn Fn(),
+    start: std::time::Instant,
+    no_metrics: &'static str,
+    compare_current: impl FnOnce(&Path, &Metrics) -> Result<Comparison>,
+) -> Result<()> {
+    report.metrics = trained.cv.clone();
+    if let Some(current) = &a.compare {
+        let new = trained.cv.as_ref().context(no_metrics)?;
+        report.compare = Some(compare_current(current, new)?);
+    }
     saving();
-    let promoted = save_or_promote(a, &trained.model, comparison.as_ref())?;
+    report.promoted = save_or_promote(a, &trained.model, report.compare.as_ref())?;
     report_written(&a.out, start);
-    Ok(TrainReport { compare: comparison, promoted, ..TrainReport::new(&a.out, Some("lbfgs"), start, trained.cv) })
+    Ok(())
 }
 
 /// Writes the new model to --out, and with --promote over the current one when it is not
@@ -716,7 +735,8 @@ fn train_streaming<'a>(
     data: &DataInfo,
     task: Task,
     saving: &dyn Fn(),
-) -> Result<TrainReport<'a>> {
+    report: &mut TrainReport<'a>,
+) -> Result<()> {
     let skipped = Arc::new(std::sync::Mutex::new(ReadReport::default()));
     let seen = Arc::new(std::sync::Mutex::new(HashSet::new()));
     let first_pass = std::sync::atomic::AtomicBool::new(true);
@@ -764,31 +784,25 @@ fn train_streaming<'a>(
         eprint!("{}", m.confusion_table());
         print_json(m)?;
     }
-    let comparison = match &a.compare {
-        Some(current) => {
-            let new = trained.cv.as_ref().context("--compare needs held-out rows, and the data has none")?;
-            eprintln!(
-                "training the configuration of {} by streaming the same rows, to measure it on the same held-out rows...",
-                current.display()
-            );
-            let pb = bar(0, "compare");
-            let progress = |_: Stage, done: usize, total: usize| {
-                pb.set_length(total as u64);
-                pb.set_position(done as u64);
-            };
-            let c = compare(cfg, current, data, trained.model.featurizer().lexicon(), new, |cur_cfg, lexicon| {
-                let cur = train::train_streaming(&cur_cfg, &sgd, &source, lexicon, data, "-", &progress)?;
-                Ok(cur.cv.expect("the same rows are held out"))
-            })?;
-            pb.finish_and_clear();
-            Some(c)
-        }
-        None => None,
+    let compare_current = |current: &Path, new: &Metrics| {
+        eprintln!(
+            "training the configuration of {} by streaming the same rows, to measure it on the same held-out rows...",
+            current.display()
+        );
+        let pb = bar(0, "compare");
+        let progress = |_: Stage, done: usize, total: usize| {
+            pb.set_length(total as u64);
+            pb.set_position(done as u64);
+        };
+        let c = compare(cfg, current, data, trained.model.featurizer().lexicon(), new, |cur_cfg, lexicon| {
+            let cur = train::train_streaming(&cur_cfg, &sgd, &source, lexicon, data, "-", &progress)?;
+            Ok(cur.cv.expect("the same rows are held out"))
+        });
+        pb.finish_and_clear();
+        c
     };
-    saving();
-    let promoted = save_or_promote(a, &trained.model, comparison.as_ref())?;
-    report_written(&a.out, start);
-    Ok(TrainReport { compare: comparison, promoted, ..TrainReport::new(&a.out, Some("sgd"), start, trained.cv) })
+    let no_holdout = "--compare needs held-out rows, and the data has none";
+    compare_and_save(a, &trained, report, saving, start, no_holdout, compare_current)
 }
 
 pub(crate) fn run_eval(a: EvalArgs) -> Result<()> {

@@ -1170,6 +1170,22 @@ fn compare_and_promote_only_when_not_worse() {
     assert_eq!(summary["metrics"]["f_avg"], summary["compare"]["new"], "{summary}");
     assert_eq!(std::fs::read(models.join("stance.safetensors")).unwrap(), current);
     promoted_over(&sgd("same-sgd.safetensors", &[]), "same-sgd.safetensors", &current);
+
+    // A promotion that fails (the backup's name is taken by a directory) leaves the current
+    // model as it was, and the summary still carries the figures measured before it failed.
+    let current = std::fs::read(models.join("stance.safetensors")).unwrap();
+    std::fs::remove_file(models.join("stance.prev.safetensors")).unwrap();
+    std::fs::create_dir(models.join("stance.prev.safetensors")).unwrap();
+    let args = ["train", "--task", "stance", "--data", "train.jsonl", "--out", "failed.safetensors", "--folds", "3"];
+    let more = ["--compare", "models/stance.safetensors", "--promote", "--summary", "failed.json"];
+    let o = stancer(&[&args[..], &more[..]].concat(), dir.path());
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let summary = read_json(dir.path(), "failed.json");
+    assert!(summary["error"].as_str().unwrap().contains("could not be promoted"), "{summary}");
+    assert_eq!(summary["solver"], "lbfgs", "{summary}");
+    assert_eq!(summary["metrics"]["f_avg"], summary["compare"]["new"], "{summary}");
+    assert!(summary["compare"]["current"].is_f64() && summary["promoted"].is_null(), "{summary}");
+    assert_eq!(std::fs::read(models.join("stance.safetensors")).unwrap(), current);
 }
 
 const ARTICLE: &str = "Senator Jane Doe said on Monday that the plan was “a disaster for working families.” \
