@@ -387,7 +387,7 @@ fn train_and_save<'a>(a: &'a TrainArgs, saving: &dyn Fn(), report: &mut TrainRep
     let streaming = a.solver == "sgd" || (a.solver == "auto" && total_bytes > STREAM_ABOVE_BYTES);
     if streaming {
         report.solver = Some("sgd");
-        return train_streaming(a, &files, &cfg, lexicon, &data, task, saving, report);
+        return train_streaming(a, &files, &cfg, lexicon, &data, saving, report);
     }
     report.solver = Some("lbfgs");
 
@@ -733,10 +733,10 @@ fn train_streaming<'a>(
     cfg: &TrainConfig,
     lexicon: Option<Lexicon>,
     data: &DataInfo,
-    task: Task,
     saving: &dyn Fn(),
     report: &mut TrainReport<'a>,
 ) -> Result<()> {
+    let task = cfg.task;
     let skipped = Arc::new(std::sync::Mutex::new(ReadReport::default()));
     let seen = Arc::new(std::sync::Mutex::new(HashSet::new()));
     let first_pass = std::sync::atomic::AtomicBool::new(true);
