@@ -42,7 +42,8 @@ pub(crate) struct ExtractArgs {
 
 #[derive(Args)]
 pub(crate) struct AnalyzeArgs {
-    /// A plain-text document ('-' or nothing: stdin). Not with --input.
+    /// A plain-text document ('-' or nothing: stdin), whose analysis goes to --output
+    /// (stdout by default). Not with --input.
     #[arg(conflicts_with = "input")]
     file: Option<String>,
     /// What stance is taken toward (batch rows may carry their own "target").
@@ -299,7 +300,6 @@ struct Opened {
     rows: Box<dyn Iterator<Item = batch::Row> + Send>,
     output: BatchOut,
     output_name: String,
-    summary: Option<SummaryFile>,
     opts: BatchOptions,
     bytes_read: Arc<AtomicU64>,
     input_len: Option<u64>,
@@ -317,12 +317,6 @@ fn open_batch(
     let input = io.input.as_deref().unwrap_or("-");
     if io.output != "-" {
         refuse_overwrite(Path::new(input), Path::new(&io.output), "--output")?;
-    }
-    if let Some(summary) = &io.summary {
-        refuse_overwrite(Path::new(input), summary, "--summary")?;
-        if io.output != "-" && crate::same_file(Path::new(&io.output), summary) {
-            usage!("--summary {} is the --output file: the summary would overwrite the rows", summary.display());
-        }
     }
     let bytes_read = Arc::new(AtomicU64::new(0));
     let (raw, input_len): (Box<dyn Read + Send>, Option<u64>) = if input == "-" {
@@ -409,8 +403,6 @@ fn open_batch(
         }
         skip_rows = resumed.rows;
     }
-    let summary = SummaryFile::create(io.summary.as_deref())?;
-
     let mut output = if io.output == "-" {
         BatchOut::Plain(Box::new(BufWriter::new(std::io::stdout().lock())))
     } else {
@@ -446,7 +438,60 @@ fn open_batch(
         chunk_rows: io.chunk_rows.get(),
         stop: Some(crate::stop_on_signals()?),
     };
-    Ok(Opened { rows, output, output_name: io.output.clone(), summary, opts, bytes_read, input_len })
+    Ok(Opened { rows, output, output_name: io.output.clone(), opts, bytes_read, input_len })
+}
+
+/// A batch's --summary, created (so emptied) before anything else can fail: a nightly job
+/// never reads an earlier run's summary as this one's, and a run that fails before its
+/// first row (a model or input that cannot be read, a refused --resume) still says why.
+struct BatchSummary {
+    file: Option<SummaryFile>,
+    start: std::time::Instant,
+}
+
+/// What a batch's --summary holds.
+#[derive(serde::Serialize)]
+struct BatchReport<'a> {
+    input: &'a str,
+    output: &'a str,
+    models: &'a [ModelUsed],
+    #[serde(flatten)]
+    summary: &'a batch::Summary,
+    seconds: f64,
+    /// Why the run ended before the end of its input; null when it did not.
+    stopped: Option<String>,
+}
+
+impl BatchSummary {
+    fn create(io: &BatchIo) -> Result<BatchSummary> {
+        let start = std::time::Instant::now();
+        let Some(summary) = &io.summary else { return Ok(BatchSummary { file: None, start }) };
+        refuse_overwrite(Path::new(io.input.as_deref().unwrap_or("-")), summary, "--summary")?;
+        if io.output != "-" && crate::same_file(Path::new(&io.output), summary) {
+            usage!("--summary {} is the --output file: the summary would overwrite the rows", summary.display());
+        }
+        Ok(BatchSummary { file: SummaryFile::create(Some(summary))?, start })
+    }
+
+    /// Passes `r` on; an error is first written to the summary as why the run stopped.
+    fn check<T>(&mut self, io: &BatchIo, r: Result<T>) -> Result<T> {
+        if let Err(e) = &r
+            && let Some(file) = self.file.take()
+        {
+            let report = BatchReport {
+                input: io.input.as_deref().unwrap_or("-"),
+                output: &io.output,
+                models: &[],
+                summary: &batch::Summary::default(),
+                seconds: self.start.elapsed().as_secs_f64(),
+                stopped: Some(format!("{e:#}")),
+            };
+            if let Err(w) = file.write(&report) {
+                eprintln!("error: {w:#}");
+            }
+        }
+        r
+    }
 }
 
 /// A model that a batch ran, as its summary names it: a nightly job can tell which model
@@ -470,11 +515,11 @@ fn load_model_used(arg: &str, dir: &Path) -> Result<(LinearModel, ModelUsed)> {
 
 /// Runs a batch with a progress bar (rows, rows/s, and an ETA when the input size is known)
 /// on a terminal, and a summary on stderr.
-fn run_batch<F>(opened: Opened, models: &[ModelUsed], f: F) -> Result<()>
+fn run_batch<F>(opened: Opened, summary_file: BatchSummary, models: &[ModelUsed], f: F) -> Result<()>
 where
     F: Fn(usize, stancer::train::Record<'_>) -> batch::RowResult + Sync,
 {
-    let Opened { rows, mut output, output_name, summary: summary_file, opts, bytes_read, input_len } = opened;
+    let Opened { rows, mut output, output_name, opts, bytes_read, input_len } = opened;
     let pb =
         if std::io::stderr().is_terminal() { ProgressBar::new(input_len.unwrap_or(0)) } else { ProgressBar::hidden() };
     let template = if input_len.is_some() {
@@ -516,19 +561,8 @@ where
     for e in &summary.first_errors {
         eprintln!("  {e}");
     }
-    if let Some(file) = summary_file {
-        #[derive(serde::Serialize)]
-        struct Report<'a> {
-            input: &'a str,
-            output: &'a str,
-            models: &'a [ModelUsed],
-            #[serde(flatten)]
-            summary: &'a batch::Summary,
-            seconds: f64,
-            /// Why the run ended before the end of its input; null when it did not.
-            stopped: Option<String>,
-        }
-        let report = Report {
+    if let Some(file) = summary_file.file {
+        let report = BatchReport {
             input: &opts.input_name,
             output: &output_name,
             models,
@@ -552,9 +586,10 @@ struct WithId<'a, T> {
 }
 
 pub(crate) fn run_extract(a: ExtractArgs) -> Result<()> {
-    let opened = open_batch(&a.io, None, None)?;
+    let mut summary = BatchSummary::create(&a.io)?;
+    let opened = summary.check(&a.io, open_batch(&a.io, None, None))?;
     let max = a.io.max_text_chars;
-    run_batch(opened, &[], |n, rec| {
+    run_batch(opened, summary, &[], |n, rec| {
         let ex = rec.into_unlabelled(n, max)?;
         let found = stancer::quotes::extract(&ex.text);
         serde_json::to_string(&WithId { id: &ex.id, rest: &found }).map_err(|e| (ex.id.into_owned(), e.to_string()))
@@ -562,14 +597,22 @@ pub(crate) fn run_extract(a: ExtractArgs) -> Result<()> {
 }
 
 pub(crate) fn run_analyze(a: AnalyzeArgs) -> Result<()> {
-    let (stance, stance_used) = load_model_used(&a.stance_model, &a.models.dir)?;
-    let (sentiment, sentiment_used) = load_model_used(&a.sentiment_model, &a.models.dir)?;
-    // Checked once here: in a batch, a wrong model would otherwise fail every row.
-    analyze::check_task(&stance, Task::Stance, "--stance-model")?;
-    analyze::check_task(&sentiment, Task::Sentiment, "--sentiment-model")?;
+    if a.io.input.is_none() {
+        refuse_batch_options(&a.io)?;
+    }
+    let mut summary = BatchSummary::create(&a.io)?;
+    let models = || {
+        let (stance, stance_used) = load_model_used(&a.stance_model, &a.models.dir)?;
+        let (sentiment, sentiment_used) = load_model_used(&a.sentiment_model, &a.models.dir)?;
+        // Checked once here: in a batch, a wrong model would otherwise fail every row.
+        analyze::check_task(&stance, Task::Stance, "--stance-model")?;
+        analyze::check_task(&sentiment, Task::Sentiment, "--sentiment-model")?;
+        Ok((stance, sentiment, [stance_used, sentiment_used]))
+    };
+    let (stance, sentiment, used) = summary.check(&a.io, models())?;
     if a.io.input.is_some() {
-        let opened = open_batch(&a.io, None, None)?;
-        return run_batch(opened, &[stance_used, sentiment_used], |n, rec| {
+        let opened = summary.check(&a.io, open_batch(&a.io, None, None))?;
+        return run_batch(opened, summary, &used, |n, rec| {
             let train::Unlabelled { id, text, target, .. } = rec.into_unlabelled(n, a.io.max_text_chars)?;
             let failed = |message: String| (id.to_string(), message);
             let target = target
@@ -591,16 +634,41 @@ pub(crate) fn run_analyze(a: AnalyzeArgs) -> Result<()> {
     batch::decoded(raw, name)?.read_to_string(&mut text).with_context(|| format!("reading {name}"))?;
     let analysis = analyze::analyze_document(&text, target, &stance, &sentiment, a.explain)
         .with_context(|| format!("analysing {name}"))?;
-    print_json(&analysis)?;
+    if a.io.output == "-" {
+        return print_json(&analysis);
+    }
+    refuse_overwrite(Path::new(name), Path::new(&a.io.output), "--output")?;
+    let json = serde_json::to_string_pretty(&analysis)? + "\n";
+    std::fs::write(&a.io.output, json).with_context(|| format!("writing {}", a.io.output))
+}
+
+/// Options of a batch of rows given to `analyze` of one document, which would not use them:
+/// said rather than ignored.
+fn refuse_batch_options(io: &BatchIo) -> Result<()> {
+    let given = [
+        ("--resume", io.resume),
+        ("--fail-fast", io.fail_fast),
+        ("--max-errors", io.max_errors.is_some()),
+        ("--summary", io.summary.is_some()),
+        ("--output-format", io.output_format.is_some()),
+        ("--text-column", io.text_column.is_some()),
+        ("--delimiter", io.delimiter.is_some()),
+        ("--id-column", io.id_column.is_some()),
+        ("--target-column", io.target_column.is_some()),
+    ];
+    if let Some((flag, _)) = given.iter().find(|(_, given)| *given) {
+        usage!("{flag} is for a batch of rows (--input FILE); one document is analysed without it");
+    }
     Ok(())
 }
 
 pub(crate) fn run_score(a: ScoreArgs) -> Result<()> {
-    let (model, used) = load_model_used(&a.model, &a.models.dir)?;
+    let mut summary = BatchSummary::create(&a.io)?;
+    let (model, used) = summary.check(&a.io, load_model_used(&a.model, &a.models.dir))?;
     let explain = usize::from(a.explain);
     let header = |delimiter| batch::ScoreWriter::csv_header(&model, delimiter, explain > 0);
-    let opened = open_batch(&a.io, Some(&header), Some(model.labels()))?;
+    let opened = summary.check(&a.io, open_batch(&a.io, Some(&header), Some(model.labels())))?;
     let max = a.io.max_text_chars;
     let writer = batch::ScoreWriter::new(&model, opened.opts.output_format, explain);
-    run_batch(opened, &[used], |n, rec| writer.score(n, rec, max))
+    run_batch(opened, summary, &[used], |n, rec| writer.score(n, rec, max))
 }

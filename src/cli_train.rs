@@ -532,7 +532,7 @@ impl Read for CopyReader {
 #[derive(serde::Serialize)]
 struct TrainReport<'a> {
     out: &'a Path,
-    /// None when the run failed before choosing one.
+    /// None when the run failed before choosing one (by --solver, or by the data's size).
     solver: Option<&'static str>,
     seconds: f64,
     metrics: Option<Metrics>,

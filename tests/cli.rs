@@ -206,7 +206,7 @@ fn training_mixes_jsonl_csv_and_gzip_files_and_reports_duplicate_ids() {
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let summary = read_json(dir.path(), "failed.json");
     assert!(summary["error"].as_str().unwrap().contains("no column \"label\""), "{summary}");
-    assert!(summary["solver"].is_null() && summary["metrics"].is_null(), "{summary}");
+    assert_eq!((&summary["solver"], &summary["metrics"]), (&"lbfgs".into(), &serde_json::Value::Null), "{summary}");
     assert!(!dir.path().join("x.safetensors").exists());
     // Other column names are given by flags; a named column must exist.
     let body = "tid,tweet,stance\nz1,I love wind power,favor\n,We hate tax cuts,against\n,Tax cuts again,none\n";
@@ -409,9 +409,19 @@ fn score_keeps_order_writes_error_rows_and_reads_stdin() {
     let o = stancer(&["score", "--model", "stance", "--input", "in.jsonl", "--fail-fast"], dir.path());
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     assert!(stderr(&o).contains("in.jsonl:2: field \"text\" is empty"), "{}", stderr(&o));
-    let o = stancer(&["score", "--model", "stance", "--input", "missing.jsonl", "--summary", "m.json"], dir.path());
-    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    assert!(!dir.path().join("m.json").exists(), "a run that never started has no summary");
+    // A run that fails before its first row still writes its summary, over an earlier
+    // run's, which a job would otherwise read as this run's.
+    std::fs::write(dir.path().join("m.json"), "{\"rows\": 6, \"stopped\": null}").unwrap();
+    for (args, why) in [
+        (["--model", "stance", "--input", "missing.jsonl"], "opening missing.jsonl"),
+        (["--model", "missing", "--input", "in.jsonl"], "missing"),
+    ] {
+        let o = stancer(&[&["score"], &args[..], &["--summary", "m.json"]].concat(), dir.path());
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        let summary = read_json(dir.path(), "m.json");
+        assert!(summary["stopped"].as_str().unwrap().contains(why), "{summary}");
+        assert_eq!((&summary["rows"], &summary["input"]), (&0.into(), &args[3].into()), "{summary}");
+    }
     // A summary that cannot be written fails the run before it scores anything.
     let o = stancer(
         &["score", "--model", "stance", "--input", "in.jsonl", "--output", "o.jsonl", "--summary", "no/s.json"],
@@ -1237,6 +1247,15 @@ fn analyze_one_document_and_a_batch() {
     assert_eq!(verdicts[0]["speaker"], "Jane Doe");
     assert!(verdicts[0]["quote_count"].as_u64().unwrap() >= 3);
     assert!(v["quotes"][0]["stance"]["label"].is_string());
+    // --output takes the analysis; options of a batch of rows are refused, not ignored.
+    let one = ["analyze", "--models", &models, "--target", "the plan", "article.txt"];
+    let o = stancer(&[&one[..], &["--output", "one.json"]].concat(), dir.path());
+    assert!(o.status.success() && o.stdout.is_empty(), "{}", stderr(&o));
+    assert_eq!(read_json(dir.path(), "one.json"), v);
+    let o = stancer(&[&one[..], &["--summary", "one-summary.json"]].concat(), dir.path());
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--summary is for a batch of rows (--input FILE)"), "{}", stderr(&o));
+    assert!(!dir.path().join("one-summary.json").exists());
 
     let o = stancer(&["analyze", "--models", &models, "article.txt"], dir.path());
     assert!(!o.status.success());
