@@ -1,7 +1,6 @@
 //! `stancer train` and `stancer eval`: reading labelled files, training in memory or by
 //! streaming, comparing with and promoting over the current model, and the run's summary.
 
-use std::collections::HashSet;
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -16,6 +15,7 @@ use stancer::batch;
 use stancer::features::{Input, Lexicon};
 use stancer::metrics::Metrics;
 use stancer::model::{self, LinearModel, Task};
+use stancer::train::data::RepeatedIds;
 use stancer::train::{self, DataInfo, ReadReport, Stage, TrainConfig};
 
 use crate::{ModelsDir, SummaryFile, Threads, bar, load_model, parse_delimiter, print_json, refuse_overwrite};
@@ -657,21 +657,6 @@ fn copy_atomically(from: &Path, to: &Path) -> Result<()> {
     copy().with_context(|| format!("copying {} to {}", from.display(), to.display()))
 }
 
-/// Ids checked for duplicates when streaming; past them, rows are not checked, so that
-/// memory stays bounded: the ids of 1,000,000 rows raised the streaming run's peak RSS from
-/// 273 to 343 MB, though a set of 1,000,000 such hashes alone peaks near 30 MB.
-const MAX_CHECKED_IDS: usize = 2_000_000;
-
-/// Records `id` among the ids streamed so far (by a 64-bit hash, as the ids of millions of
-/// rows would not fit in bounded memory as text), noting it in `report` if seen before.
-fn note_id(id: &str, seen: &Mutex<HashSet<u64>>, report: &Mutex<ReadReport>) {
-    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
-    let mut seen = seen.lock().unwrap_or_else(PoisonError::into_inner);
-    if seen.len() < MAX_CHECKED_IDS && !seen.insert(BuildHasherDefault::<DefaultHasher>::default().hash_one(id)) {
-        report.lock().unwrap_or_else(PoisonError::into_inner).duplicate_ids.push(id.to_string());
-    }
-}
-
 /// Says where the model went, how large it is and how long training took.
 fn report_written(out: &Path, start: std::time::Instant) {
     let size = std::fs::metadata(out).map(|m| m.len()).unwrap_or(0);
@@ -685,11 +670,13 @@ fn report_reading(report: &ReadReport) {
     if !report.skipped.is_empty() {
         eprintln!("skipped {} invalid line(s)", report.skipped.len());
     }
-    if !report.duplicate_ids.is_empty() {
+    if report.duplicates > 0 {
+        let shown: Vec<String> = report.duplicate_ids.iter().take(5).map(|d| d.to_string()).collect();
         eprintln!(
-            "warning: {} duplicate id(s), e.g. {}",
-            report.duplicate_ids.len(),
-            report.duplicate_ids.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
+            "warning: {} row(s) have the id of an earlier row, e.g. {}{}",
+            report.duplicates,
+            shown.join(", "),
+            if report.duplicates > shown.len() { ", ..." } else { "" }
         );
     }
 }
@@ -737,27 +724,33 @@ fn train_streaming<'a>(
     report: &mut TrainReport<'a>,
 ) -> Result<()> {
     let task = cfg.task;
-    let skipped = Arc::new(std::sync::Mutex::new(ReadReport::default()));
-    let seen = Arc::new(std::sync::Mutex::new(HashSet::new()));
-    let first_pass = std::sync::atomic::AtomicBool::new(true);
+    let skipped = Arc::new(Mutex::new(ReadReport::default()));
+    // The rows' ids are hashed on the first read of the files and checked on the second.
+    let ids = Arc::new(Mutex::new(RepeatedIds::default()));
+    let reads = std::sync::atomic::AtomicUsize::new(0);
     let columns = a.columns.labelled();
     let source = || -> stancer::Result<Box<dyn Iterator<Item = stancer::Result<train::Example>>>> {
-        let record_skips = first_pass.swap(false, Ordering::Relaxed);
+        let read = reads.fetch_add(1, Ordering::Relaxed);
         let mut iters: Vec<Box<dyn Iterator<Item = stancer::Result<train::Example>>>> = Vec::new();
         for f in files {
             let (report, file) = (skipped.clone(), f.name.clone());
             let skip = move |line, message| {
-                if record_skips {
+                if read == 0 {
                     report.lock().expect("not poisoned").skipped.push((file.clone(), line, message));
                 }
             };
             let input = f.open().map_err(|e| stancer::Error::io(&f.name, e))?;
-            let rows = train::data::labelled_examples(input, &f.name, task, &columns, a.skip_invalid, skip)?;
-            let (skipped, seen) = (skipped.clone(), seen.clone());
-            iters.push(Box::new(rows.inspect(move |row| {
-                if let (true, Ok(e)) = (record_skips, row) {
-                    note_id(&e.id, &seen, &skipped);
+            let rows = train::data::labelled_rows(input, &f.name, task, &columns, a.skip_invalid, skip)?;
+            let (report, ids, file) = (skipped.clone(), ids.clone(), Arc::<str>::from(f.name.as_str()));
+            iters.push(Box::new(rows.map(move |(line, row)| {
+                if let (0 | 1, Ok(e)) = (read, &row) {
+                    let mut ids = ids.lock().expect("not poisoned");
+                    match read {
+                        0 => ids.first_read(&e.id),
+                        _ => ids.second_read(&e.id, &file, line, &mut report.lock().expect("not poisoned")),
+                    }
                 }
+                row
             })));
         }
         Ok(Box::new(iters.into_iter().flatten()))

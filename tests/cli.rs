@@ -195,7 +195,8 @@ fn training_mixes_jsonl_csv_and_gzip_files_and_reports_duplicate_ids() {
     for solver in ["lbfgs", "sgd"] {
         let o = train(&["a.jsonl", "dup.csv"], "dup.safetensors", solver);
         assert!(o.status.success(), "{}", stderr(&o));
-        assert!(stderr(&o).contains("1 duplicate id(s), e.g. r1"), "{solver}: {}", stderr(&o));
+        let dup = "1 row(s) have the id of an earlier row, e.g. r1 (a.jsonl:1 and dup.csv:2)";
+        assert!(stderr(&o).contains(dup), "{solver}: {}", stderr(&o));
     }
     common::write(dir.path(), "nolabel.csv", "id,text,stance\nr1,I love wind power,favor\n");
     let o = train(&["a.jsonl", "nolabel.csv"], "x.safetensors", "lbfgs");

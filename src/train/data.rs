@@ -2,8 +2,10 @@
 //! with errors that name file, line and field.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::io::Read;
+use std::sync::Arc;
 
 use serde::Deserialize;
 use serde::de::{self, Deserializer, Visitor};
@@ -331,10 +333,106 @@ struct Checked<'a> {
 pub struct ReadReport {
     /// Invalid lines skipped with `skip_invalid`: (file, line, reason).
     pub skipped: Vec<(String, usize, String)>,
-    /// Ids seen more than once (across all files read into the same report).
-    pub duplicate_ids: Vec<String>,
-    /// Every id read so far, which is how a file's ids are checked against the files before.
-    pub seen_ids: HashSet<String>,
+    /// Rows whose id an earlier row has (across all files read into the same report).
+    pub duplicates: usize,
+    /// The first [`MAX_DUPLICATES_SHOWN`] of them, with where each copy is.
+    pub duplicate_ids: Vec<DuplicateId>,
+    /// Every id read so far and where it was first, which is how a file's ids are checked
+    /// against the files before.
+    pub seen_ids: HashMap<String, (Arc<str>, usize)>,
+}
+
+/// Duplicate ids kept with their places; the rest are only counted, as a file given twice
+/// would otherwise keep every id.
+pub const MAX_DUPLICATES_SHOWN: usize = 100;
+
+/// A row whose id an earlier row has: the file and line of the earlier row and of this one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DuplicateId {
+    pub id: String,
+    pub first: (Arc<str>, usize),
+    pub again: (Arc<str>, usize),
+}
+
+impl std::fmt::Display for DuplicateId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ((f1, l1), (f2, l2)) = (&self.first, &self.again);
+        write!(f, "{} ({f1}:{l1} and {f2}:{l2})", self.id)
+    }
+}
+
+impl ReadReport {
+    fn duplicate(&mut self, d: DuplicateId) {
+        self.duplicates += 1;
+        if self.duplicate_ids.len() < MAX_DUPLICATES_SHOWN {
+            self.duplicate_ids.push(d);
+        }
+    }
+}
+
+/// Finds repeated ids among rows that are read more than once (streaming training reads
+/// its files once per epoch) in 8 bytes an id, where a set of the ids would grow with
+/// their text: the first read records a 64-bit hash of each id, and the second tells the
+/// rows whose id's hash came more than once, with the file and line of each copy,
+/// comparing the ids themselves (two ids sharing a hash are no duplicate).
+#[derive(Debug, Default)]
+pub struct RepeatedIds {
+    hashes: Vec<u64>,
+    /// From the second read: the hashes the first read saw more than once.
+    repeated: Option<HashMap<u64, FirstOf>>,
+    shown: usize,
+}
+
+/// The first row of a repeated hash in the second read.
+#[derive(Debug)]
+enum FirstOf {
+    Unseen,
+    /// Its id and place; `None` past [`MAX_DUPLICATES_SHOWN`] repeated ids, which are then
+    /// counted without comparing them.
+    Seen(Option<(String, Arc<str>, usize)>),
+}
+
+/// Ids a [`RepeatedIds`] checks: the rows past them are not checked (32 MB of hashes, held
+/// only during the first read).
+pub const MAX_CHECKED_IDS: usize = 4_000_000;
+
+impl RepeatedIds {
+    fn hash(id: &str) -> u64 {
+        use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+        BuildHasherDefault::<DefaultHasher>::default().hash_one(id)
+    }
+
+    /// Records a row of the first read.
+    pub fn first_read(&mut self, id: &str) {
+        if self.hashes.len() < MAX_CHECKED_IDS {
+            self.hashes.push(Self::hash(id));
+        }
+    }
+
+    /// Checks a row of the second read, at `line` of `file`, recording it in `report` when
+    /// an earlier row has its id.
+    pub fn second_read(&mut self, id: &str, file: &Arc<str>, line: usize, report: &mut ReadReport) {
+        let repeated = self.repeated.get_or_insert_with(|| {
+            let mut hashes = std::mem::take(&mut self.hashes);
+            hashes.sort_unstable();
+            let twice = hashes.windows(2).filter(|w| w[0] == w[1]).map(|w| (w[0], FirstOf::Unseen));
+            twice.collect()
+        });
+        let Some(first) = repeated.get_mut(&Self::hash(id)) else { return };
+        match first {
+            FirstOf::Unseen => {
+                let keep = self.shown < MAX_DUPLICATES_SHOWN;
+                self.shown += usize::from(keep);
+                *first = FirstOf::Seen(keep.then(|| (id.to_string(), file.clone(), line)));
+            }
+            FirstOf::Seen(Some((first_id, first_file, first_line))) if first_id == id => {
+                let again = (file.clone(), line);
+                report.duplicate(DuplicateId { id: id.into(), first: (first_file.clone(), *first_line), again });
+            }
+            FirstOf::Seen(Some(_)) => {}
+            FirstOf::Seen(None) => report.duplicates += 1,
+        }
+    }
 }
 
 /// Longest text accepted when no other limit is given, in code points.
@@ -401,12 +499,19 @@ pub fn read_labelled(
     report: &mut ReadReport,
 ) -> Result<()> {
     let mut skipped = Vec::new();
-    for ex in
-        labelled_examples(input, name, task, columns, skip_invalid, |line, message| skipped.push((line, message)))?
+    let file: Arc<str> = name.into();
+    for (line, ex) in
+        labelled_rows(input, name, task, columns, skip_invalid, |line, message| skipped.push((line, message)))?
     {
         let ex = ex?;
-        if !report.seen_ids.insert(ex.id.clone()) {
-            report.duplicate_ids.push(ex.id.clone());
+        match report.seen_ids.entry(ex.id.clone()) {
+            Entry::Occupied(first) => {
+                let first = first.get().clone();
+                report.duplicate(DuplicateId { id: ex.id.clone(), first, again: (file.clone(), line) });
+            }
+            Entry::Vacant(v) => {
+                v.insert((file.clone(), line));
+            }
         }
         out.push(ex);
     }
@@ -428,8 +533,20 @@ pub fn labelled_examples<'a, F: FnMut(usize, String) + Send + 'a>(
     task: Task,
     columns: &LabelledColumns,
     skip_invalid: bool,
-    mut skipped: F,
+    skipped: F,
 ) -> Result<impl Iterator<Item = Result<Example>> + Send + 'a> {
+    Ok(labelled_rows(input, name, task, columns, skip_invalid, skipped)?.map(|(_, row)| row))
+}
+
+/// [`labelled_examples`] with the line each row starts on.
+pub fn labelled_rows<'a, F: FnMut(usize, String) + Send + 'a>(
+    input: impl Read + Send + 'a,
+    name: &str,
+    task: Task,
+    columns: &LabelledColumns,
+    skip_invalid: bool,
+    mut skipped: F,
+) -> Result<impl Iterator<Item = (usize, Result<Example>)> + Send + 'a> {
     for (from, to) in &columns.label_map {
         if task.canonical_label(to).is_none() {
             return Err(Error::InvalidParam {
@@ -452,7 +569,7 @@ pub fn labelled_examples<'a, F: FnMut(usize, String) + Send + 'a>(
     Ok(rows.filter_map(move |(line, raw)| {
         let invalid = |message| Error::InvalidRecord { path: path.clone(), line, message };
         if let crate::batch::RawRow::Unreadable(message) = raw {
-            return Some(Err(invalid(message)));
+            return Some((line, Err(invalid(message))));
         }
         let example = raw.into_record(line).map_err(|(_, message)| message).and_then(|mut r| {
             if let Some(label) = &mut r.label
@@ -468,12 +585,12 @@ pub fn labelled_examples<'a, F: FnMut(usize, String) + Send + 'a>(
             Ok(ex)
         });
         match example {
-            Ok(ex) => Some(Ok(ex)),
+            Ok(ex) => Some((line, Ok(ex))),
             Err(message) if skip_invalid => {
                 skipped(line, message);
                 None
             }
-            Err(message) => Some(Err(invalid(message))),
+            Err(message) => Some((line, Err(invalid(message)))),
         }
     }))
 }
@@ -484,6 +601,33 @@ mod tests {
 
     fn ex(line: &str) -> std::result::Result<Example, String> {
         Record::parse(line).and_then(|r| r.into_example(7, Some(Task::Stance), 1000))
+    }
+
+    #[test]
+    fn repeated_ids_are_told_on_the_second_read_with_both_places() {
+        let ids = ["a", "b", "a", "c", "b", "a"];
+        let mut repeated = RepeatedIds::default();
+        ids.iter().for_each(|id| repeated.first_read(id));
+        let (mut report, file) = (ReadReport::default(), Arc::<str>::from("f.jsonl"));
+        for (line, id) in ids.iter().enumerate() {
+            repeated.second_read(id, &file, line + 1, &mut report);
+        }
+        let shown: Vec<String> = report.duplicate_ids.iter().map(|d| d.to_string()).collect();
+        assert_eq!(
+            shown,
+            ["a (f.jsonl:1 and f.jsonl:3)", "b (f.jsonl:2 and f.jsonl:5)", "a (f.jsonl:1 and f.jsonl:6)"]
+        );
+        assert_eq!(report.duplicates, 3);
+        // Past the ids shown, repeats are still counted.
+        let mut repeated = RepeatedIds::default();
+        let ids: Vec<String> =
+            (0..2 * MAX_DUPLICATES_SHOWN + 10).map(|i| (i % (MAX_DUPLICATES_SHOWN + 5)).to_string()).collect();
+        ids.iter().for_each(|id| repeated.first_read(id));
+        let mut report = ReadReport::default();
+        for (line, id) in ids.iter().enumerate() {
+            repeated.second_read(id, &file, line + 1, &mut report);
+        }
+        assert_eq!((report.duplicates, report.duplicate_ids.len()), (MAX_DUPLICATES_SHOWN + 5, MAX_DUPLICATES_SHOWN));
     }
 
     #[test]
