@@ -6,9 +6,9 @@
 //! changes the model under a request that has started, and never blocks one. A reload
 //! builds a new snapshot off to the side and swaps the pointer.
 //!
-//! A file that does not load (truncated, corrupt, incompatible, half-copied) is refused
-//! and logged with the file and the reason; the model of that name that was serving keeps
-//! serving. A model whose file is gone from the directory is dropped.
+//! A file that does not load (truncated, corrupt, incompatible, half-copied), or that holds
+//! a model of another task than the one serving under its name, is refused and logged with
+//! the file and the reason; the model of that name that was serving keeps serving. A model whose file is gone from the directory is dropped.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -130,7 +130,19 @@ impl Registry {
         let mut report = ReloadReport::default();
         let mut next: BTreeMap<String, Arc<LoadedModel>> = BTreeMap::new();
         for (name, path) in model_files(&self.dir)? {
-            match load_file(&name, &path) {
+            // A model of another task under a served name (a sentiment model copied over
+            // stance.safetensors) would fail every request for that name: the one serving
+            // stays.
+            let loaded = load_file(&name, &path).and_then(|m| match old.get(&name) {
+                Some(o) if o.model.task() != m.model.task() => Err(format!(
+                    "it is a {} model, and \"{name}\" serves a {} model; requests for it would fail \
+                     (give it a name of its own)",
+                    m.model.task(),
+                    o.model.task()
+                )),
+                _ => Ok(m),
+            });
+            match loaded {
                 Ok(m) => {
                     // Keep the old `Arc` when nothing changed: cheaper, and a model's
                     // identity stays stable across no-op reloads.

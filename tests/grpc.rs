@@ -523,6 +523,24 @@ async fn bad_model_file_is_refused_and_old_model_keeps_serving() {
         .into_inner();
     assert_eq!(r.stance_model.unwrap().sha256, good_sha);
 
+    // A model of another task copied over a served name would fail every request for it:
+    // refused, the stance model keeps serving.
+    std::fs::remove_file(srv.dir.path().join("broken.safetensors")).unwrap();
+    std::fs::write(srv.dir.path().join("stance.safetensors"), &model_bytes().1).unwrap();
+    let r = c.reload_models(pb::ReloadModelsRequest {}).await.unwrap().into_inner();
+    assert_eq!(r.failed.len(), 1, "{:?}", r.failed);
+    assert!(
+        r.failed[0].reason.contains("it is a sentiment model, and \"stance\" serves a stance model"),
+        "{:?}",
+        r.failed
+    );
+    let r = c
+        .score_quotations(score_req("Alpha", vec![q("a", "Ann", "I fully support Alpha")]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.stance_model.unwrap().sha256, good_sha);
+
     // A deleted file drops its model.
     std::fs::remove_file(srv.dir.path().join("sentiment.safetensors")).unwrap();
     let r = c.reload_models(pb::ReloadModelsRequest {}).await.unwrap().into_inner();
