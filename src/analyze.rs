@@ -130,13 +130,16 @@ pub fn score_text(
 }
 
 /// Scores every quotation and rolls the scores up per speaker. Validates first, so an
-/// invalid request does no work.
+/// invalid request does no work. `cancelled` is asked before each quotation, and once it
+/// says so the work stops with [`Error::Cancelled`]: a server whose caller has gone
+/// (deadline passed, call cancelled) frees its worker instead of finishing for no one.
 pub fn score_quotations(
     quotations: &[Quotation],
     target: &str,
     stance: &LinearModel,
     sentiment: &LinearModel,
     explain: usize,
+    cancelled: &dyn Fn() -> bool,
 ) -> Result<Analysis> {
     validate(target, quotations)?;
     check_task(stance, Task::Stance, "stance_model")?;
@@ -144,10 +147,13 @@ pub fn score_quotations(
     let quotes: Vec<QuoteScore> = quotations
         .iter()
         .map(|q| {
+            if cancelled() {
+                return Err(Error::Cancelled);
+            }
             let (stance, sentiment) = score_text(&q.text, target, stance, sentiment, explain);
-            QuoteScore { id: q.id.clone(), speaker: q.speaker.trim().to_string(), stance, sentiment }
+            Ok(QuoteScore { id: q.id.clone(), speaker: q.speaker.trim().to_string(), stance, sentiment })
         })
-        .collect();
+        .collect::<Result<_>>()?;
     let speakers = aggregate(&quotes);
     Ok(Analysis { target: target.to_string(), quotes, speakers })
 }
@@ -177,13 +183,14 @@ pub struct DocumentAnalysis {
 }
 
 /// Finds the quotations in `text`, scores each one's content, and rolls the attributed
-/// ones up per canonical speaker.
+/// ones up per canonical speaker; `cancelled` as in [`score_quotations`].
 pub fn analyze_document(
     text: &str,
     target: &str,
     stance: &LinearModel,
     sentiment: &LinearModel,
     explain: usize,
+    cancelled: &dyn Fn() -> bool,
 ) -> Result<DocumentAnalysis> {
     if text.trim().is_empty() {
         return Err(Error::InvalidInput { field: "text".into(), message: "must not be empty".into() });
@@ -202,10 +209,13 @@ pub fn analyze_document(
         .into_iter()
         .enumerate()
         .map(|(i, quote)| {
+            if cancelled() {
+                return Err(Error::Cancelled);
+            }
             let (stance, sentiment) = score_text(&quote.content.text, target, stance, sentiment, explain);
-            DocumentQuote { id: format!("q{}", i + 1), quote, stance, sentiment }
+            Ok(DocumentQuote { id: format!("q{}", i + 1), quote, stance, sentiment })
         })
-        .collect();
+        .collect::<Result<_>>()?;
     let attributed: Vec<QuoteScore> = scored
         .iter()
         .filter_map(|q| {

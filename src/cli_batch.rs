@@ -619,7 +619,7 @@ pub(crate) fn run_analyze(a: AnalyzeArgs) -> Result<()> {
                 .as_deref()
                 .or(a.target.as_deref())
                 .ok_or_else(|| failed("no target: give --target or a \"target\" field".to_string()))?;
-            let analysis = analyze::analyze_document(&text, target, &stance, &sentiment, a.explain)
+            let analysis = analyze::analyze_document(&text, target, &stance, &sentiment, a.explain, &|| false)
                 .map_err(|e| failed(e.to_string()))?;
             serde_json::to_string(&WithId { id: &id, rest: &analysis }).map_err(|e| failed(e.to_string()))
         });
@@ -632,7 +632,7 @@ pub(crate) fn run_analyze(a: AnalyzeArgs) -> Result<()> {
     };
     let mut text = String::new();
     batch::decoded(raw, name)?.read_to_string(&mut text).with_context(|| format!("reading {name}"))?;
-    let analysis = analyze::analyze_document(&text, target, &stance, &sentiment, a.explain)
+    let analysis = analyze::analyze_document(&text, target, &stance, &sentiment, a.explain, &|| false)
         .with_context(|| format!("analysing {name}"))?;
     if a.io.output == "-" {
         return print_json(&analysis);

@@ -39,6 +39,10 @@ pub enum Error {
     /// A batch was asked to stop (its `stop` flag set); the rows before were written.
     #[error("stopped on request after writing {rows} rows")]
     Interrupted { rows: usize },
+    /// The caller of a request stopped waiting for it (its deadline passed, or it cancelled
+    /// the call), so its work was given up.
+    #[error("the caller stopped waiting; the work was given up")]
+    Cancelled,
     /// An interrupted batch's output cannot be continued.
     #[error("cannot resume: {0}")]
     Resume(String),

@@ -6,6 +6,7 @@
 
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
@@ -39,7 +40,7 @@ pub fn status_from_error(e: &Error) -> Status {
         | Error::TooManyBadRows { .. } => Status::invalid_argument(e.to_string()),
         Error::UnknownModel { .. } => Status::not_found(e.to_string()),
         Error::LimitExceeded { .. } => Status::resource_exhausted(e.to_string()),
-        Error::Interrupted { .. } => Status::cancelled(e.to_string()),
+        Error::Interrupted { .. } | Error::Cancelled => Status::cancelled(e.to_string()),
         Error::BadModel { .. } | Error::Io { .. } | Error::Data(_) | Error::Resume(_) | Error::Linfa(_) => {
             Status::internal(e.to_string())
         }
@@ -82,18 +83,29 @@ fn guarded<T>(f: impl FnOnce() -> Result<T, Status>) -> Result<T, Status> {
     })
 }
 
-/// Runs `f` inline when `inline`, else on the blocking pool.
+/// Runs `f` inline when `inline`, else on the blocking pool. `f` is given what tells it
+/// that its caller stopped waiting: the deadline's timeout or a cancelled call drops this
+/// future, and the work on the blocking pool, which nothing else can stop, gives up at its
+/// next quotation and frees its worker and concurrency slot.
 async fn run_work<T: Send + 'static>(
     inline: bool,
-    f: impl FnOnce() -> Result<T, Status> + Send + 'static,
+    f: impl FnOnce(&dyn Fn() -> bool) -> Result<T, Status> + Send + 'static,
 ) -> Result<T, Status> {
     if inline {
-        guarded(f)
-    } else {
-        tokio::task::spawn_blocking(move || guarded(f))
-            .await
-            .unwrap_or_else(|e| Err(Status::internal(format!("worker failed: {e}"))))
+        return guarded(|| f(&|| false));
     }
+    /// Sets the flag when the call's future is dropped, finished or not.
+    struct Gone(Arc<AtomicBool>);
+    impl Drop for Gone {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+    let gone = Gone(Arc::new(AtomicBool::new(false)));
+    let flag = gone.0.clone();
+    tokio::task::spawn_blocking(move || guarded(|| f(&|| flag.load(Ordering::Relaxed))))
+        .await
+        .unwrap_or_else(|e| Err(Status::internal(format!("worker failed: {e}"))))
 }
 
 fn model_name(requested: &str, default: &str) -> String {
@@ -205,6 +217,7 @@ fn pb_model_info(m: &LoadedModel) -> pb::ModelInfo {
 fn score_quotations(
     registry: &Registry,
     req: pb::ScoreQuotationsRequest,
+    cancelled: &dyn Fn() -> bool,
 ) -> Result<pb::ScoreQuotationsResponse, Status> {
     let snap = registry.snapshot();
     let stance =
@@ -218,9 +231,15 @@ fn score_quotations(
     )?;
     let quotations: Vec<Quotation> =
         req.quotations.into_iter().map(|q| Quotation { id: q.id, speaker: q.speaker, text: q.text }).collect();
-    let analysis =
-        analyze::score_quotations(&quotations, &req.target, &stance.model, &sentiment.model, req.explain as usize)
-            .map_err(|e| status_from_error(&e))?;
+    let analysis = analyze::score_quotations(
+        &quotations,
+        &req.target,
+        &stance.model,
+        &sentiment.model,
+        req.explain as usize,
+        cancelled,
+    )
+    .map_err(|e| status_from_error(&e))?;
     Ok(pb::ScoreQuotationsResponse {
         target: analysis.target,
         stance_model: Some(model_ref(&stance)),
@@ -317,6 +336,7 @@ fn analyze_document(
     registry: &Registry,
     config: &ServerConfig,
     req: pb::AnalyzeDocumentRequest,
+    cancelled: &dyn Fn() -> bool,
 ) -> Result<pb::AnalyzeDocumentResponse, Status> {
     if req.text.trim().is_empty() {
         return Err(status_from_error(&Error::InvalidInput {
@@ -343,9 +363,15 @@ fn analyze_document(
         Task::Sentiment,
         "sentiment_model",
     )?;
-    let analysis =
-        analyze::analyze_document(&req.text, &req.target, &stance.model, &sentiment.model, req.explain as usize)
-            .map_err(|e| status_from_error(&e))?;
+    let analysis = analyze::analyze_document(
+        &req.text,
+        &req.target,
+        &stance.model,
+        &sentiment.model,
+        req.explain as usize,
+        cancelled,
+    )
+    .map_err(|e| status_from_error(&e))?;
 
     // Every span of the answer, in the order the segments are rebuilt below.
     let all: Vec<[usize; 2]> = analysis
@@ -476,9 +502,9 @@ impl Inner {
         check_score_limits(&self.config, &req)?;
         let inline = req.quotations.len() <= INLINE_QUOTATIONS;
         let registry = self.registry.clone();
-        run_work(inline, move || {
+        run_work(inline, move |cancelled| {
             let _permit = permit;
-            score_quotations(&registry, req)
+            score_quotations(&registry, req, cancelled)
         })
         .await
     }
@@ -490,9 +516,9 @@ impl Inner {
     ) -> Result<pb::AnalyzeDocumentResponse, Status> {
         let registry = self.registry.clone();
         let config = self.config.clone();
-        run_work(false, move || {
+        run_work(false, move |cancelled| {
             let _permit = permit;
-            analyze_document(&registry, &config, req)
+            analyze_document(&registry, &config, req, cancelled)
         })
         .await
     }
@@ -682,7 +708,7 @@ impl pb::stancer_server::Stancer for StancerService {
             Ok(()) => {
                 let registry = inner.registry.clone();
                 let metrics = inner.metrics.clone();
-                run_work(false, move || {
+                run_work(false, move |_| {
                     let report = registry.reload().map_err(|e| status_from_error(&e))?;
                     metrics.observe_reload(report.failed.len());
                     let snap = registry.snapshot();
