@@ -335,6 +335,36 @@ async fn list_models_and_token_guarded_reload() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_is_not_serving_while_no_model_is_loaded() {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+    let srv = TestServer::start(ServerConfig { watch_models: false, ..ServerConfig::default() }).await;
+    let mut c = srv.client().await;
+    let mut h = HealthClient::new(srv.channel().await);
+    let mut becomes = async |want: ServingStatus| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let r = h.check(HealthCheckRequest { service: "stancer.v1.Stancer".into() }).await.unwrap();
+            if r.into_inner().status == want as i32 {
+                return;
+            }
+            assert!(Instant::now() < deadline, "health did not turn {want:?} within 10 s");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    becomes(ServingStatus::Serving).await;
+    for name in ["stance", "sentiment"] {
+        std::fs::remove_file(srv.dir.path().join(format!("{name}.safetensors"))).unwrap();
+    }
+    c.reload_models(pb::ReloadModelsRequest {}).await.unwrap();
+    becomes(ServingStatus::NotServing).await;
+    write_models(srv.dir.path());
+    c.reload_models(pb::ReloadModelsRequest {}).await.unwrap();
+    becomes(ServingStatus::Serving).await;
+    srv.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_and_reflection_v1_and_v1alpha() {
     use tonic_health::pb::health_check_response::ServingStatus;
     use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};

@@ -24,9 +24,10 @@ pub struct ServerConfig {
     /// Largest encoded request or response message, in bytes. Default 16 MiB: tonic's
     /// 4 MiB default is raised on purpose so that a request at `max_quotations` x
     /// `max_text_chars`-sized texts of typical length, or a long document, fits; anything
-    /// bigger should be split over `AnalyzeStream`. Past it, tonic's decoder answers
-    /// OUT_OF_RANGE with both sizes in the message (tonic's choice of code, not ours; the
-    /// call never reaches the service, so it cannot be remapped there).
+    /// bigger should be split over `AnalyzeStream`. A request past it is answered
+    /// RESOURCE_EXHAUSTED naming `max_message_bytes`; past four times it, tonic's decoder
+    /// refuses it unread with OUT_OF_RANGE, as its encoder does an answer past it (tonic's
+    /// choice of code, not ours: such a call never reaches the service's code).
     pub max_message_bytes: usize,
     /// Longest text (a quotation, a document, a target), in Unicode code points. Default
     /// 100,000 (a long news article is 10-20k). Past it: INVALID_ARGUMENT naming the field
@@ -41,8 +42,8 @@ pub struct ServerConfig {
     /// stream item waits for a slot, since a stream is already flow-controlled.
     pub max_concurrent_requests: usize,
     /// Longest a unary call may take before it is answered DEADLINE_EXCEEDED naming
-    /// `request_deadline`. Default 30 s. A client's own (shorter) `grpc-timeout` also
-    /// applies.
+    /// `request_deadline`, its work given up at the next quotation. Default 30 s. A
+    /// client's own (shorter) `grpc-timeout` also applies.
     pub request_deadline: Duration,
     /// Items of one `AnalyzeStream` worked on at once, and replies it may hold unsent,
     /// before the server stops reading that stream's requests. Default 16: bounds the

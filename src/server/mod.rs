@@ -36,6 +36,40 @@ pub mod pb {
     pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/stancer_descriptor.bin"));
 }
 
+/// Keeps health SERVING while at least one model is loaded and NOT_SERVING while none is (a
+/// server without models answers every call NOT_FOUND; a load balancer should send its
+/// calls elsewhere), until shutdown. Polled each second, so that every way models reload
+/// (watcher, SIGHUP, ReloadModels) is followed.
+async fn health_follows_models(
+    health: tonic_health::server::HealthReporter,
+    registry: Arc<Registry>,
+    mut serving: bool,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => return,
+        }
+        let now = !registry.snapshot().is_empty();
+        if *stop.borrow() || serving == now {
+            continue;
+        }
+        if !now {
+            tracing::warn!(dir = %registry.dir().display(), "no model loaded: health is NOT_SERVING until one is");
+        }
+        serving = now;
+        set_health(&health, if now { ServingStatus::Serving } else { ServingStatus::NotServing }).await;
+    }
+}
+
+/// Sets the status of the service and of the server as a whole ("").
+async fn set_health(health: &tonic_health::server::HealthReporter, status: ServingStatus) {
+    health.set_service_status(SERVICE_NAME, status).await;
+    health.set_service_status("", status).await;
+}
+
 /// The health-check name of the service.
 pub const SERVICE_NAME: &str = "stancer.v1.Stancer";
 
@@ -86,8 +120,9 @@ pub async fn serve(
     let (stop_tx, stop_rx) = watch::channel(false);
 
     let (health, health_service) = tonic_health::server::health_reporter();
-    health.set_service_status(SERVICE_NAME, ServingStatus::Serving).await;
-    health.set_service_status("", ServingStatus::Serving).await;
+    let serving = !registry.snapshot().is_empty();
+    set_health(&health, if serving { ServingStatus::Serving } else { ServingStatus::NotServing }).await;
+    tokio::spawn(health_follows_models(health.clone(), registry.clone(), serving, stop_rx.clone()));
 
     let reflection_v1 = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
@@ -154,9 +189,9 @@ pub async fn serve(
     }
 
     tracing::info!(grace = ?config.shutdown_grace, "shutting down: finishing in-flight requests");
-    health.set_service_status(SERVICE_NAME, ServingStatus::NotServing).await;
-    health.set_service_status("", ServingStatus::NotServing).await;
+    // Stopped first, so that the models' health task no longer sets its status.
     let _ = stop_tx.send(true);
+    set_health(&health, ServingStatus::NotServing).await;
     let _ = server_stop_tx.send(());
     match tokio::time::timeout(config.shutdown_grace, &mut server).await {
         Ok(r) => r?,

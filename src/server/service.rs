@@ -264,8 +264,8 @@ fn check_score_limits(config: &ServerConfig, req: &pb::ScoreQuotationsRequest) -
         return Err(status_from_error(&Error::LimitExceeded {
             limit: "max_quotations",
             message: format!(
-                "{} quotations in one request; the server takes at most {} (split the \
-                 request, or stream it over AnalyzeStream)",
+                "{} quotations in one request; the server takes at most {} (split them over \
+                 several requests, or several AnalyzeStream items)",
                 req.quotations.len(),
                 config.max_quotations
             ),
