@@ -89,6 +89,10 @@ pub(crate) struct TrainArgs {
     /// rows), and print the difference per metric.
     #[arg(long, value_name = "MODEL.safetensors")]
     compare: Option<PathBuf>,
+    /// The --compare model as read when the run starts (set by `check_out_and_compare`):
+    /// compared with, and checked to be still the file that promotion replaces.
+    #[arg(skip)]
+    current: Option<Box<Current>>,
     /// With --compare: replace that model with the new one (atomically, keeping the old file
     /// as NAME.prev.safetensors) when the new one is not worse on the primary metric (F_avg
     /// for stance, macro-F1 for sentiment). A running `stancer serve` reloads it.
@@ -290,7 +294,8 @@ fn check_out_and_compare(a: &mut TrainArgs) -> Result<()> {
     }
     if let Some(current) = &a.compare {
         let task: Task = a.task.parse().map_err(anyhow::Error::msg)?;
-        let cur = model::load(current)?;
+        let bytes = std::fs::read(current).with_context(|| format!("reading {}", current.display()))?;
+        let cur = model::from_bytes(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", current.display()))?;
         if cur.task() != task {
             usage!("--compare {} is a {} model; cannot compare with a {task} model", current.display(), cur.task());
         }
@@ -302,6 +307,7 @@ fn check_out_and_compare(a: &mut TrainArgs) -> Result<()> {
                 current.with_extension("new.safetensors").display()
             );
         }
+        a.current = Some(Box::new(Current { model: cur, digest: model::file_digest(&bytes) }));
     }
     let dir = match a.out.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
@@ -385,6 +391,9 @@ fn train_and_save<'a>(a: &'a TrainArgs, saving: &dyn Fn(), report: &mut TrainRep
     let digest: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
     let data = DataInfo { files: a.data.clone(), digest };
     let streaming = a.solver == "sgd" || (a.solver == "auto" && total_bytes > STREAM_ABOVE_BYTES);
+    if !streaming && a.compare.is_some() && cfg.folds < 2 {
+        usage!("--compare measures both models by cross-validation: give --folds 2 or more, not {}", cfg.folds);
+    }
     if streaming {
         report.solver = Some("sgd");
         return train_streaming(a, &files, &cfg, lexicon, &data, saving, report);
@@ -418,8 +427,8 @@ fn train_and_save<'a>(a: &'a TrainArgs, saving: &dyn Fn(), report: &mut TrainRep
         print_json(cv)?;
     }
 
-    let compare_current = |current: &Path, new: &Metrics| {
-        eprintln!("cross-validating the configuration of {} on the same {} folds...", current.display(), cfg.folds);
+    let compare_current = |current: (&Path, &Current), new: &Metrics| {
+        eprintln!("cross-validating the configuration of {} on the same {} folds...", current.0.display(), cfg.folds);
         compare(&cfg, current, &data, trained.model.featurizer().lexicon(), new, |cur_cfg, lexicon| {
             let cur = train::train(&cur_cfg, &examples, lexicon, &data, "-", &|_, _, _| {})?;
             Ok(cur.cv.expect("folds >= 2"))
@@ -438,12 +447,12 @@ fn compare_and_save<'a>(
     saving: &dyn Fn(),
     start: std::time::Instant,
     no_metrics: &'static str,
-    compare_current: impl FnOnce(&Path, &Metrics) -> Result<Comparison>,
+    compare_current: impl FnOnce((&Path, &Current), &Metrics) -> Result<Comparison>,
 ) -> Result<()> {
     report.metrics = trained.cv.clone();
-    if let Some(current) = &a.compare {
+    if let (Some(path), Some(current)) = (&a.compare, &a.current) {
         let new = trained.cv.as_ref().context(no_metrics)?;
-        report.compare = Some(compare_current(current, new)?);
+        report.compare = Some(compare_current((path, current), new)?);
     }
     saving();
     report.promoted = save_or_promote(a, &trained.model, report.compare.as_ref())?;
@@ -460,7 +469,7 @@ fn save_or_promote(a: &TrainArgs, model: &LinearModel, comparison: Option<&Compa
     };
     if c.new >= c.current {
         model::save(model, &a.out)?;
-        promote(&a.out, &c.model).with_context(|| {
+        promote(&a.out, c).with_context(|| {
             format!("the new model is written to {}, but it could not be promoted", a.out.display())
         })?;
         return Ok(Some(true));
@@ -553,11 +562,20 @@ impl<'a> TrainReport<'a> {
     }
 }
 
+/// The model a run compares with, as it read it at the start.
+struct Current {
+    model: LinearModel,
+    digest: String,
+}
+
 /// The primary metric of a new model and of the current one, cross-validated on the same
 /// rows and folds.
 #[derive(serde::Serialize)]
 struct Comparison {
     model: PathBuf,
+    /// Of the file compared with: promotion checks that it is still the file it replaces.
+    #[serde(skip)]
+    digest: String,
     metric: &'static str,
     new: f64,
     current: f64,
@@ -568,23 +586,20 @@ struct Comparison {
 /// the primary metric of both.
 fn compare(
     cfg: &TrainConfig,
-    current: &Path,
+    (path, current): (&Path, &Current),
     data: &DataInfo,
     new_lexicon: Option<&Lexicon>,
     new_cv: &Metrics,
     measure: impl FnOnce(TrainConfig, Option<Lexicon>) -> stancer::Result<Metrics>,
 ) -> Result<Comparison> {
-    let cur = model::load(current)?;
-    if cur.task() != cfg.task {
-        bail!("{} is a {} model; cannot compare with a {} model", current.display(), cur.task(), cfg.task);
-    }
+    let Current { model: cur, digest } = current;
     let cur_cfg = TrainConfig { folds: cfg.folds, seed: cfg.seed, ..TrainConfig::from_meta(cur.meta()) };
     let lexicon = cur.featurizer().lexicon().cloned();
     // The same configuration on the same rows and folds gives the same figures (training is
     // deterministic): a nightly retraining of an unchanged setup need not train twice.
     let same = TrainConfig { name: cfg.name.clone(), ..cur_cfg.clone() } == *cfg && lexicon.as_ref() == new_lexicon;
     let cur_cv = if same {
-        eprintln!("{} has this run's configuration: its figures on these folds are the new model's", current.display());
+        eprintln!("{} has this run's configuration: its figures on these folds are the new model's", path.display());
         new_cv.clone()
     } else {
         measure(cur_cfg, lexicon)?
@@ -610,22 +625,41 @@ fn compare(
         eprintln!(
             "note: {} was trained on other data ({} rows of {}{recorded}); \
              \"current\" is its configuration trained and measured on this run's data",
-            current.display(),
+            path.display(),
             training.rows,
             training.files.join(", "),
         );
     }
     Ok(Comparison {
-        model: current.to_path_buf(),
+        model: path.to_path_buf(),
+        digest: digest.clone(),
         metric,
         new: new_cv.get(metric).unwrap_or(0.0),
         current: cur_cv.get(metric).unwrap_or(0.0),
     })
 }
 
-/// Replaces `current` with the model at `new` atomically (a serving `stancer serve` reloads
-/// it), keeping the old file as NAME.prev.safetensors.
-fn promote(new: &Path, current: &Path) -> Result<()> {
+/// Replaces the model compared with by the model at `new` atomically (a serving `stancer
+/// serve` reloads it), keeping the old file as NAME.prev.safetensors. Runs promoting into
+/// one directory take turns (a lock on the directory, which leaves no file behind), and one
+/// whose compared model was replaced since (by another run) does not promote: it would lose
+/// that model, and replace one it never compared with.
+fn promote(new: &Path, compared: &Comparison) -> Result<()> {
+    let current = compared.model.as_path();
+    #[cfg(unix)]
+    let _lock = {
+        let dir = current.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let lock = File::open(dir).with_context(|| format!("opening {} to lock it", dir.display()))?;
+        lock.lock().with_context(|| format!("locking {}", dir.display()))?;
+        lock
+    };
+    let now = std::fs::read(current).map(|b| model::file_digest(&b)).unwrap_or_default();
+    if now != compared.digest {
+        bail!(
+            "{} changed since this run read it to compare with (another run promoted over it?); not promoted",
+            current.display()
+        );
+    }
     let prev = current.with_extension("prev.safetensors");
     if current.exists() {
         copy_atomically(current, &prev)?;
@@ -777,10 +811,10 @@ fn train_streaming<'a>(
         eprint!("{}", m.confusion_table());
         print_json(m)?;
     }
-    let compare_current = |current: &Path, new: &Metrics| {
+    let compare_current = |current: (&Path, &Current), new: &Metrics| {
         eprintln!(
             "training the configuration of {} by streaming the same rows, to measure it on the same held-out rows...",
-            current.display()
+            current.0.display()
         );
         let pb = bar(0, "compare");
         let progress = |_: Stage, done: usize, total: usize| {

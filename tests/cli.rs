@@ -1199,6 +1199,62 @@ fn compare_and_promote_only_when_not_worse() {
     assert_eq!(std::fs::read(models.join("stance.safetensors")).unwrap(), current);
 }
 
+#[test]
+fn promotion_refuses_a_model_replaced_while_the_run_trained() {
+    use std::io::{BufRead, Write};
+    let dir = trained_dir();
+    let models = dir.path().join("models");
+    // Another model, to stand for one that another run promoted meanwhile.
+    let o = stancer(&["train", "--task", "stance", "--data", "train.jsonl", "--out", "other.safetensors"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let args = ["train", "--task", "stance", "--data", "-", "--out", "new.safetensors", "--folds", "3"];
+    let more = ["--compare", "models/stance.safetensors", "--promote", "--summary", "race.json"];
+    let mut child = command(&[&args[..], &more[..]].concat(), dir.path())
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The run has read the current model once it copies its stdin; replace it then.
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("copying - to a temporary file") {
+        line.clear();
+        assert!(err.read_line(&mut line).unwrap() > 0, "the run ended before reading its data");
+    }
+    std::fs::copy(dir.path().join("other.safetensors"), models.join("stance.safetensors")).unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(common::stance_jsonl().as_bytes()).unwrap();
+    drop(stdin);
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut err, &mut rest).unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(1), "{rest}");
+    assert!(rest.contains("changed since this run read it to compare with"), "{rest}");
+    // The model promoted meanwhile serves on; nothing was backed up over.
+    let other = std::fs::read(dir.path().join("other.safetensors")).unwrap();
+    assert_eq!(std::fs::read(models.join("stance.safetensors")).unwrap(), other);
+    assert!(!models.join("stance.prev.safetensors").exists());
+    assert!(read_json(dir.path(), "race.json")["error"].as_str().unwrap().contains("not promoted"));
+    // --folds 0 leaves nothing to compare by: refused before training.
+    let o = stancer(
+        &[
+            "train",
+            "--task",
+            "stance",
+            "--data",
+            "train.jsonl",
+            "--out",
+            "x.safetensors",
+            "--folds",
+            "0",
+            "--compare",
+            "models/stance.safetensors",
+        ],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("give --folds 2 or more") && !stderr(&o).contains("training"), "{}", stderr(&o));
+}
+
 const ARTICLE: &str = "Senator Jane Doe said on Monday that the plan was “a disaster for working families.” \
 Later, Doe called the bill “reckless.”\n\n“We will fight it,” she added.";
 
