@@ -82,7 +82,9 @@ fn secs(name: &str, v: f64) -> anyhow::Result<Duration> {
 pub async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    // Colours only on a terminal: a log file or collector would get escape codes.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi);
     // `try_init`: the rest of the binary may already have set up logging.
     let _ = match args.log_format {
         LogFormat::Human => builder.try_init(),

@@ -166,9 +166,9 @@ impl Registry {
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(Snapshot { models: next });
         tracing::info!(
             dir = %self.dir.display(),
-            loaded = ?report.loaded,
+            loaded = %report.loaded.join(","),
             failed = report.failed.len(),
-            removed = ?report.removed,
+            removed = %report.removed.join(","),
             "models reloaded"
         );
         Ok(report)

@@ -106,4 +106,6 @@ async fn serve_reads_env_reloads_on_sighup_and_stops_on_sigterm() {
     assert!(log.contains("SIGHUP: reloading models"), "{log}");
     assert!(log.contains("server stopped"), "{log}");
     assert!(log.lines().all(|l| l.starts_with('{')), "JSON log lines: {log}");
+    // Fields as values, not Rust debug strings (`Some(127.0.0.1:1)`, `["a", "b"]`).
+    assert!(log.contains(r#""loaded":"sentiment,stance""#) && !log.contains("Some("), "{log}");
 }

@@ -178,7 +178,8 @@ pub async fn serve(
             let _ = server_stop_rx.await;
         });
     tokio::pin!(server);
-    tracing::info!(addr = ?local, models = registry.snapshot().len(), tls = config.tls.is_some(), "serving stancer.v1.Stancer");
+    let addr = local.map_or_else(|| "unknown".to_string(), |a| a.to_string());
+    tracing::info!(%addr, models = registry.snapshot().len(), tls = config.tls.is_some(), "serving stancer.v1.Stancer");
 
     tokio::select! {
         r = &mut server => {
@@ -188,7 +189,7 @@ pub async fn serve(
         _ = shutdown => {}
     }
 
-    tracing::info!(grace = ?config.shutdown_grace, "shutting down: finishing in-flight requests");
+    tracing::info!(grace_secs = config.shutdown_grace.as_secs_f64(), "shutting down: finishing in-flight requests");
     // Stopped first, so that the models' health task no longer sets its status.
     let _ = stop_tx.send(true);
     set_health(&health, ServingStatus::NotServing).await;
@@ -196,7 +197,7 @@ pub async fn serve(
     match tokio::time::timeout(config.shutdown_grace, &mut server).await {
         Ok(r) => r?,
         Err(_) => tracing::warn!(
-            grace = ?config.shutdown_grace,
+            grace_secs = config.shutdown_grace.as_secs_f64(),
             "grace period over; dropping the connections still open"
         ),
     }
