@@ -1235,22 +1235,8 @@ fn promotion_refuses_a_model_replaced_while_the_run_trained() {
     assert!(!models.join("stance.prev.safetensors").exists());
     assert!(read_json(dir.path(), "race.json")["error"].as_str().unwrap().contains("not promoted"));
     // --folds 0 leaves nothing to compare by: refused before training.
-    let o = stancer(
-        &[
-            "train",
-            "--task",
-            "stance",
-            "--data",
-            "train.jsonl",
-            "--out",
-            "x.safetensors",
-            "--folds",
-            "0",
-            "--compare",
-            "models/stance.safetensors",
-        ],
-        dir.path(),
-    );
+    let args = [&args[..4], &["train.jsonl", "--out", "x.safetensors", "--folds", "0"], &more[..2]].concat();
+    let o = stancer(&args, dir.path());
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("give --folds 2 or more") && !stderr(&o).contains("training"), "{}", stderr(&o));
 }

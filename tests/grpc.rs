@@ -564,12 +564,8 @@ async fn bad_model_file_is_refused_and_old_model_keeps_serving() {
         "{:?}",
         r.failed
     );
-    let r = c
-        .score_quotations(score_req("Alpha", vec![q("a", "Ann", "I fully support Alpha")]))
-        .await
-        .unwrap()
-        .into_inner();
-    assert_eq!(r.stance_model.unwrap().sha256, good_sha);
+    let r = c.score_quotations(score_req("Alpha", vec![q("a", "Ann", "I support Alpha")])).await.unwrap();
+    assert_eq!(r.into_inner().stance_model.unwrap().sha256, good_sha);
 
     // A deleted file drops its model.
     std::fs::remove_file(srv.dir.path().join("sentiment.safetensors")).unwrap();

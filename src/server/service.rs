@@ -128,6 +128,20 @@ fn lookup(
     Ok(m)
 }
 
+/// The stance and sentiment models a request names (the defaults when it names none), from
+/// one snapshot, so that a reload between the two lookups cannot pair models of two sets.
+fn request_models(
+    registry: &Registry,
+    stance: &str,
+    sentiment: &str,
+) -> Result<(Arc<LoadedModel>, Arc<LoadedModel>), Status> {
+    let snap = registry.snapshot();
+    let stance = lookup(&snap, registry, &model_name(stance, DEFAULT_STANCE_MODEL), Task::Stance, "stance_model")?;
+    let sentiment =
+        lookup(&snap, registry, &model_name(sentiment, DEFAULT_SENTIMENT_MODEL), Task::Sentiment, "sentiment_model")?;
+    Ok((stance, sentiment))
+}
+
 /// INVALID_ARGUMENT naming `field` and the limit when `text` is longer than the limit.
 fn check_text_len(text: &str, field: &str, max_chars: usize) -> Result<(), Status> {
     // Byte length bounds the code-point count from above: most texts pass without a count.
@@ -219,16 +233,7 @@ fn score_quotations(
     req: pb::ScoreQuotationsRequest,
     cancelled: &dyn Fn() -> bool,
 ) -> Result<pb::ScoreQuotationsResponse, Status> {
-    let snap = registry.snapshot();
-    let stance =
-        lookup(&snap, registry, &model_name(&req.stance_model, DEFAULT_STANCE_MODEL), Task::Stance, "stance_model")?;
-    let sentiment = lookup(
-        &snap,
-        registry,
-        &model_name(&req.sentiment_model, DEFAULT_SENTIMENT_MODEL),
-        Task::Sentiment,
-        "sentiment_model",
-    )?;
+    let (stance, sentiment) = request_models(registry, &req.stance_model, &req.sentiment_model)?;
     let quotations: Vec<Quotation> =
         req.quotations.into_iter().map(|q| Quotation { id: q.id, speaker: q.speaker, text: q.text }).collect();
     let analysis = analyze::score_quotations(
@@ -353,16 +358,7 @@ fn analyze_document(
     check_text_len(&req.text, "text", config.max_text_chars)?;
     check_text_len(&req.target, "target", config.max_text_chars)?;
     let unit = offset_unit(req.offset_unit)?;
-    let snap = registry.snapshot();
-    let stance =
-        lookup(&snap, registry, &model_name(&req.stance_model, DEFAULT_STANCE_MODEL), Task::Stance, "stance_model")?;
-    let sentiment = lookup(
-        &snap,
-        registry,
-        &model_name(&req.sentiment_model, DEFAULT_SENTIMENT_MODEL),
-        Task::Sentiment,
-        "sentiment_model",
-    )?;
+    let (stance, sentiment) = request_models(registry, &req.stance_model, &req.sentiment_model)?;
     let analysis = analyze::analyze_document(
         &req.text,
         &req.target,
