@@ -134,6 +134,13 @@ struct BatchIo {
     threads: Threads,
 }
 
+impl BatchIo {
+    /// The input file, "-" for stdin.
+    fn input_name(&self) -> &str {
+        self.input.as_deref().unwrap_or("-")
+    }
+}
+
 #[derive(Clone, Copy, PartialEq, clap::ValueEnum)]
 enum OutputFormatArg {
     Jsonl,
@@ -314,7 +321,7 @@ fn open_batch(
     labels: Option<&[String]>,
 ) -> Result<Opened> {
     io.threads.apply()?;
-    let input = io.input.as_deref().unwrap_or("-");
+    let input = io.input_name();
     if io.output != "-" {
         refuse_overwrite(Path::new(input), Path::new(&io.output), "--output")?;
     }
@@ -466,7 +473,7 @@ impl BatchSummary {
     fn create(io: &BatchIo) -> Result<BatchSummary> {
         let start = std::time::Instant::now();
         let Some(summary) = &io.summary else { return Ok(BatchSummary { file: None, start }) };
-        refuse_overwrite(Path::new(io.input.as_deref().unwrap_or("-")), summary, "--summary")?;
+        refuse_overwrite(Path::new(io.input_name()), summary, "--summary")?;
         if io.output != "-" && crate::same_file(Path::new(&io.output), summary) {
             usage!("--summary {} is the --output file: the summary would overwrite the rows", summary.display());
         }
@@ -479,7 +486,7 @@ impl BatchSummary {
             && let Some(file) = self.file.take()
         {
             let report = BatchReport {
-                input: io.input.as_deref().unwrap_or("-"),
+                input: io.input_name(),
                 output: &io.output,
                 models: &[],
                 summary: &batch::Summary::default(),

@@ -434,8 +434,7 @@ fn train_and_save<'a>(a: &'a TrainArgs, saving: &dyn Fn(), report: &mut TrainRep
             Ok(cur.cv.expect("folds >= 2"))
         })
     };
-    let no_cv = "--compare needs cross-validation (--folds 2 or more)";
-    compare_and_save(a, &trained, report, saving, start, no_cv, compare_current)
+    compare_and_save(a, &trained, report, saving, start, compare_current)
 }
 
 /// The end of both paths: compares with the current model when asked, writes the new model
@@ -446,12 +445,13 @@ fn compare_and_save<'a>(
     report: &mut TrainReport<'a>,
     saving: &dyn Fn(),
     start: std::time::Instant,
-    no_metrics: &'static str,
     compare_current: impl FnOnce((&Path, &Current), &Metrics) -> Result<Comparison>,
 ) -> Result<()> {
     report.metrics = trained.cv.clone();
     if let (Some(path), Some(current)) = (&a.compare, &a.current) {
-        let new = trained.cv.as_ref().context(no_metrics)?;
+        // Cross-validation is asked for before training (--folds 2 or more); streaming
+        // holds rows out, unless the data is too short to have any.
+        let new = trained.cv.as_ref().context("--compare needs held-out rows, and the data has none")?;
         report.compare = Some(compare_current((path, current), new)?);
     }
     saving();
@@ -767,21 +767,21 @@ fn train_streaming<'a>(
         let read = reads.fetch_add(1, Ordering::Relaxed);
         let mut iters: Vec<Box<dyn Iterator<Item = stancer::Result<train::Example>>>> = Vec::new();
         for f in files {
-            let (report, file) = (skipped.clone(), f.name.clone());
+            let (read_report, file) = (skipped.clone(), f.name.clone());
             let skip = move |line, message| {
                 if read == 0 {
-                    report.lock().expect("not poisoned").skipped.push((file.clone(), line, message));
+                    read_report.lock().expect("not poisoned").skipped.push((file.clone(), line, message));
                 }
             };
             let input = f.open().map_err(|e| stancer::Error::io(&f.name, e))?;
             let rows = train::data::labelled_rows(input, &f.name, task, &columns, a.skip_invalid, skip)?;
-            let (report, ids, file) = (skipped.clone(), ids.clone(), Arc::<str>::from(f.name.as_str()));
+            let (read_report, ids, file) = (skipped.clone(), ids.clone(), Arc::<str>::from(f.name.as_str()));
             iters.push(Box::new(rows.map(move |(line, row)| {
                 if let (0 | 1, Ok(e)) = (read, &row) {
                     let mut ids = ids.lock().expect("not poisoned");
                     match read {
                         0 => ids.first_read(&e.id),
-                        _ => ids.second_read(&e.id, &file, line, &mut report.lock().expect("not poisoned")),
+                        _ => ids.second_read(&e.id, &file, line, &mut read_report.lock().expect("not poisoned")),
                     }
                 }
                 row
@@ -828,8 +828,7 @@ fn train_streaming<'a>(
         pb.finish_and_clear();
         c
     };
-    let no_holdout = "--compare needs held-out rows, and the data has none";
-    compare_and_save(a, &trained, report, saving, start, no_holdout, compare_current)
+    compare_and_save(a, &trained, report, saving, start, compare_current)
 }
 
 pub(crate) fn run_eval(a: EvalArgs) -> Result<()> {

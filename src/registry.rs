@@ -8,7 +8,8 @@
 //!
 //! A file that does not load (truncated, corrupt, incompatible, half-copied), or that holds
 //! a model of another task than the one serving under its name, is refused and logged with
-//! the file and the reason; the model of that name that was serving keeps serving. A model whose file is gone from the directory is dropped.
+//! the file and the reason; the model of that name that was serving keeps serving. A model
+//! whose file is gone from the directory is dropped.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
