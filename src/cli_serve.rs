@@ -109,6 +109,11 @@ pub async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         reload_on_sighup: true,
         ..ServerConfig::default()
     };
+    if let Err(stancer::Error::InvalidParam { name, message }) = config.check() {
+        let flag =
+            if name == "request_deadline" { "request-deadline-secs".to_string() } else { name.replace('_', "-") };
+        usage!("--{flag}: {message}");
+    }
 
     let (registry, report) = Registry::open(&args.models).context("opening the models directory")?;
     for f in &report.failed {

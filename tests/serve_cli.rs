@@ -109,3 +109,27 @@ async fn serve_reads_env_reloads_on_sighup_and_stops_on_sigterm() {
     // Fields as values, not Rust debug strings (`Some(127.0.0.1:1)`, `["a", "b"]`).
     assert!(log.contains(r#""loaded":"sentiment,stance""#) && !log.contains("Some("), "{log}");
 }
+
+/// A zero limit would serve nothing (or, for the stream buffer, fail on the first stream),
+/// so it is refused at start as a usage error naming the flag, before anything is bound.
+#[test]
+fn zero_limits_are_refused_naming_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    for (flag, env) in [
+        ("--max-concurrent-requests", "STANCER_MAX_CONCURRENT_REQUESTS"),
+        ("--request-deadline-secs", "STANCER_REQUEST_DEADLINE_SECS"),
+        ("--stream-buffer", "STANCER_STREAM_BUFFER"),
+        ("--max-quotations", "STANCER_MAX_QUOTATIONS"),
+        ("--max-text-chars", "STANCER_MAX_TEXT_CHARS"),
+        ("--max-message-bytes", "STANCER_MAX_MESSAGE_BYTES"),
+    ] {
+        let run = |cmd: &mut Command| {
+            let o = cmd.env("STANCER_MODELS", dir.path()).env("STANCER_ADDR", "127.0.0.1:0").output().unwrap();
+            let err = String::from_utf8_lossy(&o.stderr).into_owned();
+            assert_eq!(o.status.code(), Some(2), "{flag}: {err}");
+            assert!(err.contains(&format!("{flag}: must be above 0")), "{flag}: {err}");
+        };
+        run(Command::new(env!("CARGO_BIN_EXE_stancer")).args(["serve", flag, "0"]));
+        run(Command::new(env!("CARGO_BIN_EXE_stancer")).arg("serve").env(env, "0"));
+    }
+}

@@ -87,3 +87,57 @@ impl Default for ServerConfig {
         }
     }
 }
+
+impl ServerConfig {
+    /// Refuses a zero limit, naming it: none of them has a meaning at zero (no request
+    /// could be served, or a channel could not be made), and reading zero as "unlimited"
+    /// would silently take away the protection the limit is for.
+    pub fn check(&self) -> crate::Result<()> {
+        let counts = [
+            ("max_message_bytes", self.max_message_bytes),
+            ("max_text_chars", self.max_text_chars),
+            ("max_quotations", self.max_quotations),
+            ("max_concurrent_requests", self.max_concurrent_requests),
+            ("stream_buffer", self.stream_buffer),
+        ];
+        let zero = counts.iter().find(|(_, v)| *v == 0).map(|(name, _)| *name);
+        let zero = zero.or(self.request_deadline.is_zero().then_some("request_deadline"));
+        match zero {
+            Some(name) => Err(crate::Error::InvalidParam {
+                name,
+                message: "must be above 0: at 0 no request could be served (there is no unlimited \
+                          setting; give a large value instead)"
+                    .to_string(),
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_zero_limit_is_refused_by_name_and_the_defaults_pass() {
+        assert!(ServerConfig::default().check().is_ok());
+        type Zero = fn(&mut ServerConfig);
+        let zeroed: [(&str, Zero); 6] = [
+            ("max_message_bytes", |c| c.max_message_bytes = 0),
+            ("max_text_chars", |c| c.max_text_chars = 0),
+            ("max_quotations", |c| c.max_quotations = 0),
+            ("max_concurrent_requests", |c| c.max_concurrent_requests = 0),
+            ("stream_buffer", |c| c.stream_buffer = 0),
+            ("request_deadline", |c| c.request_deadline = Duration::ZERO),
+        ];
+        for (limit, zero) in zeroed {
+            let mut c = ServerConfig::default();
+            zero(&mut c);
+            assert!(
+                matches!(c.check(), Err(crate::Error::InvalidParam { name, .. }) if name == limit),
+                "{limit}: {:?}",
+                c.check()
+            );
+        }
+    }
+}

@@ -77,6 +77,8 @@ pub const SERVICE_NAME: &str = "stancer.v1.Stancer";
 /// being done; the cause is the error's `source()`, printed after it (`{:#}` in anyhow).
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
+    #[error("server configuration")]
+    Config(#[from] crate::Error),
     #[error("gRPC transport")]
     Transport(#[from] tonic::transport::Error),
     #[error("building the reflection service")]
@@ -115,6 +117,7 @@ pub async fn serve(
     config: ServerConfig,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServerError> {
+    config.check()?;
     let config = Arc::new(config);
     let metrics = Arc::new(Metrics::new());
     let (stop_tx, stop_rx) = watch::channel(false);

@@ -69,7 +69,7 @@ impl StancerService {
         metrics: Arc<Metrics>,
         stop: watch::Receiver<bool>,
     ) -> Self {
-        let permits = Arc::new(Semaphore::new(config.max_concurrent_requests.max(1)));
+        let permits = Arc::new(Semaphore::new(config.max_concurrent_requests));
         StancerService { inner: Arc::new(Inner { registry, config, metrics, permits, stop }) }
     }
 }
@@ -617,7 +617,7 @@ impl pb::stancer_server::Stancer for StancerService {
         // channels hold the items in progress and the replies not yet sent; when both are
         // full the reader stops reading requests, and HTTP/2 flow control pushes back on
         // the client. At most 2 x stream_buffer + 2 items are held per stream.
-        let n = self.inner.config.stream_buffer.max(1);
+        let n = self.inner.config.stream_buffer;
         let (tx, rx) = mpsc::channel(n);
         let (pending_tx, mut pending_rx) = mpsc::channel::<Pending>(n);
         let writer = tokio::spawn(async move {
