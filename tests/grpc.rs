@@ -266,7 +266,10 @@ async fn every_error_code_names_the_field_or_limit() {
     req.stance_model = "nope".into();
     let e = c.score_quotations(req).await.unwrap_err();
     assert_eq!(e.code(), Code::NotFound);
-    assert!(e.message().contains("\"nope\""), "{}", e.message());
+    // The names the client could use instead, and nothing of the server's file layout.
+    let m = e.message();
+    assert!(m.contains("stance_model: unknown model \"nope\"") && m.contains("serves: "), "{m}");
+    assert!(m.contains("sentiment") && !m.contains(srv.dir.path().to_str().unwrap()), "{m}");
 
     let mut req = score_req("Alpha", vec![ok()]);
     req.stance_model = "sentiment".into();
@@ -358,6 +361,9 @@ async fn health_is_not_serving_while_no_model_is_loaded() {
     }
     c.reload_models(pb::ReloadModelsRequest {}).await.unwrap();
     becomes(ServingStatus::NotServing).await;
+    let e = c.score_quotations(score_req("Alpha", vec![q("a", "Ann", "I support Alpha")])).await.unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+    assert!(e.message().contains("this server has no model loaded"), "{}", e.message());
     write_models(srv.dir.path());
     c.reload_models(pb::ReloadModelsRequest {}).await.unwrap();
     becomes(ServingStatus::Serving).await;

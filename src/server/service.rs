@@ -113,17 +113,20 @@ fn model_name(requested: &str, default: &str) -> String {
     if n.is_empty() { default } else { n }.to_string()
 }
 
-/// Looks `name` up in `snap`: NOT_FOUND naming the model if absent.
-fn lookup(
-    snap: &Snapshot,
-    registry: &Registry,
-    name: &str,
-    task: Task,
-    field: &str,
-) -> Result<Arc<LoadedModel>, Status> {
-    let m = snap.get(name).cloned().ok_or_else(|| {
-        status_from_error(&Error::UnknownModel { name: name.to_string(), dir: registry.dir().display().to_string() })
-    })?;
+/// Looks `name` up in `snap`: NOT_FOUND naming the model and the ones served if absent.
+/// The message lists names, not the server's models directory: a client can use a name,
+/// and has no business knowing the server's file layout.
+fn lookup(snap: &Snapshot, name: &str, task: Task, field: &str) -> Result<Arc<LoadedModel>, Status> {
+    let Some(m) = snap.get(name).cloned() else {
+        const SHOWN: usize = 20;
+        let names: Vec<&str> = snap.models().take(SHOWN).map(|m| m.name.as_str()).collect();
+        let served = match snap.len() {
+            0 => "this server has no model loaded".to_string(),
+            n if n > SHOWN => format!("this server serves {n} models: {}, ... (ListModels has all)", names.join(", ")),
+            _ => format!("this server serves: {}", names.join(", ")),
+        };
+        return Err(Status::not_found(format!("{field}: unknown model {name:?}; {served}")));
+    };
     analyze::check_task(&m.model, task, field).map_err(|e| status_from_error(&e))?;
     Ok(m)
 }
@@ -136,9 +139,8 @@ fn request_models(
     sentiment: &str,
 ) -> Result<(Arc<LoadedModel>, Arc<LoadedModel>), Status> {
     let snap = registry.snapshot();
-    let stance = lookup(&snap, registry, &model_name(stance, DEFAULT_STANCE_MODEL), Task::Stance, "stance_model")?;
-    let sentiment =
-        lookup(&snap, registry, &model_name(sentiment, DEFAULT_SENTIMENT_MODEL), Task::Sentiment, "sentiment_model")?;
+    let stance = lookup(&snap, &model_name(stance, DEFAULT_STANCE_MODEL), Task::Stance, "stance_model")?;
+    let sentiment = lookup(&snap, &model_name(sentiment, DEFAULT_SENTIMENT_MODEL), Task::Sentiment, "sentiment_model")?;
     Ok((stance, sentiment))
 }
 
