@@ -165,6 +165,24 @@ fn parse_label_map(s: &str) -> std::result::Result<LabelMap, String> {
 }
 
 impl CsvColumns {
+    /// Refuses one column named for two roles: its text would also be read as the label
+    /// (or id, or target), which trains on the answer or refuses every row.
+    fn check(&self) -> Result<()> {
+        let named = [
+            ("--text-column", Some(&self.text_column)),
+            ("--label-column", Some(&self.label_column)),
+            ("--id-column", self.id_column.as_ref()),
+            ("--target-column", self.target_column.as_ref()),
+        ];
+        for (i, (flag, name)) in named.iter().enumerate() {
+            let Some(name) = name else { continue };
+            if let Some((other, _)) = named[i + 1..].iter().find(|(_, n)| *n == Some(*name)) {
+                usage!("{flag} and {other} both name the column {name:?}; each role needs its own column");
+            }
+        }
+        Ok(())
+    }
+
     fn labelled(&self) -> train::data::LabelledColumns {
         train::data::LabelledColumns {
             text: self.text_column.clone(),
@@ -216,6 +234,10 @@ fn created_at() -> Result<String> {
 
 pub(crate) fn run_train(mut a: TrainArgs) -> Result<()> {
     a.threads.apply()?;
+    a.columns.check()?;
+    if a.data.iter().filter(|d| *d == "-").count() > 1 {
+        usage!("--data names stdin (-) more than once; it can be read only once");
+    }
     // Said before training, not after it (saving would fail only then, and misleadingly).
     if a.out.is_dir() || a.out.as_os_str().to_string_lossy().ends_with(std::path::MAIN_SEPARATOR) {
         usage!(
@@ -833,6 +855,7 @@ fn train_streaming<'a>(
 
 pub(crate) fn run_eval(a: EvalArgs) -> Result<()> {
     a.threads.apply()?;
+    a.columns.check()?;
     let model = load_model(&a.model, &a.models.dir)?;
     let k = model.labels().len();
     let columns = a.columns.labelled();

@@ -45,9 +45,10 @@ enum Command {
     /// (.csv, or .tsv tab-separated) has a header with "text" and "label" columns, and "id"
     /// and "target" are read when present (--*-column give other names); either may be
     /// gzip-compressed (known by content, not name), and one run may mix them. Labels are
-    /// favor/against/none for stance (Emergent's for/observing are accepted) and
-    /// positive/neutral/negative for sentiment. A model with window features (sentiment)
-    /// finds the target's mentions in rows without spans.
+    /// favor/against/none for stance (also read, in any case: favour, for, pro, con, and
+    /// neither, observing or neutral for none) and positive/neutral/negative for sentiment
+    /// (also pos, neu, neg). A model with window features (sentiment) finds the target's
+    /// mentions in rows without spans.
     /// Example:
     ///
     ///   stancer train --task stance --data ../shared/data/stance/semeval2016-train.jsonl \

@@ -1002,6 +1002,18 @@ fn train_refuses_a_bad_out_or_compare_before_reading_any_data() {
     refused(&["--out", "x.safetensors", "--folds", "1"], "folds");
     refused(&["--out", "x.safetensors", "--hash-bits", "40"], "hash_bits");
     refused(&["--out", "x.safetensors", "--solver", "sgd", "--epochs", "0"], "epochs");
+    // One column for two roles, and stdin twice, are mistakes in the command.
+    for (args, why) in [
+        (&["--text-column", "stance", "--label-column", "stance"][..], "--text-column and --label-column"),
+        (&["--label-column", "id", "--id-column", "id"][..], "--label-column and --id-column"),
+        (&["--data", "-", "-"][..], "stdin (-) more than once"),
+    ] {
+        let o = train(&[&["--out", "x.safetensors"], args].concat());
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(why), "{args:?}: {}", stderr(&o));
+    }
+    let o = stancer(&["eval", "--model", "models/stance.safetensors", "--data", "x.csv", "--text-column", "label"], p);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     refused(
         &["--task", "sentiment", "--out", "x.safetensors", "--compare", "models/stance.safetensors"],
         "is a stance model",
