@@ -13,7 +13,7 @@ use std::borrow::Cow;
 use std::io::{BufRead, Read, Write};
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use flate2::read::MultiGzDecoder;
@@ -293,12 +293,13 @@ fn until_unreadable(rows: impl Iterator<Item = Row>) -> impl Iterator<Item = Row
 /// Reads rows from `input` in `format`. CSV errors (bad quoting, a field count not the
 /// header's) and JSON errors come out as `Err` rows, so they end up as error rows, not as a
 /// stopped run; a failing reader ends the rows with a [`RawRow::Unreadable`], which does
-/// stop it.
+/// stop it. Blank JSONL lines are no rows; each adds one to `blank_lines`.
 pub fn read_rows<'a>(
     input: impl BufRead + Send + 'a,
     format: &Format,
     name: &str,
     max_text_chars: usize,
+    blank_lines: Arc<AtomicUsize>,
 ) -> Result<Box<dyn Iterator<Item = Row> + Send + 'a>> {
     match format {
         Format::Jsonl => {
@@ -321,7 +322,10 @@ pub fn read_rows<'a>(
                         ))),
                         Ok(Some(Line::Bytes(bytes))) => match String::from_utf8(bytes) {
                             // Blank lines, a byte order mark alone among them, are no rows.
-                            Ok(l) if l.trim_start_matches('\u{feff}').trim().is_empty() => continue,
+                            Ok(l) if l.trim_start_matches('\u{feff}').trim().is_empty() => {
+                                blank_lines.fetch_add(1, Ordering::Relaxed);
+                                continue;
+                            }
                             Ok(mut l) => {
                                 // A CRLF line loses its '\r' in place, not by a copy of the line.
                                 if l.ends_with('\r') {
@@ -1013,7 +1017,7 @@ mod tests {
         // Through read_rows: the rows around it are read as usual, line numbers kept.
         let long = format!("{{\"id\": \"big\", \"text\": \"{}\"}}", "x".repeat(max_record_bytes(10) + 1));
         let input = format!("{{\"text\": \"a\"}}\n{long}\n\n{{\"text\": \"b\"}}\n");
-        let rows: Vec<_> = read_rows(input.as_bytes(), &Format::Jsonl, "x.jsonl", 10)
+        let rows: Vec<_> = read_rows(input.as_bytes(), &Format::Jsonl, "x.jsonl", 10, Default::default())
             .unwrap()
             .map(|(n, r)| (n, r.into_record(n)))
             .collect();
@@ -1058,8 +1062,9 @@ mod tests {
 
     #[test]
     fn jsonl_lines_end_at_lf_or_crlf_and_blank_lines_are_not_rows() {
-        let input: &[u8] = b"{\"text\": \"a\"}\r\n\r\n{\"text\": \"b\"}\n\xff\n";
-        let rows: Vec<(usize, String)> = read_rows(input, &Format::Jsonl, "x.jsonl", 100)
+        let input: &[u8] = b"{\"text\": \"a\"}\r\n\r\n{\"text\": \"b\"}\n\xff\n \t\n";
+        let blank = Arc::new(AtomicUsize::new(0));
+        let rows: Vec<(usize, String)> = read_rows(input, &Format::Jsonl, "x.jsonl", 100, blank.clone())
             .unwrap()
             .map(|(n, r)| match r {
                 RawRow::Line(l) => (n, l),
@@ -1070,6 +1075,7 @@ mod tests {
         assert_eq!(rows[..2], [(1, r#"{"text": "a"}"#.to_string()), (3, r#"{"text": "b"}"#.to_string())]);
         assert!(rows[2].0 == 4 && rows[2].1.contains("not valid UTF-8"), "{rows:?}");
         assert_eq!(rows.len(), 3);
+        assert_eq!(blank.load(Ordering::Relaxed), 2, "line 2 and the spaces of line 5");
     }
 
     /// CSV with a text column and, when the header has them, id and target.
@@ -1086,8 +1092,10 @@ mod tests {
     #[test]
     fn a_bad_csv_record_keeps_its_id_when_the_id_cell_reads() {
         let input: &[u8] = b"id,text,target\nr1,\xff,t\nr2\n,\xff,t\n\xfe,ok,t\nr5,\"open\n";
-        let ids: Vec<String> =
-            read_rows(input, &csv_format(), "x.csv", 100).unwrap().map(|(n, r)| r.parse_at(n).unwrap_err().0).collect();
+        let ids: Vec<String> = read_rows(input, &csv_format(), "x.csv", 100, Default::default())
+            .unwrap()
+            .map(|(n, r)| r.parse_at(n).unwrap_err().0)
+            .collect();
         // The id cell read: its id; empty or not UTF-8, or the record unreadable: the line.
         assert_eq!(ids, ["r1", "r2", "4", "5", "6"]);
     }
@@ -1096,8 +1104,10 @@ mod tests {
     fn a_record_with_more_or_fewer_fields_than_the_header_is_an_error_row() {
         // An unquoted comma in a text would otherwise cut the text and shift the target.
         let input: &[u8] = b"id,text,target\nr1,fine,t\nr2,hello, world,t\nr3,short\nr4,\"quoted, fine\",t\n";
-        let rows: Vec<_> =
-            read_rows(input, &csv_format(), "x.csv", 100).unwrap().map(|(n, r)| r.into_record(n)).collect();
+        let rows: Vec<_> = read_rows(input, &csv_format(), "x.csv", 100, Default::default())
+            .unwrap()
+            .map(|(n, r)| r.into_record(n))
+            .collect();
         assert_eq!(rows.len(), 4);
         assert_eq!(rows[0].as_ref().unwrap().text.as_deref(), Some("fine"));
         assert_eq!(
@@ -1110,11 +1120,12 @@ mod tests {
         // A column read twice in the header: which one is meant cannot be known.
         for header in ["id,text,text", "id,text,target,id"] {
             let input = format!("{header}\nr1,a,b\n");
-            let err = read_rows(input.as_bytes(), &csv_format(), "x.csv", 100).err().unwrap().to_string();
+            let err =
+                read_rows(input.as_bytes(), &csv_format(), "x.csv", 100, Default::default()).err().unwrap().to_string();
             assert!(err.contains("x.csv:1") && err.contains("more than once"), "{err}");
         }
         // Columns the run does not read may repeat.
-        assert!(read_rows(&b"id,text,x,x\nr1,a,b,c\n"[..], &csv_format(), "x.csv", 100).is_ok());
+        assert!(read_rows(&b"id,text,x,x\nr1,a,b,c\n"[..], &csv_format(), "x.csv", 100, Default::default()).is_ok());
     }
 
     #[test]
@@ -1137,7 +1148,8 @@ mod tests {
             }
         }
         let input = "{\"text\": \"a\"}\nnot json\n".repeat(10);
-        let rows = read_rows(std::io::Cursor::new(input.into_bytes()), &Format::Jsonl, "x", 100).unwrap();
+        let rows =
+            read_rows(std::io::Cursor::new(input.into_bytes()), &Format::Jsonl, "x", 100, Default::default()).unwrap();
         let mut out = Full { room: 100, got: Vec::new() };
         let f = |n: usize, _: Record| Ok(format!("row {n}"));
         let Err(Stopped { summary, .. }) = run(rows, &mut out, &BatchOptions::default(), f, &|_| {}) else {
@@ -1156,7 +1168,9 @@ mod tests {
                 if n % 97 == 0 { "not json\n".to_string() } else { format!("{{\"id\": \"r{n}\", \"text\": \"t\"}}\n") }
             })
             .collect();
-        let rows = |input: &str| read_rows(std::io::Cursor::new(input.as_bytes().to_vec()), &Format::Jsonl, "x", 100);
+        let rows = |input: &str| {
+            read_rows(std::io::Cursor::new(input.as_bytes().to_vec()), &Format::Jsonl, "x", 100, Default::default())
+        };
         let f = |n: usize, r: Record| Ok(format!("{n} {}", r.id.unwrap_or_default()));
         let opts = BatchOptions { chunk_rows: 100, ..BatchOptions::default() };
         let mut out = Vec::new();

@@ -6,7 +6,7 @@ use std::fs::File;
 use std::io::{BufWriter, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use anyhow::{Context, Result};
 use clap::Args;
@@ -125,9 +125,9 @@ struct BatchIo {
     chunk_rows: std::num::NonZeroUsize,
     /// Also write the run's summary as JSON to FILE when it ends: {"input", "output",
     /// "models": [{"path", "name", "task", "created_at"}], "rows", "ok", "errors",
-    /// "skipped", "seconds", "first_errors", "stopped"}, for the job that runs the batch to
-    /// check ("stopped" says why a run ended before the end of its input, and is null when
-    /// it did not).
+    /// "skipped", "first_errors", "blank_lines" (JSONL lines with nothing on them, which are
+    /// no rows), "seconds", "stopped"}, for the job that runs the batch to check ("stopped"
+    /// says why a run ended before the end of its input, and is null when it did not).
     #[arg(long, value_name = "FILE")]
     summary: Option<PathBuf>,
     #[command(flatten)]
@@ -310,6 +310,7 @@ struct Opened {
     opts: BatchOptions,
     bytes_read: Arc<AtomicU64>,
     input_len: Option<u64>,
+    blank_lines: Arc<AtomicUsize>,
 }
 
 /// Opens a batch's input and output. `csv_header` gives the CSV header line and column
@@ -358,7 +359,8 @@ fn open_batch(
         }
         Format::Jsonl
     };
-    let rows = batch::read_rows(reader, &format, input, io.max_text_chars)?;
+    let blank_lines = Arc::new(AtomicUsize::new(0));
+    let rows = batch::read_rows(reader, &format, input, io.max_text_chars, blank_lines.clone())?;
     let csv_out = match io.output_format {
         None => batch::csv_delimiter(&io.output),
         Some(OutputFormatArg::Jsonl) => None,
@@ -445,7 +447,7 @@ fn open_batch(
         chunk_rows: io.chunk_rows.get(),
         stop: Some(crate::stop_on_signals()?),
     };
-    Ok(Opened { rows, output, output_name: io.output.clone(), opts, bytes_read, input_len })
+    Ok(Opened { rows, output, output_name: io.output.clone(), opts, bytes_read, input_len, blank_lines })
 }
 
 /// A batch's --summary, created (so emptied) before anything else can fail: a nightly job
@@ -464,6 +466,9 @@ struct BatchReport<'a> {
     models: &'a [ModelUsed],
     #[serde(flatten)]
     summary: &'a batch::Summary,
+    /// Blank JSONL lines read, which are no rows and have no output row: they tell apart the
+    /// input's line count and the output's.
+    blank_lines: usize,
     seconds: f64,
     /// Why the run ended before the end of its input; null when it did not.
     stopped: Option<String>,
@@ -490,6 +495,7 @@ impl BatchSummary {
                 output: &io.output,
                 models: &[],
                 summary: &batch::Summary::default(),
+                blank_lines: 0,
                 seconds: self.start.elapsed().as_secs_f64(),
                 stopped: Some(format!("{e:#}")),
             };
@@ -526,7 +532,7 @@ fn run_batch<F>(opened: Opened, summary_file: BatchSummary, models: &[ModelUsed]
 where
     F: Fn(usize, stancer::train::Record<'_>) -> batch::RowResult + Sync,
 {
-    let Opened { rows, mut output, output_name, opts, bytes_read, input_len } = opened;
+    let Opened { rows, mut output, output_name, opts, bytes_read, input_len, blank_lines } = opened;
     let pb =
         if std::io::stderr().is_terminal() { ProgressBar::new(input_len.unwrap_or(0)) } else { ProgressBar::hidden() };
     let template = if input_len.is_some() {
@@ -553,6 +559,7 @@ where
         stopped.get_or_insert(e);
     }
     pb.finish_and_clear();
+    let blank_lines = blank_lines.load(Ordering::Relaxed);
     let secs = start.elapsed().as_secs_f64();
     if summary.skipped > 0 {
         eprintln!("resumed after {} rows already in the output", summary.skipped);
@@ -565,6 +572,9 @@ where
         summary.rows as f64 / secs.max(1e-9),
         if stopped.is_some() { ", then stopped" } else { "" }
     );
+    if blank_lines > 0 {
+        eprintln!("  {blank_lines} blank line(s) skipped: they are no rows");
+    }
     for e in &summary.first_errors {
         eprintln!("  {e}");
     }
@@ -574,6 +584,7 @@ where
             output: &output_name,
             models,
             summary: &summary,
+            blank_lines,
             seconds: secs,
             stopped: stopped.as_ref().map(|e| format!("{e:#}")),
         };

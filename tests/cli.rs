@@ -362,6 +362,8 @@ fn score_keeps_order_writes_error_rows_and_reads_stdin() {
         "{\"id\": \"e\", \"text\": \"We hate tax cuts\", \"target\": \"Unseen Target\"}\n",
         "[\"f\", \"We hate tax cuts\"]\n",
         "{\"id\": \"g\", \"text\": 5}\n",
+        // Blank lines are no rows, but are counted.
+        "\n \t\n",
     );
     common::write(dir.path(), "in.jsonl", input);
     let o = stancer(
@@ -370,7 +372,9 @@ fn score_keeps_order_writes_error_rows_and_reads_stdin() {
     );
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("processed 3 of 7 rows, 4 error row(s)"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("2 blank line(s) skipped"), "{}", stderr(&o));
     let summary = read_json(dir.path(), "s.json");
+    assert_eq!(summary["blank_lines"], 2, "{summary}");
     assert_eq!(
         (&summary["input"], &summary["output"], &summary["rows"], &summary["ok"], &summary["errors"]),
         (&"in.jsonl".into(), &"out.jsonl".into(), &7.into(), &3.into(), &4.into()),

@@ -564,6 +564,7 @@ pub fn labelled_rows<'a, F: FnMut(usize, String) + Send + 'a>(
         &columns.format(name),
         name,
         DEFAULT_MAX_TEXT_CHARS,
+        Default::default(),
     )?;
     let path = name.to_string();
     Ok(rows.filter_map(move |(line, raw)| {
