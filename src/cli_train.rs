@@ -405,6 +405,7 @@ fn train_and_save<'a>(a: &'a TrainArgs, saving: &dyn Fn(), report: &mut TrainRep
     let files = a.data.iter().map(|name| DataFile::new(name)).collect::<Result<Vec<_>>>()?;
     let mut hasher = Sha256::new();
     let mut total_bytes = 0u64;
+    let columns = a.columns.labelled();
     for file in &files {
         let input = file.open().with_context(|| format!("reading {}", file.name))?;
         let mut rows = batch::decoded(input, &file.name)?;
@@ -416,15 +417,21 @@ fn train_and_save<'a>(a: &'a TrainArgs, saving: &dyn Fn(), report: &mut TrainRep
     if !streaming && a.compare.is_some() && cfg.folds < 2 {
         usage!("--compare measures both models by cross-validation: give --folds 2 or more, not {}", cfg.folds);
     }
+    report.solver = Some(if streaming { "sgd" } else { "lbfgs" });
+    for file in &files {
+        // A file without rows is most often an export that failed: training on the other
+        // files alone would go unnoticed.
+        let input = file.open().with_context(|| format!("reading {}", file.name))?;
+        if train::data::labelled_rows(input, &file.name, task, &columns, false, |_, _| {})?.next().is_none() {
+            bail!("{}: no rows (the file is empty, or holds only blank lines or a CSV header)", file.name);
+        }
+    }
     if streaming {
-        report.solver = Some("sgd");
         return train_streaming(a, &files, &cfg, lexicon, &data, saving, report);
     }
-    report.solver = Some("lbfgs");
 
     let mut examples = Vec::new();
     let mut read = ReadReport::default();
-    let columns = a.columns.labelled();
     for f in &files {
         let input = f.open().with_context(|| format!("reading {}", f.name))?;
         train::data::read_labelled(input, &f.name, task, &columns, a.skip_invalid, &mut examples, &mut read)?;

@@ -225,6 +225,17 @@ fn training_mixes_jsonl_csv_and_gzip_files_and_reports_duplicate_ids() {
     assert!(!stderr(&o).contains("duplicate"), "empty id cells are no ids: {}", stderr(&o));
     let o = renamed("nope");
     assert!(stderr(&o).contains("renamed.csv:1: no column \"nope\" in the header"), "{}", stderr(&o));
+    // A file without rows among others is refused, whatever its format and solver.
+    common::write(dir.path(), "empty.jsonl", "");
+    common::write(dir.path(), "blank.jsonl", "\n  \n");
+    common::write(dir.path(), "header.csv", "id,text,label\n");
+    for empty in ["empty.jsonl", "blank.jsonl", "header.csv"] {
+        for solver in ["lbfgs", "sgd"] {
+            let o = train(&["a.jsonl", empty], "x.safetensors", solver);
+            assert_eq!(o.status.code(), Some(1), "{empty} {solver}: {}", stderr(&o));
+            assert!(stderr(&o).contains(&format!("{empty}: no rows")), "{empty} {solver}: {}", stderr(&o));
+        }
+    }
 }
 
 #[test]
