@@ -114,6 +114,38 @@ fn indirect_said_that_and_trailing_said() {
 }
 
 #[test]
+fn names_keep_titles_initials_particles_and_suffixes() {
+    // "said Mr. Smith": the full stop of the title is not the end of the name, and three
+    // people with one title are three speakers.
+    let text = "“Taxes must fall,” said Mr. Smith. “Taxes must rise,” said Mr. Jones. \
+                “Taxes are fine,” said Mrs. Brown.";
+    let x = extract(text);
+    spans_ok(text, &x);
+    for (content, speaker) in [("must fall", "Smith"), ("must rise", "Jones"), ("are fine", "Brown")] {
+        check(find(&x, content), QuoteKind::Direct, Some("said"), Some(speaker));
+    }
+    assert_eq!(x.speakers.len(), 3, "{:#?}", x.speakers);
+    for (name, speaker) in [
+        ("Dr. Anthony Fauci", "Anthony Fauci"),
+        ("Lt. Gen. John Smith", "John Smith"),
+        ("John F. Kennedy", "John F. Kennedy"),
+        ("J.D. Vance", "J.D. Vance"),
+        ("Martin Luther King Jr.", "Martin Luther King Jr."),
+        ("Charles de Gaulle", "Charles de Gaulle"),
+        ("Ursula von der Leyen", "Ursula von der Leyen"),
+        ("Mohammed bin Salman", "Mohammed bin Salman"),
+    ] {
+        for text in
+            [format!("“We are ready,” said {name}. Talks begin today."), format!("{name} said: “We are ready.”")]
+        {
+            let x = extract(&text);
+            spans_ok(&text, &x);
+            assert_eq!(find(&x, "We are ready").speaker.as_deref(), Some(speaker), "{text}: {x:#?}");
+        }
+    }
+}
+
+#[test]
 fn according_to_in_both_orders_and_surname_merge() {
     let text = "Pentagon spokesperson Sabrina Singh said the troops had moved north.\n\
                 According to Singh, the units will reach the border within days.\n\

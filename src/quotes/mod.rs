@@ -27,9 +27,9 @@
 //! # Measured
 //!
 //! On PolNeAR (`../shared/data/quotes`, rules of [`evaluate`]): quoted attributions
-//! P 86.9 / R 85.0 / F1 85.9 on train and P 88.7 / R 84.1 / F1 86.3 on dev; all attributions
-//! (indirect included) P 83.5 / R 53.7 on train, P 86.2 / R 57.0 on dev; right speaker for
-//! 92.0 % (train) and 89.8 % (dev) of matched quoted attributions. Reproduce with
+//! P 86.9 / R 85.1 / F1 86.0 on train and P 88.7 / R 84.1 / F1 86.3 on dev; all attributions
+//! (indirect included) P 83.5 / R 53.8 on train, P 86.2 / R 57.1 on dev; right speaker for
+//! 92.0 % (train) and 90.0 % (dev) of matched quoted attributions. Reproduce with
 //! `cargo test --release --lib quotes::tests::polnear_scores -- --ignored --nocapture`.
 //! The recall on all attributions is bounded by PolNeAR's broad notion of attribution
 //! (perception and attitude verbs, nominal cues such as "the consensus view from"), which a
@@ -367,6 +367,23 @@ const TITLE_ABBREVIATIONS: &[&str] = &[
     "mr", "mrs", "ms", "dr", "sen", "rep", "gov", "gen", "lt", "col", "capt", "sgt", "adm", "maj", "prof", "rev",
     "atty", "supt", "cmdr",
 ];
+
+/// Lower-case particles inside a name ("Charles de Gaulle", "Ursula von der Leyen",
+/// "Mohammed bin Salman"): part of the name when capitalised words stand on both sides.
+const NAME_PARTICLES: &[&str] = &[
+    "de", "da", "di", "du", "del", "della", "dos", "das", "van", "von", "der", "den", "ter", "ten", "bin", "ibn", "al",
+    "le", "la", "zu",
+];
+
+/// Generational suffixes that end a name ("Martin Luther King Jr.").
+const NAME_SUFFIXES: &[&str] = &["jr", "sr", "ii", "iii", "iv"];
+
+/// Initials as a token: one capital letter ("John F. Kennedy") or letters joined by full
+/// stops ("J.D. Vance", "U.S"), lower-cased.
+fn is_initials(lower: &str) -> bool {
+    let mut parts = lower.split('.');
+    parts.all(|p| p.len() == 1 && p.as_bytes()[0].is_ascii_lowercase())
+}
 
 /// Quantifiers that can stand alone as a source ("Some chanted", "Many said").
 const QUANTIFIER_HEADS: &[&str] =
@@ -806,7 +823,7 @@ impl<'a> Engine<'a> {
             if tk.lower == "." && t > 0 {
                 let p = &self.toks[t - 1];
                 if p.kind == Tk::Word
-                    && (ABBREVIATIONS.contains(&p.lower.as_str()) || (p.lower.chars().count() == 1 && p.cap))
+                    && (ABBREVIATIONS.contains(&p.lower.as_str()) || (is_initials(&p.lower) && p.cap))
                     && p.end == tk.start
                 {
                     return false;
@@ -847,6 +864,34 @@ impl<'a> Engine<'a> {
             return true;
         }
         tk.cap && !in_list(NOT_NAMES, l) && !tk.lower.chars().all(|c| c.is_ascii_digit())
+    }
+
+    /// Whether the full stop `t` belongs to the name around it: it closes an abbreviated
+    /// title or an initial written against it ("Mr. Smith", "John F. Kennedy", "J.D.
+    /// Vance"), and a name word follows.
+    fn name_stop(&self, t: usize) -> bool {
+        let tk = &self.toks[t];
+        t > 0
+            && t + 1 < self.toks.len()
+            && tk.lower == "."
+            && self.tok_region[t].is_none()
+            && self.free_word(t - 1)
+            && self.toks[t - 1].end == tk.start
+            && (in_list(TITLE_ABBREVIATIONS, &self.toks[t - 1].lower)
+                || (self.toks[t - 1].cap && is_initials(&self.toks[t - 1].lower)))
+            && self.free_word(t + 1)
+            && self.toks[t + 1].cap
+    }
+
+    /// Whether `t` is a particle inside a name: a lower-case [`NAME_PARTICLES`] word with
+    /// a capitalised word before it and one after it, at most one other particle between.
+    fn name_particle(&self, t: usize) -> bool {
+        let particle =
+            |k: usize| k < self.toks.len() && self.free_word(k) && in_list(NAME_PARTICLES, &self.toks[k].lower);
+        let cap = |k: usize| k < self.toks.len() && self.free_word(k) && self.toks[k].cap;
+        particle(t)
+            && (cap(t.wrapping_sub(1)) || (t >= 2 && particle(t - 1) && cap(t - 2)))
+            && (cap(t + 1) || (particle(t + 1) && cap(t + 2)))
     }
 
     fn is_head(&self, t: usize) -> bool {
@@ -893,14 +938,11 @@ impl<'a> Engine<'a> {
         let mut a = end;
         while a > lo {
             let p = a - 1;
-            if self.is_np_word(p) || self.is_of_link(p, lo, end + 1) {
+            if self.is_np_word(p) || self.is_of_link(p, lo, end + 1) || self.name_particle(p) {
                 a = p;
-            } else if p > lo
-                && self.toks[p].lower == "."
-                && self.toks[p - 1].end == self.toks[p].start
-                && in_list(TITLE_ABBREVIATIONS, &self.toks[p - 1].lower)
-            {
-                // "Mr. Trump", "Sen. Marco Rubio": the abbreviated title belongs to the name.
+            } else if p > lo && self.name_stop(p) {
+                // "Mr. Trump", "Sen. Marco Rubio", "John F. Kennedy": the abbreviated title
+                // or initial belongs to the name.
                 a = p - 1;
             } else {
                 break;
@@ -952,7 +994,12 @@ impl<'a> Engine<'a> {
             return Some((a, a));
         }
         let mut b = a;
-        while b < hi && (self.is_np_word(b) || self.is_of_link(b, a, hi)) && b - a < 10 {
+        while b < hi
+            && (self.is_np_word(b)
+                || self.is_of_link(b, a, hi)
+                || (b > a && b + 1 < hi && (self.name_particle(b) || self.name_stop(b))))
+            && b - a < 10
+        {
             b += 1;
         }
         while b > a && !self.is_head(b - 1) {

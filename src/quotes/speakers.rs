@@ -9,7 +9,7 @@
 //! speakers too, named as first written.
 
 use super::lexicon::{ORG_WORDS, PronounKind, TITLES, in_list, pronoun_kind};
-use super::{Engine, PLACE_STARTS, TITLE_ABBREVIATIONS, Tk, strip_the};
+use super::{Engine, NAME_SUFFIXES, PLACE_STARTS, TITLE_ABBREVIATIONS, Tk, is_initials, strip_the};
 
 #[derive(Debug, Clone)]
 pub(super) struct Entry {
@@ -136,9 +136,13 @@ impl Engine<'_> {
             idx.remove(0);
         }
         let possessive = idx.iter().any(|&t| self.toks[t].lower.ends_with("'s"));
-        let last_title = idx.iter().rposition(|&t| {
+        // A generational suffix shows the word before it to be a surname, even one that is
+        // also a title ("Martin Luther King Jr.").
+        let suffixed = idx.len() >= 3 && in_list(NAME_SUFFIXES, &self.toks[idx[idx.len() - 1]].lower);
+        let titled = if suffixed { &idx[..idx.len() - 2] } else { &idx[..] };
+        let last_title = titled.iter().rposition(|&t| {
             let tk = &self.toks[t];
-            !tk.cap || in_list(TITLES, &tk.lower)
+            (!tk.cap && !self.name_particle(t)) || in_list(TITLES, &tk.lower)
         });
         let name_toks: Vec<usize> = match last_title {
             Some(k) => idx[k + 1..].to_vec(),
@@ -152,8 +156,11 @@ impl Engine<'_> {
             ts.iter()
                 .map(|&t| {
                     let mut w = self.word_text(t);
-                    let dotted = self.toks.get(t + 1).is_some_and(|n| n.lower == "." && n.start == self.toks[t].end)
-                        && in_list(TITLE_ABBREVIATIONS, &self.toks[t].lower);
+                    let tk = &self.toks[t];
+                    let dotted = self.toks.get(t + 1).is_some_and(|n| n.lower == "." && n.start == tk.end)
+                        && (in_list(TITLE_ABBREVIATIONS, &tk.lower)
+                            || in_list(NAME_SUFFIXES, &tk.lower)
+                            || (tk.cap && is_initials(&tk.lower)));
                     if dotted {
                         w.push('.');
                     }
