@@ -126,8 +126,9 @@ struct BatchIo {
     /// Also write the run's summary as JSON to FILE when it ends: {"input", "output",
     /// "models": [{"path", "name", "task", "created_at"}], "rows", "ok", "errors",
     /// "skipped", "first_errors", "blank_lines" (JSONL lines with nothing on them, which are
-    /// no rows), "seconds", "stopped"}, for the job that runs the batch to check ("stopped"
-    /// says why a run ended before the end of its input, and is null when it did not).
+    /// no rows; null for a run that stopped early), "seconds", "stopped"}, for the job that
+    /// runs the batch to check ("stopped" says why a run ended before the end of its input,
+    /// and is null when it did not).
     #[arg(long, value_name = "FILE")]
     summary: Option<PathBuf>,
     #[command(flatten)]
@@ -467,8 +468,9 @@ struct BatchReport<'a> {
     #[serde(flatten)]
     summary: &'a batch::Summary,
     /// Blank JSONL lines read, which are no rows and have no output row: they tell apart the
-    /// input's line count and the output's.
-    blank_lines: usize,
+    /// input's line count and the output's. Null when the run stopped early, as the reader
+    /// reads ahead of the rows written.
+    blank_lines: Option<usize>,
     seconds: f64,
     /// Why the run ended before the end of its input; null when it did not.
     stopped: Option<String>,
@@ -495,7 +497,7 @@ impl BatchSummary {
                 output: &io.output,
                 models: &[],
                 summary: &batch::Summary::default(),
-                blank_lines: 0,
+                blank_lines: None,
                 seconds: self.start.elapsed().as_secs_f64(),
                 stopped: Some(format!("{e:#}")),
             };
@@ -559,7 +561,7 @@ where
         stopped.get_or_insert(e);
     }
     pb.finish_and_clear();
-    let blank_lines = blank_lines.load(Ordering::Relaxed);
+    let blank_lines = Some(blank_lines.load(Ordering::Relaxed)).filter(|_| stopped.is_none());
     let secs = start.elapsed().as_secs_f64();
     if summary.skipped > 0 {
         eprintln!("resumed after {} rows already in the output", summary.skipped);
@@ -572,8 +574,8 @@ where
         summary.rows as f64 / secs.max(1e-9),
         if stopped.is_some() { ", then stopped" } else { "" }
     );
-    if blank_lines > 0 {
-        eprintln!("  {blank_lines} blank line(s) skipped: they are no rows");
+    if let Some(n) = blank_lines.filter(|&n| n > 0) {
+        eprintln!("  {n} blank line(s) skipped: they are no rows");
     }
     for e in &summary.first_errors {
         eprintln!("  {e}");

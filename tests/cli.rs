@@ -422,9 +422,15 @@ fn score_keeps_order_writes_error_rows_and_reads_stdin() {
     assert!(rows[0].get("line").is_none());
 
     // Stopped by bad rows: exit status 3, which a job tells from a failure to run (1).
-    let o = stancer(&["score", "--model", "stance", "--input", "in.jsonl", "--fail-fast"], dir.path());
+    let o = stancer(
+        &["score", "--model", "stance", "--input", "in.jsonl", "--fail-fast", "--summary", "f.json"],
+        dir.path(),
+    );
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     assert!(stderr(&o).contains("in.jsonl:2: field \"text\" is empty"), "{}", stderr(&o));
+    // The reader read ahead past the blank lines at the end, which the run never reached.
+    assert!(!stderr(&o).contains("blank line"), "{}", stderr(&o));
+    assert_eq!(read_json(dir.path(), "f.json")["blank_lines"], serde_json::Value::Null);
     // A run that fails before its first row still writes its summary, over an earlier
     // run's, which a job would otherwise read as this run's.
     std::fs::write(dir.path().join("m.json"), "{\"rows\": 6, \"stopped\": null}").unwrap();
