@@ -314,14 +314,23 @@ struct Opened {
     blank_lines: Arc<AtomicUsize>,
 }
 
+/// What a command's JSONL output rows hold, so that `--resume` can refuse an output that
+/// another command or model wrote (its rows would be mixed with this run's).
+struct RowShape<'a> {
+    /// Every key a row that is not an error row may have; the first after "id" is in all.
+    keys: &'a [&'a str],
+    /// The labels a score row may give.
+    labels: Option<&'a [String]>,
+}
+
+const SCORE_KEYS: &[&str] = &["id", "label", "probabilities", "head", "top_features"];
+const EXTRACT_ROWS: RowShape = RowShape { keys: &["id", "quotes", "speakers"], labels: None };
+const ANALYZE_ROWS: RowShape = RowShape { keys: &["id", "target", "quotes", "speakers", "verdicts"], labels: None };
+
 /// Opens a batch's input and output. `csv_header` gives the CSV header line and column
 /// count, for a delimiter, of a command that can write CSV (`None`: one whose rows are
 /// nested JSON).
-fn open_batch(
-    io: &BatchIo,
-    csv_header: Option<&dyn Fn(u8) -> (String, usize)>,
-    labels: Option<&[String]>,
-) -> Result<Opened> {
+fn open_batch(io: &BatchIo, csv_header: Option<&dyn Fn(u8) -> (String, usize)>, shape: &RowShape) -> Result<Opened> {
     io.threads.apply()?;
     let input = io.input_name();
     if io.output != "-" {
@@ -400,16 +409,27 @@ fn open_batch(
             return Err(refuse(format!("its header is {:?}, this run's {:?}", first.trim_end(), header.trim_end())));
         }
         resume_id = resumed.last_id(csv.as_ref().map(|(d, _)| *d)).map_err(refuse)?;
-        // A CSV header names the labels; a JSONL row only says its own.
-        let label = |row: &[u8]| {
-            let v: serde_json::Value = serde_json::from_slice(row).ok()?;
-            v.get("label")?.as_str().map(str::to_string)
-        };
-        if let (Some(labels), None) = (labels, &csv)
-            && let Some(label) = resumed.last.as_deref().and_then(label)
-            && !labels.contains(&label)
+        // A CSV header names the labels; a JSONL row only says its own, and its keys say
+        // which command wrote it (an error row, any).
+        let last = resumed.last.as_deref().filter(|_| csv.is_none());
+        if let Some(serde_json::Value::Object(row)) = last.and_then(|r| serde_json::from_slice(r).ok())
+            && !row.contains_key("error")
         {
-            return Err(refuse(format!("its last row has the label {label:?}, which this model does not give")));
+            let keys = shape.keys;
+            let foreign = row.keys().find(|k| !keys.contains(&k.as_str()));
+            if let Some(key) = foreign {
+                return Err(refuse(format!("its last row has the field {key:?}, which this command does not write")));
+            }
+            if let Some(key) = keys.get(1).filter(|k| !row.contains_key(**k)) {
+                return Err(refuse(format!(
+                    "its last row has no field {key:?}, which this command writes in every row"
+                )));
+            }
+            if let (Some(labels), Some(label)) = (shape.labels, row.get("label").and_then(|l| l.as_str()))
+                && !labels.iter().any(|l| l == label)
+            {
+                return Err(refuse(format!("its last row has the label {label:?}, which this model does not give")));
+            }
         }
         skip_rows = resumed.rows;
     }
@@ -607,7 +627,7 @@ struct WithId<'a, T> {
 
 pub(crate) fn run_extract(a: ExtractArgs) -> Result<()> {
     let mut summary = BatchSummary::create(&a.io)?;
-    let opened = summary.check(&a.io, open_batch(&a.io, None, None))?;
+    let opened = summary.check(&a.io, open_batch(&a.io, None, &EXTRACT_ROWS))?;
     let max = a.io.max_text_chars;
     run_batch(opened, summary, &[], |n, rec| {
         let ex = rec.into_unlabelled(n, max)?;
@@ -631,7 +651,7 @@ pub(crate) fn run_analyze(a: AnalyzeArgs) -> Result<()> {
     };
     let (stance, sentiment, used) = summary.check(&a.io, models())?;
     if a.io.input.is_some() {
-        let opened = summary.check(&a.io, open_batch(&a.io, None, None))?;
+        let opened = summary.check(&a.io, open_batch(&a.io, None, &ANALYZE_ROWS))?;
         return run_batch(opened, summary, &used, |n, rec| {
             let train::Unlabelled { id, text, target, .. } = rec.into_unlabelled(n, a.io.max_text_chars)?;
             let failed = |message: String| (id.to_string(), message);
@@ -687,7 +707,8 @@ pub(crate) fn run_score(a: ScoreArgs) -> Result<()> {
     let (model, used) = summary.check(&a.io, load_model_used(&a.model, &a.models.dir))?;
     let explain = usize::from(a.explain);
     let header = |delimiter| batch::ScoreWriter::csv_header(&model, delimiter, explain > 0);
-    let opened = summary.check(&a.io, open_batch(&a.io, Some(&header), Some(model.labels())))?;
+    let shape = RowShape { keys: SCORE_KEYS, labels: Some(model.labels()) };
+    let opened = summary.check(&a.io, open_batch(&a.io, Some(&header), &shape))?;
     let max = a.io.max_text_chars;
     let writer = batch::ScoreWriter::new(&model, opened.opts.output_format, explain);
     run_batch(opened, summary, &[used], |n, rec| writer.score(n, rec, max))

@@ -922,6 +922,22 @@ fn resume_refuses_an_output_that_another_input_model_or_option_wrote() {
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     std::io::Write::write_all(&mut gz, first10.as_bytes()).unwrap();
     refused("f.jsonl", &gz.finish().unwrap(), &["--model", "stance", "--input", "in.jsonl"], "holds gzip data");
+    // Rows of another command: each command knows the fields of its own rows.
+    assert!(stancer(&["extract", "--input", "in.jsonl", "--output", "x.jsonl"], p).status.success());
+    let extracted: String =
+        std::fs::read_to_string(p.join("x.jsonl")).unwrap().lines().take(10).map(|l| format!("{l}\n")).collect();
+    let analyze = ["analyze", "--models", &models, "--target", "wind power"];
+    for (command, content, why) in [
+        (&["extract"][..], &first10, "which this command does not write"),
+        (&analyze[..], &extracted, "its last row has no field \"target\""),
+        (&["score", "--models", &models, "--model", "stance"][..], &extracted, "the field \"quotes\""),
+    ] {
+        std::fs::write(p.join("h.jsonl"), content).unwrap();
+        let o = stancer(&[command, &["--input", "in.jsonl", "--resume", "--output", "h.jsonl"]].concat(), p);
+        assert_eq!(o.status.code(), Some(1), "{command:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(why), "{command:?}: {}", stderr(&o));
+        assert_eq!(&std::fs::read_to_string(p.join("h.jsonl")).unwrap(), content, "{command:?} changed it");
+    }
     // The same output, from this input and model, is continued.
     std::fs::write(p.join("g.jsonl"), &first10).unwrap();
     assert!(score(&["--output", "g.jsonl", "--resume"]).status.success());
