@@ -639,6 +639,9 @@ pub(crate) fn run_extract(a: ExtractArgs) -> Result<()> {
 pub(crate) fn run_analyze(a: AnalyzeArgs) -> Result<()> {
     if a.io.input.is_none() {
         refuse_batch_options(&a.io)?;
+        if a.target.is_none() {
+            usage!("--target is required: stance is always toward a target");
+        }
     }
     let mut summary = BatchSummary::create(&a.io)?;
     let models = || {
@@ -670,8 +673,20 @@ pub(crate) fn run_analyze(a: AnalyzeArgs) -> Result<()> {
         "-" => Box::new(std::io::stdin()),
         path => Box::new(File::open(path).with_context(|| format!("opening {path}"))?),
     };
-    let mut text = String::new();
-    batch::decoded(raw, name)?.read_to_string(&mut text).with_context(|| format!("reading {name}"))?;
+    // The text limit holds for one document as for a batch's rows, and a document past it
+    // is not read whole: 4 bytes a code point at most.
+    let max = a.io.max_text_chars;
+    let cap = 4 * max as u64 + 4;
+    let mut bytes = Vec::new();
+    batch::decoded(raw, name)?.take(cap).read_to_end(&mut bytes).with_context(|| format!("reading {name}"))?;
+    let over = || anyhow::anyhow!("{name}: the document is over --max-text-chars, {max} code points");
+    if bytes.len() as u64 == cap {
+        return Err(over());
+    }
+    let text = String::from_utf8(bytes).with_context(|| format!("reading {name}: not UTF-8 text"))?;
+    if text.chars().count() > max {
+        return Err(over());
+    }
     let analysis = analyze::analyze_document(&text, target, &stance, &sentiment, a.explain, &|| false)
         .with_context(|| format!("analysing {name}"))?;
     if a.io.output == "-" {
@@ -679,7 +694,16 @@ pub(crate) fn run_analyze(a: AnalyzeArgs) -> Result<()> {
     }
     refuse_overwrite(Path::new(name), Path::new(&a.io.output), "--output")?;
     let json = serde_json::to_string_pretty(&analysis)? + "\n";
-    std::fs::write(&a.io.output, json).with_context(|| format!("writing {}", a.io.output))
+    let write = || -> std::io::Result<()> {
+        if batch::gzip_name(Path::new(&a.io.output)) {
+            let mut gz = GzEncoder::new(File::create(&a.io.output)?, flate2::Compression::default());
+            gz.write_all(json.as_bytes())?;
+            gz.finish().map(drop)
+        } else {
+            std::fs::write(&a.io.output, &json)
+        }
+    };
+    write().with_context(|| format!("writing {}", a.io.output))
 }
 
 /// Options of a batch of rows given to `analyze` of one document, which would not use them:

@@ -1348,9 +1348,20 @@ fn analyze_one_document_and_a_batch() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("--summary is for a batch of rows (--input FILE)"), "{}", stderr(&o));
     assert!(!dir.path().join("one-summary.json").exists());
+    // A .gz name is written compressed, as a batch's output is.
+    let o = stancer(&[&one[..], &["--output", "one.json.gz"]].concat(), dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let mut unzipped = String::new();
+    let gz = std::fs::File::open(dir.path().join("one.json.gz")).unwrap();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(gz), &mut unzipped).unwrap();
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&unzipped).unwrap(), v);
+    // The text limit holds for one document too.
+    let o = stancer(&[&one[..], &["--max-text-chars", "100"]].concat(), dir.path());
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("article.txt: the document is over --max-text-chars, 100"), "{}", stderr(&o));
 
     let o = stancer(&["analyze", "--models", &models, "article.txt"], dir.path());
-    assert!(!o.status.success());
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("--target is required"), "{}", stderr(&o));
     common::write(dir.path(), "empty.txt", "");
     let o = stancer(&["analyze", "--models", &models, "--target", "the plan", "empty.txt"], dir.path());
