@@ -79,9 +79,9 @@ pub(crate) struct TrainArgs {
     #[arg(long)]
     skip_invalid: bool,
     /// Solver: "lbfgs" holds the data in memory and fits to convergence with k-fold
-    /// cross-validation; "sgd" streams the files (AdaGrad, memory bounded by the model) and
-    /// reports metrics on every 10th row held out; "auto" picks sgd above 64 MB of input
-    /// (uncompressed).
+    /// cross-validation; "sgd" streams the files (AdaGrad, memory bounded by the model),
+    /// holds out one text in 10 (all rows with that text; the model is not trained on them)
+    /// and reports metrics on them; "auto" picks sgd above 64 MB of input (uncompressed).
     #[arg(long, default_value = "auto", value_parser = ["auto", "lbfgs", "sgd"])]
     solver: String,
     /// Also cross-validate the configuration of this existing model on the same rows and
@@ -836,7 +836,7 @@ fn train_streaming<'a>(
     report_reading(&skipped.lock().expect("not poisoned"));
     print_fits(&trained);
     if let Some(m) = &trained.cv {
-        eprintln!("held-out rows (every {}th): {}", sgd.holdout, m.summary());
+        eprintln!("held-out rows (one text in {}): {}", sgd.holdout, m.summary());
         eprint!("{}", m.confusion_table());
         print_json(m)?;
     }

@@ -4,7 +4,7 @@
 //! The objective is the one [`super::logistic`] minimises (class-weighted mean cross-entropy
 //! plus L2). Each epoch reads the rows afresh; a chunk is featurized in parallel, shuffled
 //! with the seed, and applied in order, so the same data and seed give the same model. Every
-//! `holdout`-th row is never trained on and measures the model at the end; a last pass over
+//! row in `holdout` (by its text) is never trained on and measures the model at the end; a last pass over
 //! the training rows computes the exact objective and its largest gradient entry, so the
 //! reported loss and convergence are measured, not estimated.
 
@@ -25,7 +25,9 @@ pub struct SgdConfig {
     pub epochs: usize,
     /// AdaGrad base step.
     pub learning_rate: f32,
-    /// Every `holdout`-th row (by position) is held out for evaluation; 0 holds none out.
+    /// One row in `holdout` is held out for evaluation, chosen by a hash of its text and the
+    /// seed, so that rows sharing a text are all held out or all trained on (a repeated text
+    /// would otherwise be scored by a model trained on it); 0 holds none out.
     pub holdout: usize,
     /// Rows featurized together (and held in memory at once).
     pub chunk_rows: usize,
@@ -217,7 +219,7 @@ pub fn train_streaming(
     let k = cfg.task.labels().len();
     let featurizer = Featurizer::new(cfg.featurizer.clone(), lexicon.clone())?;
     let dim = featurizer.dim();
-    let is_train = |i: usize| sgd.holdout == 0 || i % sgd.holdout != sgd.holdout - 1;
+    let is_train = |e: &Example| sgd.holdout == 0 || !text_held_out(&e.text, cfg.seed, sgd.holdout);
 
     // Counting pass: class weights need the label counts, and heads need the targets.
     let mut counts = vec![0usize; k];
@@ -229,7 +231,7 @@ pub fn train_streaming(
     for (i, e) in source()?.enumerate() {
         let e = e?;
         let label = e.label.ok_or_else(|| Error::Data(format!("row {} ({}) has no label", i + 1, e.id)))?;
-        if is_train(i) {
+        if is_train(&e) {
             counts[label] += 1;
             rows += 1;
             if let Some(t) = row_heads(cfg.task, &e) {
@@ -336,13 +338,13 @@ pub fn train_streaming(
     let mut objectives: Vec<Objective> = tables.iter().map(|_| Objective::default()).collect();
     let mut gold = Vec::new();
     let mut pred = Vec::new();
-    let all = |_: usize| true;
+    let all = |_: &Example| true;
     for_chunks(source, sgd.chunk_rows, &all, |chunk| {
         let feats = featurize(chunk);
         let own: Vec<Option<usize>> = chunk.iter().map(|(_, e)| own_head(e)).collect();
         let mut z = vec![0f32; k];
-        for (((i, e), x), own) in chunk.iter().zip(&feats).zip(&own) {
-            if !is_train(*i) {
+        for (((_, e), x), own) in chunk.iter().zip(&feats).zip(&own) {
+            if !is_train(e) {
                 let t = &tables[own.unwrap_or(pooled)];
                 scores(&t.w, &t.b, x, &mut z);
                 gold.push(e.label.expect("labelled"));
@@ -352,8 +354,8 @@ pub fn train_streaming(
         // Each head sums its own rows in order, on a core of its own.
         tables.par_iter().zip(&mut objectives).enumerate().for_each(|(h, (t, obj))| {
             let mut z = vec![0f32; k];
-            for (((i, e), x), own) in chunk.iter().zip(&feats).zip(&own) {
-                if is_train(*i) && (h == pooled || *own == Some(h)) {
+            for (((_, e), x), own) in chunk.iter().zip(&feats).zip(&own) {
+                if is_train(e) && (h == pooled || *own == Some(h)) {
                     let y = e.label.expect("labelled");
                     obj.add(t, x, y, class_w[y] as f64, dim, &mut z);
                 }
@@ -399,16 +401,24 @@ pub fn train_streaming(
 }
 
 /// Reads `source` in chunks of the rows `keep` accepts (by position) and hands each to `f`.
+/// Whether the row with `text` is held out: about one text in `holdout`, the same for every
+/// row that has it.
+fn text_held_out(text: &str, seed: u64, holdout: usize) -> bool {
+    let h = text.bytes().fold(0xcbf2_9ce4_8422_2325 ^ seed, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3));
+    SplitMix64(h).next().is_multiple_of(holdout as u64)
+}
+
 fn for_chunks(
     source: &RowSource<'_>,
     chunk_rows: usize,
-    keep: &dyn Fn(usize) -> bool,
+    keep: &dyn Fn(&Example) -> bool,
     mut f: impl FnMut(&[(usize, Example)]) -> Result<()>,
 ) -> Result<()> {
     let mut chunk = Vec::with_capacity(chunk_rows);
     for (i, e) in source()?.enumerate() {
-        if keep(i) {
-            chunk.push((i, e?));
+        let e = e?;
+        if keep(&e) {
+            chunk.push((i, e));
         }
         if chunk.len() == chunk_rows {
             f(&chunk)?;
@@ -520,13 +530,34 @@ mod tests {
     fn streams_learns_and_is_deterministic() {
         let a = run(3);
         let holdout = a.cv.as_ref().unwrap();
-        assert_eq!(holdout.rows, 30);
+        // One text in ten, by hash: near 30 of the 300 distinct texts.
+        assert!((15..=45).contains(&holdout.rows), "{}", holdout.rows);
         assert!(holdout.accuracy > 0.95, "{}", holdout.summary());
         let heads: Vec<&str> = a.model.heads().iter().map(|h| h.name.as_str()).collect();
         assert_eq!(heads, ["A", "B", POOLED_HEAD]);
         let b = run(3);
         assert_eq!(a.model.heads(), b.model.heads());
         assert!(a.model.meta().training.fit.iter().all(|f| f.loss.is_finite() && f.grad_max.is_finite()));
+    }
+
+    #[test]
+    fn rows_sharing_a_text_are_held_out_together() {
+        let held = (0..10_000).filter(|i| text_held_out(&format!("text {i}"), 42, 10)).count();
+        assert!((800..=1200).contains(&held), "{held}");
+        // Three copies of each text (with their own ids): held out three at a time.
+        let data: Vec<Example> = rows()
+            .into_iter()
+            .flat_map(|e| (0..3).map(move |c| Example { id: format!("{}-{c}", e.id), ..e.clone() }))
+            .collect();
+        let source = move || -> Result<Box<dyn Iterator<Item = Result<Example>>>> {
+            Ok(Box::new(data.clone().into_iter().map(Ok)))
+        };
+        let cfg = TrainConfig::for_task(Task::Stance, "s");
+        let t = train_streaming(&cfg, &SgdConfig::default(), &source, None, &DataInfo::default(), "x", &|_, _, _| {})
+            .unwrap();
+        let rows = t.cv.unwrap().rows;
+        assert!(rows > 0 && rows.is_multiple_of(3), "{rows}");
+        assert_eq!(t.model.meta().training.rows + rows, 900);
     }
 
     #[test]
