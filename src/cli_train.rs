@@ -95,7 +95,8 @@ pub(crate) struct TrainArgs {
     current: Option<Box<Current>>,
     /// With --compare: replace that model with the new one (atomically, keeping the old file
     /// as NAME.prev.safetensors) when the new one is not worse on the primary metric (F_avg
-    /// for stance, macro-F1 for sentiment). A running `stancer serve` reloads it.
+    /// for stance, macro-F1 for sentiment), measured on at least 100 rows. A running
+    /// `stancer serve` reloads it.
     #[arg(long, requires = "compare")]
     promote: bool,
     /// Also write what the run did as JSON to FILE, for the job that retrains: {"out",
@@ -411,6 +412,12 @@ fn train_and_save<'a>(a: &'a TrainArgs, saving: &dyn Fn(), report: &mut TrainRep
         let mut rows = batch::decoded(input, &file.name)?;
         total_bytes += std::io::copy(&mut rows, &mut hasher).with_context(|| format!("reading {}", file.name))?;
     }
+    // The same rows read through another label map are other data.
+    if let Some(map) = &a.columns.label_map {
+        for (from, to) in &map.0 {
+            hasher.update(format!("\0label-map\0{from}\0{to}").as_bytes());
+        }
+    }
     let digest: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
     let data = DataInfo { files: a.data.clone(), digest };
     let streaming = a.solver == "sgd" || (a.solver == "auto" && total_bytes > STREAM_ABOVE_BYTES);
@@ -484,18 +491,38 @@ fn compare_and_save<'a>(
         report.compare = Some(compare_current((path, current), new)?);
     }
     saving();
-    report.promoted = save_or_promote(a, &trained.model, report.compare.as_ref())?;
+    let evaluated = trained.cv.as_ref().map_or(0, |m| m.rows);
+    report.promoted = save_or_promote(a, &trained.model, report.compare.as_ref(), evaluated)?;
     report_written(&a.out, start);
     Ok(())
 }
 
+/// Fewest rows a comparison must rest on for --promote to act on it: on a handful of rows
+/// both models score alike by chance (six rows promoted a model that had seen six rows
+/// over one trained on thousands, "100.00 against 100.00").
+const MIN_PROMOTE_ROWS: usize = 100;
+
 /// Writes the new model to --out, and with --promote over the current one when it is not
-/// worse on the primary metric; whether it was promoted (`None` without --promote).
-fn save_or_promote(a: &TrainArgs, model: &LinearModel, comparison: Option<&Comparison>) -> Result<Option<bool>> {
+/// worse on the primary metric, measured on at least [`MIN_PROMOTE_ROWS`] rows (`evaluated`);
+/// whether it was promoted (`None` without --promote).
+fn save_or_promote(
+    a: &TrainArgs,
+    model: &LinearModel,
+    comparison: Option<&Comparison>,
+    evaluated: usize,
+) -> Result<Option<bool>> {
     let Some(c) = comparison.filter(|_| a.promote) else {
         model::save(model, &a.out)?;
         return Ok(None);
     };
+    if evaluated < MIN_PROMOTE_ROWS {
+        eprintln!(
+            "not promoted: the comparison rests on {evaluated} rows, too few to tell the models apart (at least \
+             {MIN_PROMOTE_ROWS} are needed)"
+        );
+        model::save(model, &a.out)?;
+        return Ok(Some(false));
+    }
     if c.new >= c.current {
         model::save(model, &a.out)?;
         promote(&a.out, c).with_context(|| {

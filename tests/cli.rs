@@ -33,8 +33,13 @@ fn stderr(o: &Output) -> String {
 }
 
 fn trained_dir() -> tempfile::TempDir {
+    trained_on(&common::stance_jsonl())
+}
+
+/// A directory with `rows` as train.jsonl and models/stance.safetensors trained on them.
+fn trained_on(rows: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    common::write(dir.path(), "train.jsonl", &common::stance_jsonl());
+    common::write(dir.path(), "train.jsonl", rows);
     let o = stancer(
         &["train", "--task", "stance", "--data", "train.jsonl", "--out", "models/stance.safetensors", "--folds", "3"],
         dir.path(),
@@ -323,6 +328,11 @@ fn data_that_numbers_its_labels_trains_and_evaluates_through_a_label_map() {
     // Mapped, both files train the model the named labels train, and eval reads them too.
     let o = train(&["--label-map", "-1=negative, 0=neutral,1=positive"], "m.safetensors");
     assert!(o.status.success(), "{}", stderr(&o));
+    // The same files read through another map are other data (a --compare says so).
+    let o = train(&["--label-map", "1=negative, 0=neutral,-1=positive"], "swapped.safetensors");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let digest = |m: &str| stancer::model::load(&dir.path().join(m)).unwrap().meta().training.data_digest.clone();
+    assert_ne!(digest("m.safetensors"), digest("swapped.safetensors"));
     let o = stancer(
         &["train", "--task", "sentiment", "--data", "named.jsonl", "--folds", "0", "--out", "named.safetensors"],
         dir.path(),
@@ -1124,7 +1134,8 @@ fn batch_flags_that_cannot_apply_are_refused_and_names_are_read_in_any_case() {
 
 #[test]
 fn compare_and_promote_only_when_not_worse() {
-    let dir = trained_dir();
+    // Enough rows for a comparison to decide a promotion by, also on sgd's held-out tenth.
+    let dir = trained_on(&common::stance_jsonl_rows(200));
     let models = dir.path().join("models");
     let before = std::fs::read(models.join("stance.safetensors")).unwrap();
 
@@ -1246,12 +1257,23 @@ fn compare_and_promote_only_when_not_worse() {
     assert_eq!(summary["metrics"]["f_avg"], summary["compare"]["new"], "{summary}");
     assert!(summary["compare"]["current"].is_f64() && summary["promoted"].is_null(), "{summary}");
     assert_eq!(std::fs::read(models.join("stance.safetensors")).unwrap(), current);
+
+    // On a handful of rows both models score alike by chance: not promoted.
+    common::write(dir.path(), "few.jsonl", &common::stance_jsonl_rows(5));
+    let args = ["train", "--task", "stance", "--data", "few.jsonl", "--out", "few.safetensors", "--folds", "3"];
+    let more = ["--compare", "models/stance.safetensors", "--promote", "--summary", "few.json"];
+    let o = stancer(&[&args[..], &more[..]].concat(), dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("not promoted: the comparison rests on 30 rows, too few"), "{}", stderr(&o));
+    assert_eq!(read_json(dir.path(), "few.json")["promoted"], false);
+    assert_eq!(std::fs::read(models.join("stance.safetensors")).unwrap(), current);
 }
 
 #[test]
 fn promotion_refuses_a_model_replaced_while_the_run_trained() {
     use std::io::{BufRead, Write};
-    let dir = trained_dir();
+    let rows = common::stance_jsonl_rows(30);
+    let dir = trained_on(&rows);
     let models = dir.path().join("models");
     // Another model, to stand for one that another run promoted meanwhile.
     let o = stancer(&["train", "--task", "stance", "--data", "train.jsonl", "--out", "other.safetensors"], dir.path());
@@ -1272,7 +1294,7 @@ fn promotion_refuses_a_model_replaced_while_the_run_trained() {
     }
     std::fs::copy(dir.path().join("other.safetensors"), models.join("stance.safetensors")).unwrap();
     let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(common::stance_jsonl().as_bytes()).unwrap();
+    stdin.write_all(rows.as_bytes()).unwrap();
     drop(stdin);
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut err, &mut rest).unwrap();

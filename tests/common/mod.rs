@@ -6,13 +6,18 @@ use std::path::Path;
 
 /// Stance rows for two targets, with clear cue words per label, as JSONL.
 pub fn stance_jsonl() -> String {
+    stance_jsonl_rows(12)
+}
+
+/// [`stance_jsonl`] with `per_target` rows of each label for each target.
+pub fn stance_jsonl_rows(per_target: usize) -> String {
     let mut out = String::new();
     let favor = ["love", "support", "great", "proud of", "stand with"];
     let against = ["hate", "oppose", "awful", "ashamed of", "reject"];
     let none = ["the weather today", "my lunch", "a football game", "traffic again", "a new phone"];
     let mut n = 0;
     for target in ["Wind Power", "Tax Cuts"] {
-        for i in 0..12 {
+        for i in 0..per_target {
             let topic = target.to_lowercase();
             let rows = [
                 (format!("I {} {topic} so much #{i}", favor[i % 5]), "favor"),
