@@ -167,19 +167,28 @@ fn parse_label_map(s: &str) -> std::result::Result<LabelMap, String> {
 
 impl CsvColumns {
     /// Refuses one column named for two roles: its text would also be read as the label
-    /// (or id, or target), which trains on the answer or refuses every row.
-    fn check(&self) -> Result<()> {
+    /// (or id, or target), which trains on the answer or refuses every row; and column names
+    /// when no file is read as CSV, which would be ignored.
+    fn check(&self, files: &[String]) -> Result<()> {
         let named = [
-            ("--text-column", Some(&self.text_column)),
-            ("--label-column", Some(&self.label_column)),
-            ("--id-column", self.id_column.as_ref()),
-            ("--target-column", self.target_column.as_ref()),
+            ("--text-column", Some(&self.text_column), "text"),
+            ("--label-column", Some(&self.label_column), "label"),
+            ("--id-column", self.id_column.as_ref(), ""),
+            ("--target-column", self.target_column.as_ref(), ""),
         ];
-        for (i, (flag, name)) in named.iter().enumerate() {
+        for (i, (flag, name, _)) in named.iter().enumerate() {
             let Some(name) = name else { continue };
-            if let Some((other, _)) = named[i + 1..].iter().find(|(_, n)| *n == Some(*name)) {
+            if let Some((other, ..)) = named[i + 1..].iter().find(|(_, n, _)| *n == Some(*name)) {
                 usage!("{flag} and {other} both name the column {name:?}; each role needs its own column");
             }
+        }
+        let csv = self.delimiter.is_some() || files.iter().any(|f| batch::csv_delimiter(f).is_some());
+        let renamed = named.iter().find(|(_, name, default)| name.is_some_and(|n| n != default));
+        if let (false, Some((flag, ..))) = (csv, renamed) {
+            usage!(
+                "{flag} names a CSV column, but no --data file is read as CSV (a .csv or .tsv name, or \
+                 --delimiter); JSONL rows are {{\"id\", \"text\", \"target\", \"label\"}}"
+            );
         }
         Ok(())
     }
@@ -235,7 +244,7 @@ fn created_at() -> Result<String> {
 
 pub(crate) fn run_train(mut a: TrainArgs) -> Result<()> {
     a.threads.apply()?;
-    a.columns.check()?;
+    a.columns.check(&a.data)?;
     if a.data.iter().filter(|d| *d == "-").count() > 1 {
         usage!("--data names stdin (-) more than once; it can be read only once");
     }
@@ -396,9 +405,9 @@ fn train_and_save<'a>(a: &'a TrainArgs, saving: &dyn Fn(), report: &mut TrainRep
     }
 
     // Settings are checked before the data is read, which may take long.
-    cfg.check()?;
-    if a.solver != "lbfgs" {
-        a.sgd().check()?;
+    // Out of range, a setting is a mistake in the command: exit 2, as clap's own.
+    if let Err(e) = cfg.check().and_then(|_| if a.solver == "lbfgs" { Ok(()) } else { a.sgd().check() }) {
+        usage!("{e}");
     }
 
     // Digest and size of the rows as read (gzip decompressed): the same rows give the same
@@ -889,7 +898,7 @@ fn train_streaming<'a>(
 
 pub(crate) fn run_eval(a: EvalArgs) -> Result<()> {
     a.threads.apply()?;
-    a.columns.check()?;
+    a.columns.check(std::slice::from_ref(&a.data))?;
     let model = load_model(&a.model, &a.models.dir)?;
     let k = model.labels().len();
     let columns = a.columns.labelled();

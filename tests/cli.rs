@@ -1044,16 +1044,24 @@ fn train_refuses_a_bad_out_or_compare_before_reading_any_data() {
     let o = train(&["--out", "models/stance.safetensors", "--compare", "models/stance.safetensors"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     refused(&["--out", "x.safetensors", "--compare", "models/nothing.safetensors"], "nothing.safetensors");
-    // So are settings out of range.
-    refused(&["--out", "x.safetensors", "--l2", "NaN"], "l2");
-    refused(&["--out", "x.safetensors", "--folds", "1"], "folds");
-    refused(&["--out", "x.safetensors", "--hash-bits", "40"], "hash_bits");
-    refused(&["--out", "x.safetensors", "--solver", "sgd", "--epochs", "0"], "epochs");
+    // So are settings out of range, as usage errors.
+    for (args, why) in [
+        (&["--l2", "NaN"][..], "l2"),
+        (&["--folds", "1"][..], "folds"),
+        (&["--hash-bits", "40"][..], "hash_bits"),
+        (&["--word-ngrams", "3-1"][..], "word_ngrams"),
+        (&["--solver", "sgd", "--epochs", "0"][..], "epochs"),
+    ] {
+        refused(&[&["--out", "x.safetensors"], args].concat(), why);
+        assert_eq!(train(&[&["--out", "x.safetensors"], args].concat()).status.code(), Some(2), "{args:?}");
+    }
     // One column for two roles, and stdin twice, are mistakes in the command.
     for (args, why) in [
         (&["--text-column", "stance", "--label-column", "stance"][..], "--text-column and --label-column"),
         (&["--label-column", "id", "--id-column", "id"][..], "--label-column and --id-column"),
         (&["--data", "-", "-"][..], "stdin (-) more than once"),
+        // Column names for JSONL files, which have none, would be ignored.
+        (&["--text-column", "tweet"][..], "--text-column names a CSV column, but no --data file is read as CSV"),
     ] {
         let o = train(&[&["--out", "x.safetensors"], args].concat());
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
