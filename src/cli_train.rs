@@ -102,7 +102,8 @@ pub(crate) struct TrainArgs {
     /// Also write what the run did as JSON to FILE, for the job that retrains: {"out",
     /// "solver", "seconds", "metrics" (cross-validated, or on the held-out rows for sgd;
     /// null without), "compare" (null, or {"model", "metric", "new", "current"}: the primary
-    /// metric of both), "promoted" (null without --promote), "error" (why the run failed;
+    /// metric of both), "promoted" (null without --promote), "skipped" (invalid rows left
+    /// out by --skip-invalid), "duplicate_ids", "error" (why the run failed;
     /// null when it finished), "stopped" (the signal that ended it before it wrote a model,
     /// exit status 128 + the signal; else null)}.
     #[arg(long, value_name = "FILE")]
@@ -452,7 +453,7 @@ fn train_and_save<'a>(a: &'a TrainArgs, saving: &dyn Fn(), report: &mut TrainRep
         let input = f.open().with_context(|| format!("reading {}", f.name))?;
         train::data::read_labelled(input, &f.name, task, &columns, a.skip_invalid, &mut examples, &mut read)?;
     }
-    report_reading(&read);
+    report_reading(&read, report);
     eprintln!("training {task} model {name:?} on {} rows from {} file(s)", examples.len(), a.data.len());
 
     let start = std::time::Instant::now();
@@ -612,6 +613,10 @@ struct TrainReport<'a> {
     metrics: Option<Metrics>,
     compare: Option<Comparison>,
     promoted: Option<bool>,
+    /// Rows left out as invalid (--skip-invalid), and rows that repeat an earlier row's id,
+    /// once the data has been read (0 before).
+    skipped: usize,
+    duplicate_ids: usize,
     /// Why the run failed (exit status 1); null when it finished.
     error: Option<String>,
     /// The signal that ended the run before it wrote a model (exit status 128 + the
@@ -623,7 +628,18 @@ impl<'a> TrainReport<'a> {
     /// A run that started at `start` and compared with nothing.
     fn new(out: &'a Path, solver: Option<&'static str>, start: std::time::Instant, metrics: Option<Metrics>) -> Self {
         let seconds = start.elapsed().as_secs_f64();
-        TrainReport { out, solver, seconds, metrics, compare: None, promoted: None, error: None, stopped: None }
+        TrainReport {
+            out,
+            solver,
+            seconds,
+            metrics,
+            compare: None,
+            promoted: None,
+            skipped: 0,
+            duplicate_ids: 0,
+            error: None,
+            stopped: None,
+        }
     }
 }
 
@@ -762,7 +778,10 @@ fn report_written(out: &Path, start: std::time::Instant) {
     eprintln!("wrote {} ({:.1} MB) in {:.1} s", out.display(), size as f64 / 1e6, start.elapsed().as_secs_f64());
 }
 
-fn report_reading(report: &ReadReport) {
+/// Says what reading the data left out or found twice, on stderr and in the run's summary.
+fn report_reading(report: &ReadReport, summary: &mut TrainReport) {
+    summary.skipped = report.skipped.len();
+    summary.duplicate_ids = report.duplicates;
     for (path, line, msg) in report.skipped.iter().take(10) {
         eprintln!("skipped {path}:{line}: {msg}");
     }
@@ -869,7 +888,7 @@ fn train_streaming<'a>(
     };
     let trained = train::train_streaming(cfg, &sgd, &source, lexicon, data, &created_at()?, &progress)?;
     pb.finish_and_clear();
-    report_reading(&skipped.lock().expect("not poisoned"));
+    report_reading(&skipped.lock().expect("not poisoned"), report);
     print_fits(&trained);
     if let Some(m) = &trained.cv {
         eprintln!("held-out rows (one text in {}): {}", sgd.holdout, m.summary());

@@ -95,12 +95,17 @@ fn malformed_line_stops_training_with_file_and_line() {
             "--skip-invalid",
             "--folds",
             "0",
+            "--summary",
+            "s.json",
         ],
         dir.path(),
     );
     assert!(o.status.success(), "{}", stderr(&o));
     let err = stderr(&o);
     assert!(err.contains("skipped 1 invalid line(s)") && err.contains("bad.jsonl:73"), "{err}");
+    // The job that retrains reads what was left out from the summary.
+    let summary = read_json(dir.path(), "s.json");
+    assert_eq!((&summary["skipped"], &summary["duplicate_ids"]), (&1.into(), &0.into()), "{summary}");
 }
 
 #[test]
