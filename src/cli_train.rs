@@ -155,7 +155,7 @@ fn parse_label_map(s: &str) -> std::result::Result<LabelMap, String> {
         if from.is_empty() || to.is_empty() {
             return Err(format!("{pair:?} has an empty side"));
         }
-        if map.iter().any(|(f, _)| f == from) {
+        if map.iter().any(|(f, _)| train::data::same_label(f, from)) {
             return Err(format!("{from:?} is mapped twice"));
         }
         map.push((from.to_string(), to.to_string()));
@@ -930,11 +930,13 @@ pub(crate) fn run_eval(a: EvalArgs) -> Result<()> {
     };
     let mut rows = train::data::labelled_examples(input, &a.data, model.task(), &columns, false, |_, _| {})?;
     let mut confusion = vec![vec![0usize; k]; k];
+    let mut targeted = 0;
     loop {
         let chunk = rows.by_ref().take(4096).collect::<stancer::Result<Vec<_>>>()?;
         if chunk.is_empty() {
             break;
         }
+        targeted += chunk.iter().filter(|e| e.target.is_some()).count();
         let pairs: Vec<(usize, usize)> = chunk
             .par_iter()
             .map(|e| {
@@ -951,6 +953,12 @@ pub(crate) fn run_eval(a: EvalArgs) -> Result<()> {
         bail!("{}: no rows to evaluate", a.data);
     }
     print_json(&m)?;
+    if model.task() == Task::Stance && targeted == 0 && model.heads().len() > 1 {
+        eprintln!(
+            "warning: no row names a target, so the pooled head scored every row, not the heads of \
+             the model's targets; give rows a \"target\" (a CSV column: --target-column)"
+        );
+    }
     eprintln!("{} on {} rows of {}: {}", model.name(), m.rows, a.data, m.summary());
     eprint!("{}", m.confusion_table());
     Ok(())

@@ -1605,6 +1605,19 @@ fn eval_streams_over_chunks_and_refuses_a_file_without_rows() {
         .map(|r| r.as_array().unwrap().iter().map(|c| c.as_u64().unwrap() * 150).collect())
         .collect();
     assert_eq!(many["confusion"], serde_json::json!(scaled));
+    assert!(!stderr(&one_thread).contains("no row names a target"), "{}", stderr(&one_thread));
+    // Rows without targets are scored by the pooled head, which eval says.
+    let untargeted: String = rows
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v.as_object_mut().unwrap().remove("target");
+            format!("{v}\n")
+        })
+        .collect();
+    common::write(dir.path(), "untargeted.jsonl", &untargeted);
+    let o = stancer(&["eval", "--model", "stance", "--data", "untargeted.jsonl"], dir.path());
+    assert!(o.status.success() && stderr(&o).contains("no row names a target"), "{}", stderr(&o));
 
     common::write(dir.path(), "blank.jsonl", "\n\n");
     let o = stancer(&["eval", "--model", "stance", "--data", "blank.jsonl"], dir.path());

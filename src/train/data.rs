@@ -451,9 +451,16 @@ pub struct LabelledColumns {
     /// name says (`.tsv`: a tab).
     pub delimiter: Option<u8>,
     /// Labels as the files write them -> labels of the task (`"-1"` -> `"negative"`), for
-    /// data sets that number their classes or name them otherwise. A label the map does not
-    /// name is read as it is.
+    /// data sets that number their classes or name them otherwise; matched as
+    /// [`same_label`] says. A label the map does not name is read as it is.
     pub label_map: Vec<(String, String)>,
+}
+
+/// Whether a label as the data writes it is `from` of a label map: in any case, as the
+/// task's own labels are read, and as a number when both are numbers (`1.0`, as a float
+/// column exports it, is `1`).
+pub fn same_label(from: &str, label: &str) -> bool {
+    from.eq_ignore_ascii_case(label) || matches!((from.parse::<f64>(), label.parse::<f64>()), (Ok(a), Ok(b)) if a == b)
 }
 
 /// The JSONL field names.
@@ -574,7 +581,7 @@ pub fn labelled_rows<'a, F: FnMut(usize, String) + Send + 'a>(
         }
         let example = raw.into_record(line).map_err(|(_, message)| message).and_then(|mut r| {
             if let Some(label) = &mut r.label
-                && let Some((_, to)) = label_map.iter().find(|(from, _)| from == label.trim())
+                && let Some((_, to)) = label_map.iter().find(|(from, _)| same_label(from, label.trim()))
             {
                 *label = Cow::Owned(to.clone());
             }
@@ -599,6 +606,12 @@ pub fn labelled_rows<'a, F: FnMut(usize, String) + Send + 'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn label_map_keys_match_in_any_case_and_as_numbers() {
+        assert!(same_label("Agree", "agree") && same_label("1", "1.0") && same_label("-1", "-1.00"));
+        assert!(!same_label("1", "10") && !same_label("agree", "disagree") && !same_label("NaN", "NaN "));
+    }
 
     fn ex(line: &str) -> std::result::Result<Example, String> {
         Record::parse(line).and_then(|r| r.into_example(7, Some(Task::Stance), 1000))
