@@ -138,8 +138,9 @@ pub struct BatchOptions {
     /// Rows processed together in parallel (and held in memory at once); fewer when the
     /// input is behind: the rows read so far go after 50 ms without a full chunk.
     pub chunk_rows: usize,
-    /// Name of the input, for error messages (a path, or `-`).
+    /// Names of the input and the output, for error messages (a path, or `-`).
     pub input_name: String,
+    pub output_name: String,
     /// Input rows to skip before processing (already in the output of an earlier run).
     pub skip_rows: usize,
     /// The id of the last row already in the output, when resuming: the input row it stands
@@ -160,6 +161,7 @@ impl Default for BatchOptions {
             max_text_chars: crate::train::data::DEFAULT_MAX_TEXT_CHARS,
             chunk_rows: 1024,
             input_name: "-".into(),
+            output_name: "-".into(),
             skip_rows: 0,
             resume_id: None,
             output_format: OutputFormat::Jsonl,
@@ -238,11 +240,12 @@ impl RawRow {
 }
 
 /// The longest input record (a JSONL line, a CSV record) read into memory: long enough for a
-/// text at `max_text_chars` in 4-byte characters and the other fields. A longer one becomes
-/// an error row without being held whole, so memory stays bounded whatever the input (a
-/// file without newlines, a binary blob).
+/// text at `max_text_chars` written as JSON escapes (12 bytes a character: a surrogate pair,
+/// `\ud83d\ude00`, as Python's `json.dumps` writes any character past ASCII) and the other
+/// fields. A longer one becomes an error row without being held whole, so memory stays
+/// bounded whatever the input (a file without newlines, a binary blob).
 fn max_record_bytes(max_text_chars: usize) -> usize {
-    max_text_chars.saturating_mul(4).saturating_add(1 << 20)
+    max_text_chars.saturating_mul(12).saturating_add(1 << 20)
 }
 
 /// A JSONL line, or the length of one past the limit (its bytes were not kept).
@@ -316,7 +319,7 @@ pub fn read_rows<'a>(
                         Ok(Some(Line::TooLong(len))) => RawRow::Parsed(Err((
                             None,
                             format!(
-                                "the line is {len} bytes, over the limit of {max_bytes} (4 bytes for each \
+                                "the line is {len} bytes, over the limit of {max_bytes} (12 bytes for each \
                              character of the text length limit, plus 1 MiB for the other fields)"
                             ),
                         ))),
@@ -476,7 +479,7 @@ where
     F: Fn(usize, Record<'_>) -> RowResult + Sync,
 {
     let mut to_skip = opts.skip_rows;
-    let out_err = |e: std::io::Error| Error::io("<output>", e);
+    let out_err = |e: std::io::Error| Error::io(&opts.output_name, e);
     let chunks = chunks::Chunks::spawn(rows, opts.chunk_rows)?;
     let stopping = || opts.stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed));
     loop {
@@ -1025,8 +1028,18 @@ mod tests {
         assert_eq!((rows[1].0, rows[2].0), (2, 4));
         let (id, message) = rows[1].1.as_ref().unwrap_err();
         assert_eq!(id, "2");
-        assert!(message.contains(&format!("the line is {} bytes, over the limit of 1048616", long.len())), "{message}");
+        assert!(message.contains(&format!("the line is {} bytes, over the limit of 1048696", long.len())), "{message}");
         assert_eq!(rows[2].1.as_ref().unwrap().text.as_deref(), Some("b"));
+
+        // A text at the limit written as JSON escapes (12 bytes an emoji) is a row, whatever
+        // the other fields hold.
+        let max = 200_000;
+        let escaped = format!("{{\"id\": \"e\", \"text\": \"{}\"}}", "\\ud83d\\ude00".repeat(max));
+        let rows: Vec<_> = read_rows(escaped.as_bytes(), &Format::Jsonl, "x.jsonl", max, Default::default())
+            .unwrap()
+            .map(|(n, r)| r.into_record(n).map(|r| r.text.map(|t| t.chars().count())))
+            .collect();
+        assert_eq!(rows, [Ok(Some(max))]);
     }
 
     #[test]

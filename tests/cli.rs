@@ -443,6 +443,13 @@ fn score_keeps_order_writes_error_rows_and_reads_stdin() {
     );
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     assert!(stderr(&o).contains("in.jsonl:2: field \"text\" is empty"), "{}", stderr(&o));
+    // A write that fails names the output it failed on.
+    #[cfg(target_os = "linux")]
+    {
+        let o = stancer(&["score", "--model", "stance", "--input", "in.jsonl", "--output", "/dev/full"], dir.path());
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        assert!(stderr(&o).contains("/dev/full: No space left on device"), "{}", stderr(&o));
+    }
     // The reader read ahead past the blank lines at the end, which the run never reached.
     assert!(!stderr(&o).contains("blank line"), "{}", stderr(&o));
     assert_eq!(read_json(dir.path(), "f.json")["blank_lines"], serde_json::Value::Null);

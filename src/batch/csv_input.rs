@@ -200,7 +200,7 @@ impl<R: BufRead> Records<R> {
                     }
                     let rec = if self.out_cut {
                         Err(format!(
-                            "the record is longer than {} bytes (4 bytes for each character of the \
+                            "the record is longer than {} bytes (12 bytes for each character of the \
                              text length limit, plus 1 MiB for the other columns)",
                             self.max_bytes
                         ))
