@@ -102,10 +102,10 @@ pub(crate) struct TrainArgs {
     /// Also write what the run did as JSON to FILE, for the job that retrains: {"out",
     /// "solver", "seconds", "metrics" (cross-validated, or on the held-out rows for sgd;
     /// null without), "compare" (null, or {"model", "metric", "new", "current"}: the primary
-    /// metric of both), "promoted" (null without --promote), "skipped" (invalid rows left
-    /// out by --skip-invalid), "duplicate_ids", "error" (why the run failed;
-    /// null when it finished), "stopped" (the signal that ended it before it wrote a model,
-    /// exit status 128 + the signal; else null)}.
+    /// metric of both), "promoted" (null without --promote; false when the run failed),
+    /// "skipped" (invalid rows left out by --skip-invalid), "duplicate_ids", "error" (why the
+    /// run failed; null when it finished), "stopped" (the signal that ended it before it
+    /// wrote a model, exit status 128 + the signal; else null)}.
     #[arg(long, value_name = "FILE")]
     summary: Option<PathBuf>,
     /// Passes over the data for the sgd solver.
@@ -293,6 +293,10 @@ pub(crate) fn run_train(mut a: TrainArgs) -> Result<()> {
     report.seconds = start.elapsed().as_secs_f64();
     if let Err(e) = &result {
         report.error = Some(format!("{e:#}"));
+        // Asked to promote, a run that failed did not: false, as a refused promotion says.
+        if a.promote {
+            report.promoted = Some(false);
+        }
     }
     let file = match &mut *summary.lock().unwrap_or_else(PoisonError::into_inner) {
         Phase::Training(file) | Phase::Saving(file) => file.take(),
@@ -435,6 +439,9 @@ fn train_and_save<'a>(a: &'a TrainArgs, saving: &dyn Fn(), report: &mut TrainRep
         usage!("--compare measures both models by cross-validation: give --folds 2 or more, not {}", cfg.folds);
     }
     report.solver = Some(if streaming { "sgd" } else { "lbfgs" });
+    if streaming && a.folds.is_some() {
+        eprintln!("note: --folds is for the lbfgs solver; streaming (sgd) measures on the one text in 10 it holds out");
+    }
     for file in &files {
         // A file without rows is most often an export that failed: training on the other
         // files alone would go unnoticed.
@@ -680,7 +687,7 @@ fn compare(
     // deterministic): a nightly retraining of an unchanged setup need not train twice.
     let same = TrainConfig { name: cfg.name.clone(), ..cur_cfg.clone() } == *cfg && lexicon.as_ref() == new_lexicon;
     let cur_cv = if same {
-        eprintln!("{} has this run's configuration: its figures on these folds are the new model's", path.display());
+        eprintln!("{} has this run's configuration: its figures on these rows are the new model's", path.display());
         new_cv.clone()
     } else {
         measure(cur_cfg, lexicon)?
@@ -821,10 +828,14 @@ fn print_fits(trained: &train::Trained) {
     let single = &trained.pooled_only;
     if !single.is_empty() {
         let shown = &single[..single.len().min(10)];
+        let why = if trained.model.meta().training.solver == "sgd" {
+            format!("rows of one label only, or fewer rows than the {} that got heads", trained.model.heads().len() - 1)
+        } else {
+            "rows of one label only".to_string()
+        };
         eprintln!(
-            "warning: {} target(s) have no head of their own (rows of one label only, or, streaming, fewer rows than the {} that got heads); the pooled head answers for them: {}{}",
+            "warning: {} target(s) have no head of their own ({why}); the pooled head answers for them: {}{}",
             single.len(),
-            trained.model.heads().len() - 1,
             shown.join(", "),
             if shown.len() < single.len() { ", ..." } else { "" }
         );

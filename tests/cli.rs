@@ -179,6 +179,7 @@ fn training_mixes_jsonl_csv_and_gzip_files_and_reports_duplicate_ids() {
     let o = train(&["a.jsonl", "b.csv", "c.jsonl.gz"], "sgd.safetensors", "sgd");
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("streaming 3 file(s)"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--folds is for the lbfgs solver"), "{}", stderr(&o));
     let o = stancer(
         &[
             "train",
@@ -1275,7 +1276,7 @@ fn compare_and_promote_only_when_not_worse() {
     assert!(summary["error"].as_str().unwrap().contains("could not be promoted"), "{summary}");
     assert_eq!(summary["solver"], "lbfgs", "{summary}");
     assert_eq!(summary["metrics"]["f_avg"], summary["compare"]["new"], "{summary}");
-    assert!(summary["compare"]["current"].is_f64() && summary["promoted"].is_null(), "{summary}");
+    assert!(summary["compare"]["current"].is_f64() && summary["promoted"] == false, "{summary}");
     assert_eq!(std::fs::read(models.join("stance.safetensors")).unwrap(), current);
 
     // On a handful of rows both models score alike by chance: not promoted.
@@ -1324,7 +1325,8 @@ fn promotion_refuses_a_model_replaced_while_the_run_trained() {
     let other = std::fs::read(dir.path().join("other.safetensors")).unwrap();
     assert_eq!(std::fs::read(models.join("stance.safetensors")).unwrap(), other);
     assert!(!models.join("stance.prev.safetensors").exists());
-    assert!(read_json(dir.path(), "race.json")["error"].as_str().unwrap().contains("not promoted"));
+    let race = read_json(dir.path(), "race.json");
+    assert!(race["error"].as_str().unwrap().contains("not promoted") && race["promoted"] == false, "{race}");
     // --folds 0 leaves nothing to compare by: refused before training.
     let args = [&args[..4], &["train.jsonl", "--out", "x.safetensors", "--folds", "0"], &more[..2]].concat();
     let o = stancer(&args, dir.path());
