@@ -69,3 +69,19 @@ fn shipped_stance_model_scores_real_rows_through_the_cli() {
     assert!(correct as f64 / gold.len() as f64 > 0.9, "{correct} of {}", gold.len());
     assert!(pred.iter().all(|p| p["head"] != POOLED_HEAD));
 }
+
+/// A quotation scores the same whatever marks the publisher set around it.
+#[test]
+fn quotation_marks_do_not_change_the_scores() {
+    let stance = model::load(&models_dir().join("stance.safetensors")).unwrap();
+    let sentiment = model::load(&models_dir().join("sentiment.safetensors")).unwrap();
+    let said = "We will never accept this war, and the troops must come home";
+    let scores = |text: &str| {
+        let (st, se) = stancer::analyze::score_text(text, "North Korea", &stance, &sentiment, 0);
+        (st.probabilities, se.probabilities)
+    };
+    let plain = scores(said);
+    for (open, close) in [("“", "”"), ("\"", "\""), ("‘", "’"), ("«", "»"), ("„", "“"), ("「", "」")] {
+        assert_eq!(scores(&format!("{open}{said}{close}")), plain, "{open}{close}");
+    }
+}
