@@ -584,7 +584,10 @@ where
     pb.finish_and_clear();
     let blank_lines = Some(blank_lines.load(Ordering::Relaxed)).filter(|_| stopped.is_none());
     let secs = start.elapsed().as_secs_f64();
-    if summary.skipped > 0 {
+    // A refused resume skipped those rows only to find it could not continue after them.
+    let refused =
+        stopped.as_ref().and_then(|e| e.downcast_ref()).is_some_and(|e| matches!(e, stancer::Error::Resume(_)));
+    if summary.skipped > 0 && !refused {
         eprintln!("resumed after {} rows already in the output", summary.skipped);
     }
     eprintln!(

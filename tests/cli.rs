@@ -1032,6 +1032,8 @@ fn resume_continues_a_gzip_output_cut_off_anywhere() {
     let o = score("longer.jsonl");
     assert!(!o.status.success());
     assert!(stderr(&o).contains("already holds 401 rows but in.jsonl has only 400"), "{}", stderr(&o));
+    // It skipped the rows only to find it could not continue: no "resumed after" first.
+    assert!(!stderr(&o).contains("resumed after"), "{}", stderr(&o));
 }
 
 #[test]
