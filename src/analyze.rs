@@ -125,19 +125,20 @@ pub fn score_text(
     let explain = explain.min(MAX_EXPLAIN);
     // The marks around a quotation are the publisher's typography, not what was said:
     // scored, they moved a stance by 15 points between “…” and ‘…’.
-    let text = text.trim_matches(|c: char| c.is_whitespace() || QUOTE_MARKS.contains(&c));
+    let text = text.trim_matches(|c: char| c.is_whitespace() || is_quote_mark(c));
     let target = target.trim();
     let st = stance.predict(&Input { text, target: Some(target), target_spans: &[] }, explain);
     let se = sentiment.predict(&Input { text, target: Some(target), target_spans: &[] }, explain);
     (st, se)
 }
 
-/// Quotation marks of the styles quotation extraction knows, trimmed off the ends of a
-/// quotation before it is scored.
-const QUOTE_MARKS: &[char] = &[
-    '"', '\'', '\u{201c}', '\u{201d}', '\u{201e}', '\u{201f}', '\u{2018}', '\u{2019}', '\u{201a}', '\u{201b}',
-    '\u{ab}', '\u{bb}', '\u{2039}', '\u{203a}', '\u{300c}', '\u{300d}', '\u{300e}', '\u{300f}', '\u{ff02}',
-];
+/// A quotation mark, trimmed off the ends of a quotation before it is scored: what
+/// normalisation folds to `"` or `'` (the marks quotation extraction pairs), and the CJK
+/// corner brackets, which it keeps.
+fn is_quote_mark(c: char) -> bool {
+    matches!(c, '"' | '\'' | '\u{300c}' | '\u{300d}' | '\u{300e}' | '\u{300f}')
+        || matches!(crate::text::fold_char(c), Some("\"" | "'"))
+}
 
 /// Scores every quotation and rolls the scores up per speaker. Validates first, so an
 /// invalid request does no work. `cancelled` is asked before each quotation, and once it

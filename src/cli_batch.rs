@@ -641,12 +641,15 @@ pub(crate) fn run_extract(a: ExtractArgs) -> Result<()> {
 }
 
 pub(crate) fn run_analyze(a: AnalyzeArgs) -> Result<()> {
-    if a.io.input.is_none() {
-        refuse_batch_options(&a.io)?;
-        if a.target.is_none() {
-            usage!("--target is required: stance is always toward a target");
+    // One document (no --input) needs its target, said before the models load.
+    let one_target = match (&a.io.input, a.target.as_deref()) {
+        (Some(_), _) => None,
+        (None, target) => {
+            refuse_batch_options(&a.io)?;
+            let Some(target) = target else { usage!("--target is required: stance is always toward a target") };
+            Some(target)
         }
-    }
+    };
     let mut summary = BatchSummary::create(&a.io)?;
     let models = || {
         let (stance, stance_used) = load_model_used(&a.stance_model, &a.models.dir)?;
@@ -657,7 +660,7 @@ pub(crate) fn run_analyze(a: AnalyzeArgs) -> Result<()> {
         Ok((stance, sentiment, [stance_used, sentiment_used]))
     };
     let (stance, sentiment, used) = summary.check(&a.io, models())?;
-    if a.io.input.is_some() {
+    let Some(target) = one_target else {
         let opened = summary.check(&a.io, open_batch(&a.io, None, &ANALYZE_ROWS))?;
         return run_batch(opened, summary, &used, |n, rec| {
             let train::Unlabelled { id, text, target, .. } = rec.into_unlabelled(n, a.io.max_text_chars)?;
@@ -670,8 +673,7 @@ pub(crate) fn run_analyze(a: AnalyzeArgs) -> Result<()> {
                 .map_err(|e| failed(e.to_string()))?;
             serde_json::to_string(&WithId { id: &id, rest: &analysis }).map_err(|e| failed(e.to_string()))
         });
-    }
-    let target = a.target.as_deref().context("--target is required: stance is always toward a target")?;
+    };
     let name = a.file.as_deref().unwrap_or("-");
     let raw: Box<dyn Read + Send> = match name {
         "-" => Box::new(std::io::stdin()),

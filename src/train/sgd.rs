@@ -404,8 +404,7 @@ pub fn train_streaming(
 /// Whether the row with `text` is held out: about one text in `holdout`, the same for every
 /// row that has it.
 fn text_held_out(text: &str, seed: u64, holdout: usize) -> bool {
-    let h = text.bytes().fold(0xcbf2_9ce4_8422_2325 ^ seed, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3));
-    SplitMix64(h).next().is_multiple_of(holdout as u64)
+    SplitMix64(crate::features::fnv(seed, text.as_bytes())).next().is_multiple_of(holdout as u64)
 }
 
 fn for_chunks(
