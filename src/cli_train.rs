@@ -66,7 +66,8 @@ pub(crate) struct TrainArgs {
     /// Tokens on each side of a target mention that get window features (0 disables).
     #[arg(long)]
     window: Option<usize>,
-    /// Stop the optimiser when the largest gradient entry is below this.
+    /// Stop the optimiser when the largest gradient entry is below this (and below a tenth of
+    /// where it started).
     #[arg(long)]
     tolerance: Option<f64>,
     /// Row weighting: "balanced" (rare labels count as much as common ones) or "none".

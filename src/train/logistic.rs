@@ -455,7 +455,15 @@ fn lbfgs(p: &Problem<'_>, w: &mut [f64], max_iter: usize, tol: f64, memory: usiz
     let mut g_new = vec![0.0; dim];
     let mut alpha = vec![0.0; memory];
     let mut iterations = 0;
-    let mut converged = max_abs(&g) < tol;
+    // The gradient must also fall to a tenth of where it started: the mean loss's gradient
+    // over many rows whose features are each rare starts below any absolute tolerance (8e-4
+    // on 1,350 rows whose cue words occur three times each), and an absolute test alone
+    // stopped such a fit before its first step, leaving a model that gave every row one
+    // label. The shipped models' fits start at 1.1e-2 and above, where a tenth is above the
+    // tuned 1e-3, so they are unchanged.
+    let g0 = max_abs(&g);
+    let tol = if g0 > 0.0 { tol.min(0.1 * g0) } else { tol };
+    let mut converged = g0 < tol;
     let mut flat = 0;
     while !converged && iterations < max_iter {
         iterations += 1;
@@ -570,6 +578,30 @@ mod tests {
         let (x, y) = toy();
         let m = LogisticParams::new(3).l2(1e-2).tolerance(1e-8).fit(&dataset(x, y)).unwrap();
         assert!(m.report.grad_max < 1e-7, "{:?}", m.report);
+    }
+
+    /// Many rows, each with a cue column of its own that occurs in three rows of one class:
+    /// the mean loss's gradient starts below the tolerance, and the fit must still happen.
+    #[test]
+    fn fits_rare_features_whose_gradient_starts_below_the_tolerance() {
+        let mut x = CsrMatrix::new(1 << 12);
+        let mut y = Vec::new();
+        for cue in 0..450u32 {
+            for _ in 0..3 {
+                x.push_row(&[0, 1 + cue], &[0.5, 0.5]);
+                y.push(cue as usize % 3);
+            }
+        }
+        let m = LogisticParams::new(3).l2(1e-4).tolerance(1e-3).fit(&dataset(x.clone(), y.clone())).unwrap();
+        assert!(m.report.iterations > 0, "{:?}", m.report);
+        let right = (0..y.len())
+            .filter(|&i| {
+                let (idx, val) = x.row(i);
+                let p = m.predict_proba(idx, val);
+                (0..3).max_by(|&a, &b| p[a].total_cmp(&p[b])) == Some(y[i])
+            })
+            .count();
+        assert_eq!(right, y.len());
     }
 
     /// `n` rows of 12 random columns of 2^16, whose range depends on the row's class.

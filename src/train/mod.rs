@@ -47,7 +47,8 @@ pub struct TrainConfig {
     /// Weights below this magnitude (for every label) are dropped from the file.
     pub prune: f32,
     pub max_iter: usize,
-    /// Optimiser stops when the largest gradient entry is below this.
+    /// Optimiser stops when the largest gradient entry is below this (and below a tenth of
+    /// where it started).
     pub tolerance: f64,
     /// Features seen fewer times than this in a head's training rows get no weight.
     pub min_count: u32,
