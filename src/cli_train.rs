@@ -9,10 +9,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use stancer::batch;
-use stancer::features::{Input, Lexicon};
+use stancer::features::Lexicon;
 use stancer::metrics::Metrics;
 use stancer::model::{self, LinearModel, Task};
 use stancer::train::data::RepeatedIds;
@@ -87,7 +86,8 @@ pub(crate) struct TrainArgs {
     solver: String,
     /// Also cross-validate the configuration of this existing model on the same rows and
     /// folds (with sgd: train it on the same rows and measure it on the same held-out
-    /// rows), and print the difference per metric.
+    /// rows), score the model itself as it is on those rows, and print the differences per
+    /// metric.
     #[arg(long, value_name = "MODEL.safetensors")]
     compare: Option<PathBuf>,
     /// The --compare model as read when the run starts (set by `check_out_and_compare`):
@@ -96,14 +96,15 @@ pub(crate) struct TrainArgs {
     current: Option<Box<Current>>,
     /// With --compare: replace that model with the new one (atomically, keeping the old file
     /// as NAME.prev.safetensors) when the new one is not worse on the primary metric (F_avg
-    /// for stance, macro-F1 for sentiment), measured on at least 100 rows. A running
-    /// `stancer serve` reloads it.
+    /// for stance, macro-F1 for sentiment) than that model's configuration, measured on at
+    /// least 100 rows, nor (when that model was trained on other data) than that model as it
+    /// is on the same rows. A running `stancer serve` reloads it.
     #[arg(long, requires = "compare")]
     promote: bool,
     /// Also write what the run did as JSON to FILE, for the job that retrains: {"out",
     /// "solver", "seconds", "metrics" (cross-validated, or on the held-out rows for sgd;
-    /// null without), "compare" (null, or {"model", "metric", "new", "current"}: the primary
-    /// metric of both), "promoted" (null without --promote; false when the run failed),
+    /// null without), "compare" (null, or {"model", "metric", "new", "current",
+    /// "current_as_is"}: the primary metric of each), "promoted" (null without --promote; false when the run failed),
     /// "skipped" (invalid rows left out by --skip-invalid), "duplicate_ids", "error" (why the
     /// run failed; null when it finished), "stopped" (the signal that ended it before it
     /// wrote a model, exit status 128 + the signal; else null)}.
@@ -483,10 +484,13 @@ fn train_and_save<'a>(a: &'a TrainArgs, saving: &dyn Fn(), report: &mut TrainRep
 
     let compare_current = |current: (&Path, &Current), new: &Metrics| {
         eprintln!("cross-validating the configuration of {} on the same {} folds...", current.0.display(), cfg.folds);
-        compare(&cfg, current, &data, trained.model.featurizer().lexicon(), new, |cur_cfg, lexicon| {
+        let measure = |cur_cfg, lexicon| {
             let cur = train::train(&cur_cfg, &examples, lexicon, &data, "-", &|_, _, _| {})?;
             Ok(cur.cv.expect("folds >= 2"))
-        })
+        };
+        // Cross-validation measures the new model on every row.
+        let as_is = |cur: &LinearModel| Ok(train::evaluate(cur, examples.iter().map(Ok))?.0);
+        compare(&cfg, current, &data, trained.model.featurizer().lexicon(), new, measure, as_is)
     };
     compare_and_save(a, &trained, report, saving, start, compare_current)
 }
@@ -541,14 +545,27 @@ fn save_or_promote(
         model::save(model, &a.out)?;
         return Ok(Some(false));
     }
-    if c.new >= c.current {
+    if c.new < c.current {
+        eprintln!("not promoted: the new model is worse than {} on {}", c.model.display(), c.metric);
+    } else if !c.same_data && c.new < c.current_as_is {
+        // Retraining the same configuration on fewer or other rows scores as well as itself,
+        // yet may serve worse than the model it would replace.
+        eprintln!(
+            "not promoted: {} as it is scores {} {:.2} on these rows, above the new model's {:.2}, so it serves them \
+             better (had it been trained on some of them, that figure flatters it: then promote {} by hand)",
+            c.model.display(),
+            c.metric,
+            100.0 * c.current_as_is,
+            100.0 * c.new,
+            a.out.display()
+        );
+    } else {
         model::save(model, &a.out)?;
         promote(&a.out, c).with_context(|| {
             format!("the new model is written to {}, but it could not be promoted", a.out.display())
         })?;
         return Ok(Some(true));
     }
-    eprintln!("not promoted: the new model is worse than {} on {}", c.model.display(), c.metric);
     model::save(model, &a.out)?;
     Ok(Some(false))
 }
@@ -658,7 +675,7 @@ struct Current {
 }
 
 /// The primary metric of a new model and of the current one, cross-validated on the same
-/// rows and folds.
+/// rows and folds (or measured on the same held-out rows), and of the current model as it is.
 #[derive(serde::Serialize)]
 struct Comparison {
     model: PathBuf,
@@ -667,12 +684,20 @@ struct Comparison {
     digest: String,
     metric: &'static str,
     new: f64,
+    /// The current model's configuration, trained on this run's rows as the new model is.
     current: f64,
+    /// The current model as it is, scoring the rows the new model is measured on.
+    current_as_is: f64,
+    /// Whether the current model was trained on this run's data (then its as-is figure is on
+    /// rows it has seen, and says nothing of how it serves new ones).
+    #[serde(skip)]
+    same_data: bool,
 }
 
 /// Measures the current model's configuration as `measure` does the new one's (on the same
-/// rows and folds, or held-out rows), prints both and the difference per metric, and returns
-/// the primary metric of both.
+/// rows and folds, or held-out rows) and the current model as it is (`as_is`, on the same
+/// rows), prints the figures and differences per metric, and returns the primary metric of
+/// each.
 fn compare(
     cfg: &TrainConfig,
     (path, current): (&Path, &Current),
@@ -680,6 +705,7 @@ fn compare(
     new_lexicon: Option<&Lexicon>,
     new_cv: &Metrics,
     measure: impl FnOnce(TrainConfig, Option<Lexicon>) -> stancer::Result<Metrics>,
+    as_is: impl FnOnce(&LinearModel) -> stancer::Result<Metrics>,
 ) -> Result<Comparison> {
     let Current { model: cur, digest } = current;
     let cur_cfg = TrainConfig { folds: cfg.folds, seed: cfg.seed, ..TrainConfig::from_meta(cur.meta()) };
@@ -693,27 +719,46 @@ fn compare(
     } else {
         measure(cur_cfg, lexicon)?
     };
-    let mut names: Vec<(String, f64, f64)> = ["accuracy", "macro_f1", "f_avg"]
+    let cur_as_is = as_is(cur)?;
+    let mut names: Vec<(String, f64, f64, f64)> = ["accuracy", "macro_f1", "f_avg"]
         .iter()
-        .filter_map(|m| Some((m.to_string(), new_cv.get(m)?, cur_cv.get(m)?)))
+        .filter_map(|m| Some((m.to_string(), new_cv.get(m)?, cur_cv.get(m)?, cur_as_is.get(m)?)))
         .collect();
-    for (n, c) in new_cv.per_class.iter().zip(&cur_cv.per_class) {
-        names.push((format!("f1 {}", n.label), n.f1, c.f1));
+    for ((n, c), i) in new_cv.per_class.iter().zip(&cur_cv.per_class).zip(&cur_as_is.per_class) {
+        names.push((format!("f1 {}", n.label), n.f1, c.f1, i.f1));
     }
-    eprintln!("{:<16} {:>9} {:>9} {:>8}", "metric", "new", "current", "diff");
-    for (name, n, c) in &names {
-        eprintln!("{name:<16} {:>9.2} {:>9.2} {:>+8.2}", 100.0 * n, 100.0 * c, 100.0 * (n - c));
+    eprintln!("{:<16} {:>9} {:>9} {:>8} {:>9} {:>8}", "metric", "new", "current", "diff", "as is", "diff");
+    for (name, n, c, i) in &names {
+        let pct = |x: &f64| 100.0 * x;
+        eprintln!(
+            "{name:<16} {:>9.2} {:>9.2} {:>+8.2} {:>9.2} {:>+8.2}",
+            pct(n),
+            pct(c),
+            pct(n) - pct(c),
+            pct(i),
+            pct(n) - pct(i)
+        );
     }
+    eprintln!(
+        "(\"current\": {}'s configuration trained on these rows as the new model was; \"as is\": that \
+         model itself, scoring the same {} rows)",
+        path.display(),
+        cur_as_is.rows
+    );
     let metric = cfg.task.primary_metric();
     let training = &cur.meta().training;
-    if training.data_digest != data.digest {
-        // "current" is its configuration measured on this data, not the model as it is.
+    let same_data = training.data_digest == data.digest;
+    if same_data {
+        eprintln!(
+            "note: {} was trained on these rows, so its \"as is\" figures are on rows it has seen",
+            path.display()
+        );
+    } else {
         let recorded = cur.meta().metrics.as_ref().and_then(|m| m.get(metric));
         let recorded = recorded
             .map_or(String::new(), |v| format!(", where its own cross-validation gave {metric} {:.2}", 100.0 * v));
         eprintln!(
-            "note: {} was trained on other data ({} rows of {}{recorded}); \
-             \"current\" is its configuration trained and measured on this run's data",
+            "note: {} was trained on other data ({} rows of {}{recorded})",
             path.display(),
             training.rows,
             training.files.join(", "),
@@ -725,6 +770,8 @@ fn compare(
         metric,
         new: new_cv.get(metric).unwrap_or(0.0),
         current: cur_cv.get(metric).unwrap_or(0.0),
+        current_as_is: cur_as_is.get(metric).unwrap_or(0.0),
+        same_data,
     })
 }
 
@@ -917,10 +964,15 @@ fn train_streaming<'a>(
             pb.set_length(total as u64);
             pb.set_position(done as u64);
         };
-        let c = compare(cfg, current, data, trained.model.featurizer().lexicon(), new, |cur_cfg, lexicon| {
+        let measure = |cur_cfg, lexicon| {
             let cur = train::train_streaming(&cur_cfg, &sgd, &source, lexicon, data, "-", &progress)?;
             Ok(cur.cv.expect("the same rows are held out"))
-        });
+        };
+        let as_is = |cur: &LinearModel| {
+            let held_out = source()?.filter(|r| r.as_ref().map_or(true, |e| sgd.holds_out(&e.text, cfg.seed)));
+            Ok(train::evaluate(cur, held_out)?.0)
+        };
+        let c = compare(cfg, current, data, trained.model.featurizer().lexicon(), new, measure, as_is);
         pb.finish_and_clear();
         c
     };
@@ -931,36 +983,14 @@ pub(crate) fn run_eval(a: EvalArgs) -> Result<()> {
     a.threads.apply()?;
     a.columns.check(std::slice::from_ref(&a.data))?;
     let model = load_model(&a.model, &a.models.dir)?;
-    let k = model.labels().len();
     let columns = a.columns.labelled();
-    // Streamed in chunks scored in parallel, counting as it goes: memory stays flat
-    // whatever the file's size.
     let input: Box<dyn Read + Send> = if a.data == "-" {
         Box::new(std::io::stdin())
     } else {
         Box::new(File::open(&a.data).with_context(|| format!("reading {}", a.data))?)
     };
-    let mut rows = train::data::labelled_examples(input, &a.data, model.task(), &columns, false, |_, _| {})?;
-    let mut confusion = vec![vec![0usize; k]; k];
-    let mut targeted = 0;
-    loop {
-        let chunk = rows.by_ref().take(4096).collect::<stancer::Result<Vec<_>>>()?;
-        if chunk.is_empty() {
-            break;
-        }
-        targeted += chunk.iter().filter(|e| e.target.is_some()).count();
-        let pairs: Vec<(usize, usize)> = chunk
-            .par_iter()
-            .map(|e| {
-                let input = Input { text: &e.text, target: e.target.as_deref(), target_spans: &e.target_spans };
-                (e.label.expect("labelled rows have a label"), model.predict_index(&input))
-            })
-            .collect();
-        for (gold, pred) in pairs {
-            confusion[gold][pred] += 1;
-        }
-    }
-    let m = Metrics::from_confusion(model.labels(), confusion);
+    let rows = train::data::labelled_examples(input, &a.data, model.task(), &columns, false, |_, _| {})?;
+    let (m, targeted) = train::evaluate(&model, rows)?;
     if m.rows == 0 {
         bail!("{}: no rows to evaluate", a.data);
     }

@@ -1262,6 +1262,8 @@ fn compare_and_promote_only_when_not_worse() {
     assert_eq!((&summary["promoted"], &summary["solver"]), (&false.into(), &"sgd".into()), "{summary}");
     assert!(summary["compare"]["new"].as_f64().unwrap() < summary["compare"]["current"].as_f64().unwrap());
     assert_eq!(summary["metrics"]["f_avg"], summary["compare"]["new"], "{summary}");
+    // The current model as it is, on the held-out rows (which it was trained on).
+    assert!(summary["compare"]["current_as_is"].as_f64().unwrap() > 0.9, "{summary}");
     assert_eq!(std::fs::read(models.join("stance.safetensors")).unwrap(), current);
     promoted_over(&sgd("same-sgd.safetensors", &[]), "same-sgd.safetensors", &current);
 
@@ -1290,6 +1292,59 @@ fn compare_and_promote_only_when_not_worse() {
     assert!(stderr(&o).contains("not promoted: the comparison rests on 30 rows, too few"), "{}", stderr(&o));
     assert_eq!(read_json(dir.path(), "few.json")["promoted"], false);
     assert_eq!(std::fs::read(models.join("stance.safetensors")).unwrap(), current);
+}
+
+/// Retraining the current configuration on other rows scores as well as itself, yet the
+/// model it would replace may serve those rows better: then it is not promoted.
+#[test]
+fn promotion_weighs_the_current_model_as_it_is() {
+    // Made-up cue words that no other row shares: a model knows one only from rows with it.
+    let word = |label: usize, j: usize| -> String {
+        let mut x = ((label * 1000 + j) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..8)
+            .map(|_| {
+                x ^= x >> 29;
+                x = x.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+                (b'a' + (x >> 59) as u8 % 26) as char
+            })
+            .collect()
+    };
+    let rows = |copies: usize, filler: &str| {
+        let mut out = String::new();
+        for j in 0..150 {
+            for (l, label) in ["favor", "against", "none"].iter().enumerate() {
+                for c in 0..copies {
+                    let text = format!("{filler} {} {c}", word(l, j));
+                    let row = serde_json::json!({"id": format!("{filler}-{j}-{l}-{c}"), "text": text,
+                        "target": "Wind Power", "label": label});
+                    out += &format!("{row}\n");
+                }
+            }
+        }
+        out
+    };
+    // The current model learnt every cue word; the new rows carry each one once, so a model
+    // trained on some of them cannot know the rest.
+    let dir = trained_on(&rows(3, "they said"));
+    let models = dir.path().join("models");
+    let before = std::fs::read(models.join("stance.safetensors")).unwrap();
+    common::write(dir.path(), "new.jsonl", &rows(1, "now"));
+    let args = ["train", "--task", "stance", "--data", "new.jsonl", "--out", "new.safetensors", "--folds", "3"];
+    let more = ["--compare", "models/stance.safetensors", "--promote", "--summary", "new.json"];
+    let o = stancer(&[&args[..], &more[..]].concat(), dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("as is") && err.contains("was trained on other data"), "{err}");
+    assert!(err.contains("not promoted: models/stance.safetensors as it is scores f_avg"), "{err}");
+    let summary = read_json(dir.path(), "new.json");
+    let compare = &summary["compare"];
+    // Its configuration is this run's: alike on these rows, so that alone would promote.
+    assert_eq!(compare["new"], compare["current"], "{summary}");
+    assert!(compare["new"].as_f64().unwrap() < 0.6, "{summary}");
+    assert!(compare["current_as_is"].as_f64().unwrap() > 0.9, "{summary}");
+    assert_eq!(summary["promoted"], false, "{summary}");
+    assert_eq!(std::fs::read(models.join("stance.safetensors")).unwrap(), before);
+    assert!(dir.path().join("new.safetensors").exists() && !models.join("stance.prev.safetensors").exists());
 }
 
 #[test]

@@ -174,6 +174,45 @@ pub fn featurize_all(f: &Featurizer, examples: &[Example]) -> CsrMatrix {
     x
 }
 
+/// Scores labelled rows with `model` and counts its confusion as they stream by, a chunk at
+/// a time on every core, so memory stays flat however many rows there are. Returns the
+/// metrics and how many rows named a target (a stance model's rows that name none are all
+/// answered by the pooled head, which its caller may want to say).
+pub fn evaluate<E>(model: &LinearModel, mut rows: impl Iterator<Item = Result<E>>) -> Result<(Metrics, usize)>
+where
+    E: std::borrow::Borrow<Example> + Send + Sync,
+{
+    // Rows carry the task's label index; the model's labels are matched by name.
+    let task_labels = model.task().labels();
+    let to_model: Vec<Option<usize>> = task_labels.iter().map(|t| model.labels().iter().position(|l| l == t)).collect();
+    let k = model.labels().len();
+    let mut confusion = vec![vec![0usize; k]; k];
+    let mut targeted = 0;
+    loop {
+        let chunk = rows.by_ref().take(4096).collect::<Result<Vec<E>>>()?;
+        if chunk.is_empty() {
+            break;
+        }
+        targeted += chunk.iter().filter(|e| e.borrow().target.is_some()).count();
+        let pairs: Vec<(Option<usize>, usize)> = chunk
+            .par_iter()
+            .filter_map(|e| {
+                let e = e.borrow();
+                let input = Input { text: &e.text, target: e.target.as_deref(), target_spans: &e.target_spans };
+                let gold = e.label?;
+                Some((to_model.get(gold).copied().flatten(), model.predict_index(&input)))
+            })
+            .collect();
+        for (gold, pred) in pairs {
+            let gold = gold.ok_or_else(|| {
+                Error::Data(format!("model {:?} has labels {:?}, not all of the task's", model.name(), model.labels()))
+            })?;
+            confusion[gold][pred] += 1;
+        }
+    }
+    Ok((Metrics::from_confusion(model.labels(), confusion), targeted))
+}
+
 /// Which head names train on which rows: per target (stance) plus the pooled head on all.
 /// A target whose rows all carry one label gets no head of its own, as a head can only
 /// learn to tell apart labels it has seen (an analyst's rare target, or a fold that holds

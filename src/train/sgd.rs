@@ -44,6 +44,12 @@ impl Default for SgdConfig {
 }
 
 impl SgdConfig {
+    /// Whether a row with `text` is held out of training (and measures the model) under
+    /// the fold `seed`.
+    pub fn holds_out(&self, text: &str, seed: u64) -> bool {
+        self.holdout != 0 && text_held_out(text, seed, self.holdout)
+    }
+
     /// Checks the settings before any data is read, naming the first one out of range.
     pub fn check(&self) -> Result<()> {
         let bad = |name, message: String| Err(Error::InvalidParam { name, message });
@@ -219,7 +225,7 @@ pub fn train_streaming(
     let k = cfg.task.labels().len();
     let featurizer = Featurizer::new(cfg.featurizer.clone(), lexicon.clone())?;
     let dim = featurizer.dim();
-    let is_train = |e: &Example| sgd.holdout == 0 || !text_held_out(&e.text, cfg.seed, sgd.holdout);
+    let is_train = |e: &Example| !sgd.holds_out(&e.text, cfg.seed);
 
     // Counting pass: class weights need the label counts, and heads need the targets.
     let mut counts = vec![0usize; k];
@@ -400,13 +406,13 @@ pub fn train_streaming(
     Ok(Trained { model, cv: holdout, pooled_only: pooled_only.into_iter().map(|(name, ..)| name).collect() })
 }
 
-/// Reads `source` in chunks of the rows `keep` accepts (by position) and hands each to `f`.
 /// Whether the row with `text` is held out: about one text in `holdout`, the same for every
 /// row that has it.
 fn text_held_out(text: &str, seed: u64, holdout: usize) -> bool {
     SplitMix64(crate::features::fnv(seed, text.as_bytes())).next().is_multiple_of(holdout as u64)
 }
 
+/// Reads `source` in chunks of the rows `keep` accepts (by position) and hands each to `f`.
 fn for_chunks(
     source: &RowSource<'_>,
     chunk_rows: usize,
