@@ -146,6 +146,36 @@ fn names_keep_titles_initials_particles_and_suffixes() {
 }
 
 #[test]
+fn fronted_phrases_and_prepositions_are_not_speakers() {
+    // A participle phrase before the subject, a question's "if" clause, and "spoke to"
+    // with no speech after it gave the speakers "Making the rounds on the" and "if Trump's"
+    // and a quotation "to reporters on Tuesday".
+    for (text, content, speaker) in [
+        (
+            "Making the rounds on the Sunday morning shows, Carson said the plan would fail badly and soon.",
+            "the plan would fail",
+            "Carson",
+        ),
+        (
+            "Asked if Trump's comments were appropriate, Ryan said he disagreed with every one of them.",
+            "he disagreed",
+            "Ryan",
+        ),
+        ("“We will win,” said Smith, who spoke to reporters on Tuesday in the capital.", "We will win", "Smith"),
+    ] {
+        let x = extract(text);
+        spans_ok(text, &x);
+        assert_eq!(x.quotes.len(), 1, "{text}: {x:#?}");
+        assert_eq!(find(&x, content).speaker.as_deref(), Some(speaker), "{text}: {x:#?}");
+    }
+    // The agent of a passive cue is the source, without its "by".
+    let text = "A 2010 \"playbook\" published by Politico laid out how the campaign would win the state.";
+    let x = extract(text);
+    spans_ok(text, &x);
+    assert_eq!(find(&x, "playbook").source.as_ref().map(|s| s.text.as_str()), Some("Politico"), "{x:#?}");
+}
+
+#[test]
 fn according_to_in_both_orders_and_surname_merge() {
     let text = "Pentagon spokesperson Sabrina Singh said the troops had moved north.\n\
                 According to Singh, the units will reach the border within days.\n\
