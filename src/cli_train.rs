@@ -97,14 +97,15 @@ pub(crate) struct TrainArgs {
     /// With --compare: replace that model with the new one (atomically, keeping the old file
     /// as NAME.prev.safetensors) when the new one is not worse on the primary metric (F_avg
     /// for stance, macro-F1 for sentiment) than that model's configuration, measured on at
-    /// least 100 rows, nor (when that model was trained on other data) than that model as it
-    /// is on the same rows. A running `stancer serve` reloads it.
+    /// least 100 rows. (Where that model as it is scores better, the run warns.) A running
+    /// `stancer serve` reloads it.
     #[arg(long, requires = "compare")]
     promote: bool,
     /// Also write what the run did as JSON to FILE, for the job that retrains: {"out",
     /// "solver", "seconds", "metrics" (cross-validated, or on the held-out rows for sgd;
     /// null without), "compare" (null, or {"model", "metric", "new", "current",
-    /// "current_as_is"}: the primary metric of each), "promoted" (null without --promote; false when the run failed),
+    /// "current_as_is"}: the primary metric of each, and "current_trained_on_this_data"),
+    /// "promoted" (null without --promote; false when the run failed),
     /// "skipped" (invalid rows left out by --skip-invalid), "duplicate_ids", "error" (why the
     /// run failed; null when it finished), "stopped" (the signal that ended it before it
     /// wrote a model, exit status 128 + the signal; else null)}.
@@ -265,8 +266,19 @@ pub(crate) fn run_train(mut a: TrainArgs) -> Result<()> {
             refuse_overwrite(Path::new(d), summary, "--summary")?;
         }
     }
-    check_out_and_compare(&mut a)?;
+    if let Some(summary) = &a.summary {
+        for (model, flag) in [(Some(&a.out), "--out"), (a.compare.as_ref(), "--compare")] {
+            if let Some(model) = model
+                && crate::same_file(summary, model)
+            {
+                usage!("--summary {} is the {flag} model: the summary would overwrite it", summary.display());
+            }
+        }
+    }
     let summary = Arc::new(Mutex::new(Phase::Training(SummaryFile::create(a.summary.as_deref())?)));
+    // Checked once the summary is made, so that a job reading it sees why the run failed
+    // rather than the summary of an earlier run.
+    let checked = check_out_and_compare(&mut a);
     let start = std::time::Instant::now();
     let (watched, out) = (summary.clone(), a.out.clone());
     crate::on_first_signal(move |sig| {
@@ -291,7 +303,7 @@ pub(crate) fn run_train(mut a: TrainArgs) -> Result<()> {
     // A retraining job reads the summary rather than stderr, so a failed run writes one too,
     // with what it measured before it failed.
     let mut report = TrainReport::new(&a.out, None, start, None);
-    let result = train_and_save(&a, &saving, &mut report);
+    let result = checked.and_then(|_| train_and_save(&a, &saving, &mut report));
     report.seconds = start.elapsed().as_secs_f64();
     if let Err(e) = &result {
         report.error = Some(format!("{e:#}"));
@@ -428,10 +440,22 @@ fn train_and_save<'a>(a: &'a TrainArgs, saving: &dyn Fn(), report: &mut TrainRep
         let mut rows = batch::decoded(input, &file.name)?;
         total_bytes += std::io::copy(&mut rows, &mut hasher).with_context(|| format!("reading {}", file.name))?;
     }
-    // The same rows read through another label map are other data.
+    // The same rows read through another label map, or a CSV file's other columns, are other
+    // data. (Unchanged defaults add nothing, so digests recorded before stay comparable.)
     if let Some(map) = &a.columns.label_map {
         for (from, to) in &map.0 {
             hasher.update(format!("\0label-map\0{from}\0{to}").as_bytes());
+        }
+    }
+    let roles = [
+        ("text", Some(&columns.text)),
+        ("label", Some(&columns.label)),
+        ("id", columns.id.as_ref()),
+        ("target", columns.target.as_ref()),
+    ];
+    for (role, name) in roles {
+        if let Some(name) = name.filter(|n| n.as_str() != role) {
+            hasher.update(format!("\0column\0{role}\0{name}").as_bytes());
         }
     }
     let digest: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
@@ -545,27 +569,14 @@ fn save_or_promote(
         model::save(model, &a.out)?;
         return Ok(Some(false));
     }
-    if c.new < c.current {
-        eprintln!("not promoted: the new model is worse than {} on {}", c.model.display(), c.metric);
-    } else if !c.same_data && c.new < c.current_as_is {
-        // Retraining the same configuration on fewer or other rows scores as well as itself,
-        // yet may serve worse than the model it would replace.
-        eprintln!(
-            "not promoted: {} as it is scores {} {:.2} on these rows, above the new model's {:.2}, so it serves them \
-             better (had it been trained on some of them, that figure flatters it: then promote {} by hand)",
-            c.model.display(),
-            c.metric,
-            100.0 * c.current_as_is,
-            100.0 * c.new,
-            a.out.display()
-        );
-    } else {
+    if c.new >= c.current {
         model::save(model, &a.out)?;
         promote(&a.out, c).with_context(|| {
             format!("the new model is written to {}, but it could not be promoted", a.out.display())
         })?;
         return Ok(Some(true));
     }
+    eprintln!("not promoted: the new model is worse than {} on {}", c.model.display(), c.metric);
     model::save(model, &a.out)?;
     Ok(Some(false))
 }
@@ -689,8 +700,9 @@ struct Comparison {
     /// The current model as it is, scoring the rows the new model is measured on.
     current_as_is: f64,
     /// Whether the current model was trained on this run's data (then its as-is figure is on
-    /// rows it has seen, and says nothing of how it serves new ones).
-    #[serde(skip)]
+    /// rows it has seen, and says nothing of how it serves new ones). False does not mean it
+    /// saw none of them: the same rows reordered, or with more, are other data.
+    #[serde(rename = "current_trained_on_this_data")]
     same_data: bool,
 }
 
@@ -754,6 +766,19 @@ fn compare(
             path.display()
         );
     } else {
+        if cur_as_is.get(metric) > new_cv.get(metric) {
+            // Retraining the current configuration on fewer or other rows scores as well as
+            // itself, yet may serve worse than the model it replaces. Promotion cannot go by
+            // this figure: the rows may be ones the current model was trained on, reordered
+            // or with more added, where it flatters the model.
+            eprintln!(
+                "warning: {} as it is scores {metric} {:.2} on these rows, above the new model's {:.2}: unless it was \
+                 trained on them, it serves them better",
+                path.display(),
+                100.0 * cur_as_is.get(metric).unwrap_or(0.0),
+                100.0 * new_cv.get(metric).unwrap_or(0.0),
+            );
+        }
         let recorded = cur.meta().metrics.as_ref().and_then(|m| m.get(metric));
         let recorded = recorded
             .map_or(String::new(), |v| format!(", where its own cross-validation gave {metric} {:.2}", 100.0 * v));

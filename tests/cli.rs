@@ -1100,7 +1100,32 @@ fn train_refuses_a_bad_out_or_compare_before_reading_any_data() {
             refused(&["--out", "ro/m.safetensors"], "cannot be written");
         }
     }
+    // A summary over a model would lose it.
+    for (args, flag) in [
+        (
+            &[
+                "--out",
+                "x.safetensors",
+                "--compare",
+                "models/stance.safetensors",
+                "--summary",
+                "models/stance.safetensors",
+            ][..],
+            "--compare",
+        ),
+        (&["--out", "x.safetensors", "--summary", "./x.safetensors"][..], "--out"),
+    ] {
+        let o = train(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(&format!("is the {flag} model")), "{args:?}: {}", stderr(&o));
+    }
     assert_eq!(std::fs::read(p.join("models/stance.safetensors")).unwrap(), current);
+    // A run refused for its --compare model still writes its summary, over an earlier run's.
+    std::fs::write(p.join("earlier.json"), r#"{"earlier": true}"#).unwrap();
+    let o = train(&["--out", "x.safetensors", "--compare", "models/nothing.safetensors", "--summary", "earlier.json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let summary = read_json(p, "earlier.json");
+    assert!(summary["error"].as_str().unwrap().contains("nothing.safetensors"), "{summary}");
     // A link is written through, to the file it names.
     #[cfg(unix)]
     {
@@ -1295,9 +1320,10 @@ fn compare_and_promote_only_when_not_worse() {
 }
 
 /// Retraining the current configuration on other rows scores as well as itself, yet the
-/// model it would replace may serve those rows better: then it is not promoted.
+/// model it would replace may serve those rows better: the run says so, and the summary has
+/// the figure.
 #[test]
-fn promotion_weighs_the_current_model_as_it_is() {
+fn compare_scores_the_current_model_as_it_is() {
     // Made-up cue words that no other row shares: a model knows one only from rows with it.
     let word = |label: usize, j: usize| -> String {
         let mut x = ((label * 1000 + j) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
@@ -1335,16 +1361,51 @@ fn promotion_weighs_the_current_model_as_it_is() {
     assert!(o.status.success(), "{}", stderr(&o));
     let err = stderr(&o);
     assert!(err.contains("as is") && err.contains("was trained on other data"), "{err}");
-    assert!(err.contains("not promoted: models/stance.safetensors as it is scores f_avg"), "{err}");
+    assert!(err.contains("warning: models/stance.safetensors as it is scores f_avg"), "{err}");
     let summary = read_json(dir.path(), "new.json");
     let compare = &summary["compare"];
-    // Its configuration is this run's: alike on these rows, so that alone would promote.
+    // Its configuration is this run's: alike on these rows, which is what promotion goes by.
     assert_eq!(compare["new"], compare["current"], "{summary}");
     assert!(compare["new"].as_f64().unwrap() < 0.6, "{summary}");
     assert!(compare["current_as_is"].as_f64().unwrap() > 0.9, "{summary}");
-    assert_eq!(summary["promoted"], false, "{summary}");
-    assert_eq!(std::fs::read(models.join("stance.safetensors")).unwrap(), before);
-    assert!(dir.path().join("new.safetensors").exists() && !models.join("stance.prev.safetensors").exists());
+    assert_eq!(compare["current_trained_on_this_data"], false, "{summary}");
+    assert_eq!(summary["promoted"], true, "{summary}");
+    assert_eq!(std::fs::read(models.join("stance.prev.safetensors")).unwrap(), before);
+
+    // On the rows it was trained on, its figures are said to be so, and no warning is given.
+    let args = ["train", "--task", "stance", "--data", "new.jsonl", "--out", "again.safetensors", "--folds", "3"];
+    let o = stancer(
+        &[&args[..], &["--compare", "models/stance.safetensors", "--summary", "again.json"]].concat(),
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("was trained on these rows") && !stderr(&o).contains("warning"), "{}", stderr(&o));
+    assert_eq!(read_json(dir.path(), "again.json")["compare"]["current_trained_on_this_data"], true);
+}
+
+/// The same CSV file read through another label column is other data.
+#[test]
+fn another_csv_column_is_other_data() {
+    let mut csv = String::from("text,target,label,relabel\n");
+    for line in common::stance_jsonl_rows(20).lines() {
+        let row: serde_json::Value = serde_json::from_str(line).unwrap();
+        let (text, target, label) = (&row["text"], &row["target"], &row["label"]);
+        csv += &format!("{text},{target},{label},{label}\n");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    common::write(dir.path(), "data.csv", &csv);
+    let train = |extra: &[&str], summary: &str| {
+        let args = ["train", "--task", "stance", "--data", "data.csv", "--folds", "3", "--summary", summary];
+        let o = stancer(&[&args[..], extra].concat(), dir.path());
+        assert!(o.status.success(), "{}", stderr(&o));
+        read_json(dir.path(), summary)
+    };
+    train(&["--out", "cur.safetensors"], "cur.json");
+    let same = train(&["--out", "a.safetensors", "--compare", "cur.safetensors"], "a.json");
+    assert_eq!(same["compare"]["current_trained_on_this_data"], true, "{same}");
+    let other =
+        train(&["--out", "b.safetensors", "--compare", "cur.safetensors", "--label-column", "relabel"], "b.json");
+    assert_eq!(other["compare"]["current_trained_on_this_data"], false, "{other}");
 }
 
 #[test]
