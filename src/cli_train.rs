@@ -97,7 +97,7 @@ pub(crate) struct TrainArgs {
     /// With --compare: replace that model with the new one (atomically, keeping the old file
     /// as NAME.prev.safetensors) when the new one is not worse on the primary metric (F_avg
     /// for stance, macro-F1 for sentiment) than that model's configuration, measured on at
-    /// least 100 rows. (Where that model as it is scores better, the run warns.) A running
+    /// least 100 distinct texts. (Where that model as it is scores better, the run warns.) A running
     /// `stancer serve` reloads it.
     #[arg(long, requires = "compare")]
     promote: bool,
@@ -513,7 +513,7 @@ fn train_and_save<'a>(a: &'a TrainArgs, saving: &dyn Fn(), report: &mut TrainRep
             Ok(cur.cv.expect("folds >= 2"))
         };
         // Cross-validation measures the new model on every row.
-        let as_is = |cur: &LinearModel| Ok(train::evaluate(cur, examples.iter().map(Ok))?.0);
+        let as_is = |cur: &LinearModel| train::evaluate(cur, examples.iter().map(Ok));
         compare(&cfg, current, &data, trained.model.featurizer().lexicon(), new, measure, as_is)
     };
     compare_and_save(a, &trained, report, saving, start, compare_current)
@@ -537,8 +537,7 @@ fn compare_and_save<'a>(
         report.compare = Some(compare_current((path, current), new)?);
     }
     saving();
-    let evaluated = trained.cv.as_ref().map_or(0, |m| m.rows);
-    report.promoted = save_or_promote(a, &trained.model, report.compare.as_ref(), evaluated)?;
+    report.promoted = save_or_promote(a, &trained.model, report.compare.as_ref())?;
     report_written(&a.out, start);
     Ok(())
 }
@@ -549,22 +548,19 @@ fn compare_and_save<'a>(
 const MIN_PROMOTE_ROWS: usize = 100;
 
 /// Writes the new model to --out, and with --promote over the current one when it is not
-/// worse on the primary metric, measured on at least [`MIN_PROMOTE_ROWS`] rows (`evaluated`);
-/// whether it was promoted (`None` without --promote).
-fn save_or_promote(
-    a: &TrainArgs,
-    model: &LinearModel,
-    comparison: Option<&Comparison>,
-    evaluated: usize,
-) -> Result<Option<bool>> {
+/// worse on the primary metric, measured on rows of at least [`MIN_PROMOTE_ROWS`] distinct
+/// texts; whether it was promoted (`None` without --promote).
+fn save_or_promote(a: &TrainArgs, model: &LinearModel, comparison: Option<&Comparison>) -> Result<Option<bool>> {
     let Some(c) = comparison.filter(|_| a.promote) else {
         model::save(model, &a.out)?;
         return Ok(None);
     };
-    if evaluated < MIN_PROMOTE_ROWS {
+    if c.texts < MIN_PROMOTE_ROWS {
+        // Distinct texts, not rows: a file given twice had passed with half the rows needed.
         eprintln!(
-            "not promoted: the comparison rests on {evaluated} rows, too few to tell the models apart (at least \
-             {MIN_PROMOTE_ROWS} are needed)"
+            "not promoted: the comparison rests on {} rows of {} distinct texts, too few to tell the models apart \
+             (at least {MIN_PROMOTE_ROWS} texts are needed)",
+            c.rows, c.texts
         );
         model::save(model, &a.out)?;
         return Ok(Some(false));
@@ -704,6 +700,11 @@ struct Comparison {
     /// saw none of them: the same rows reordered, or with more, are other data.
     #[serde(rename = "current_trained_on_this_data")]
     same_data: bool,
+    /// The rows measured, and their distinct texts (what promotion counts).
+    #[serde(skip)]
+    rows: usize,
+    #[serde(skip)]
+    texts: usize,
 }
 
 /// Measures the current model's configuration as `measure` does the new one's (on the same
@@ -717,7 +718,7 @@ fn compare(
     new_lexicon: Option<&Lexicon>,
     new_cv: &Metrics,
     measure: impl FnOnce(TrainConfig, Option<Lexicon>) -> stancer::Result<Metrics>,
-    as_is: impl FnOnce(&LinearModel) -> stancer::Result<Metrics>,
+    as_is: impl FnOnce(&LinearModel) -> stancer::Result<train::Evaluation>,
 ) -> Result<Comparison> {
     let Current { model: cur, digest } = current;
     let cur_cfg = TrainConfig { folds: cfg.folds, seed: cfg.seed, ..TrainConfig::from_meta(cur.meta()) };
@@ -731,7 +732,7 @@ fn compare(
     } else {
         measure(cur_cfg, lexicon)?
     };
-    let cur_as_is = as_is(cur)?;
+    let train::Evaluation { metrics: cur_as_is, texts, .. } = as_is(cur)?;
     let mut names: Vec<(String, f64, f64, f64)> = ["accuracy", "macro_f1", "f_avg"]
         .iter()
         .filter_map(|m| Some((m.to_string(), new_cv.get(m)?, cur_cv.get(m)?, cur_as_is.get(m)?)))
@@ -797,6 +798,8 @@ fn compare(
         current: cur_cv.get(metric).unwrap_or(0.0),
         current_as_is: cur_as_is.get(metric).unwrap_or(0.0),
         same_data,
+        rows: cur_as_is.rows,
+        texts,
     })
 }
 
@@ -995,7 +998,7 @@ fn train_streaming<'a>(
         };
         let as_is = |cur: &LinearModel| {
             let held_out = source()?.filter(|r| r.as_ref().map_or(true, |e| sgd.holds_out(&e.text, cfg.seed)));
-            Ok(train::evaluate(cur, held_out)?.0)
+            train::evaluate(cur, held_out)
         };
         let c = compare(cfg, current, data, trained.model.featurizer().lexicon(), new, measure, as_is);
         pb.finish_and_clear();
@@ -1015,7 +1018,7 @@ pub(crate) fn run_eval(a: EvalArgs) -> Result<()> {
         Box::new(File::open(&a.data).with_context(|| format!("reading {}", a.data))?)
     };
     let rows = train::data::labelled_examples(input, &a.data, model.task(), &columns, false, |_, _| {})?;
-    let (m, targeted) = train::evaluate(&model, rows)?;
+    let train::Evaluation { metrics: m, targeted, .. } = train::evaluate(&model, rows)?;
     if m.rows == 0 {
         bail!("{}: no rows to evaluate", a.data);
     }

@@ -1314,7 +1314,18 @@ fn compare_and_promote_only_when_not_worse() {
     let more = ["--compare", "models/stance.safetensors", "--promote", "--summary", "few.json"];
     let o = stancer(&[&args[..], &more[..]].concat(), dir.path());
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stderr(&o).contains("not promoted: the comparison rests on 30 rows, too few"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("not promoted: the comparison rests on 30 rows of 25 distinct texts, too few"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(read_json(dir.path(), "few.json")["promoted"], false);
+    // Given four times, they are still 25 texts (the "none" rows of both targets share theirs).
+    common::write(dir.path(), "few2.jsonl", &common::stance_jsonl_rows(5).repeat(4));
+    let args = ["train", "--task", "stance", "--data", "few2.jsonl", "--out", "few.safetensors", "--folds", "3"];
+    let o = stancer(&[&args[..], &more[..]].concat(), dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("rests on 120 rows of 25 distinct texts"), "{}", stderr(&o));
     assert_eq!(read_json(dir.path(), "few.json")["promoted"], false);
     assert_eq!(std::fs::read(models.join("stance.safetensors")).unwrap(), current);
 }
