@@ -25,7 +25,8 @@ pub(crate) struct TrainArgs {
     #[arg(long, value_parser = ["stance", "sentiment"])]
     task: String,
     /// Labelled files (one or more; JSONL, or CSV when the name ends in .csv, tab-separated
-    /// in .tsv; gzip-compressed or not, whatever the name). `-` is stdin; it and other
+    /// in .tsv, or with --delimiter unless the name ends in .jsonl; gzip-compressed or not,
+    /// whatever the name). `-` is stdin; it and other
     /// pipes (`<(zcat ...)`) are copied to a temporary file first, as training reads its
     /// data more than once.
     #[arg(long, required = true, num_args = 1.., value_name = "FILE")]
@@ -134,8 +135,8 @@ struct CsvColumns {
     /// CSV column holding the target [default: "target" when the header has it].
     #[arg(long, value_name = "NAME")]
     target_column: Option<String>,
-    /// Field delimiter of the CSV files (.csv, .tsv): one character, or "tab" [default: a
-    /// tab for .tsv, else ","].
+    /// Field delimiter of the CSV files (.csv, .tsv, and, when given, files not named .jsonl,
+    /// such as stdin): one character, or "tab" [default: a tab for .tsv, else ","].
     #[arg(long, value_name = "CHAR", value_parser = parse_delimiter)]
     delimiter: Option<u8>,
     /// Labels as the data writes them, mapped to the task's, for data that numbers its
@@ -197,6 +198,15 @@ impl CsvColumns {
         Ok(())
     }
 
+    /// A label map to a label the task lacks is a mistake in the command (exit 2), said
+    /// before any data is read.
+    fn check_label_map(&self, task: Task) -> Result<()> {
+        if let Err(e) = train::data::check_label_map(task, &self.labelled().label_map) {
+            usage!("{e}");
+        }
+        Ok(())
+    }
+
     fn labelled(&self) -> train::data::LabelledColumns {
         train::data::LabelledColumns {
             text: self.text_column.clone(),
@@ -249,6 +259,7 @@ fn created_at() -> Result<String> {
 pub(crate) fn run_train(mut a: TrainArgs) -> Result<()> {
     a.threads.apply()?;
     a.columns.check(&a.data)?;
+    a.columns.check_label_map(a.task.parse().map_err(anyhow::Error::msg)?)?;
     if a.data.iter().filter(|d| *d == "-").count() > 1 {
         usage!("--data names stdin (-) more than once; it can be read only once");
     }
@@ -1011,6 +1022,7 @@ pub(crate) fn run_eval(a: EvalArgs) -> Result<()> {
     a.threads.apply()?;
     a.columns.check(std::slice::from_ref(&a.data))?;
     let model = load_model(&a.model, &a.models.dir)?;
+    a.columns.check_label_map(model.task())?;
     let columns = a.columns.labelled();
     let input: Box<dyn Read + Send> = if a.data == "-" {
         Box::new(std::io::stdin())

@@ -1066,6 +1066,7 @@ fn train_refuses_a_bad_out_or_compare_before_reading_any_data() {
         (&["--hash-bits", "40"][..], "hash_bits"),
         (&["--word-ngrams", "3-1"][..], "word_ngrams"),
         (&["--solver", "sgd", "--epochs", "0"][..], "epochs"),
+        (&["--label-map", "1=bogus"][..], "not a label of task stance"),
     ] {
         refused(&[&["--out", "x.safetensors"], args].concat(), why);
         assert_eq!(train(&[&["--out", "x.safetensors"], args].concat()).status.code(), Some(2), "{args:?}");
@@ -1392,6 +1393,34 @@ fn compare_scores_the_current_model_as_it_is() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("was trained on these rows") && !stderr(&o).contains("warning"), "{}", stderr(&o));
     assert_eq!(read_json(dir.path(), "again.json")["compare"]["current_trained_on_this_data"], true);
+}
+
+/// --delimiter reads a file whose name says nothing (stdin, a pipe) as CSV, as its check
+/// says; a file named as JSONL stays JSONL.
+#[test]
+fn eval_reads_delimited_rows_from_stdin() {
+    let dir = trained_dir();
+    let mut tsv = String::from("text\ttarget\tlabel\n");
+    for line in std::fs::read_to_string(dir.path().join("train.jsonl")).unwrap().lines() {
+        let row: serde_json::Value = serde_json::from_str(line).unwrap();
+        let field = |k: &str| row[k].as_str().unwrap().to_string();
+        tsv += &format!("{}\t{}\t{}\n", field("text"), field("target"), field("label"));
+    }
+    let eval = ["eval", "--model", "models/stance.safetensors", "--data", "-", "--delimiter", "tab"];
+    let o = stancer_stdin(&eval, dir.path(), tsv.as_bytes());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let m: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(m["accuracy"].as_f64().unwrap() > 0.9, "{m}");
+    let o = stancer(
+        &["eval", "--model", "models/stance.safetensors", "--data", "train.jsonl", "--delimiter", ";"],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = stancer(
+        &["eval", "--model", "models/stance.safetensors", "--data", "train.jsonl", "--label-map", "x=y"],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }
 
 /// The same CSV file read through another label column is other data.

@@ -447,8 +447,8 @@ pub struct LabelledColumns {
     pub label: String,
     pub id: Option<String>,
     pub target: Option<String>,
-    /// Field delimiter of the CSV files (those named `.csv` or `.tsv`); `None`: as each
-    /// name says (`.tsv`: a tab).
+    /// Field delimiter of the CSV files (those named `.csv` or `.tsv`, and, when given, any
+    /// file not named as JSONL); `None`: as each name says (`.tsv`: a tab).
     pub delimiter: Option<u8>,
     /// Labels as the files write them -> labels of the task (`"-1"` -> `"negative"`), for
     /// data sets that number their classes or name them otherwise; matched as
@@ -478,14 +478,16 @@ impl Default for LabelledColumns {
 }
 
 impl LabelledColumns {
-    /// How `path` is read: CSV when its name says so, else JSONL.
+    /// How `path` is read: CSV when its name says so, or when a delimiter is given and the
+    /// name does not say JSONL (stdin, a pipe, `data.txt`); else JSONL.
     fn format(&self, path: &str) -> crate::batch::Format {
         use crate::batch::Column;
-        let Some(by_name) = crate::batch::csv_delimiter(path) else {
+        let jsonl = [".jsonl", ".jsonl.gz", ".json", ".ndjson"].iter().any(|e| path.to_lowercase().ends_with(e));
+        let Some(delimiter) = crate::batch::csv_delimiter(path).or(self.delimiter.filter(|_| !jsonl)) else {
             return crate::batch::Format::Jsonl;
         };
         crate::batch::Format::Csv {
-            delimiter: self.delimiter.unwrap_or(by_name),
+            delimiter: self.delimiter.unwrap_or(delimiter),
             text_column: self.text.clone(),
             label_column: Column::Named(self.label.clone()),
             id_column: Column::named_or(self.id.as_deref(), "id"),
@@ -545,16 +547,9 @@ pub fn labelled_examples<'a, F: FnMut(usize, String) + Send + 'a>(
     Ok(labelled_rows(input, name, task, columns, skip_invalid, skipped)?.map(|(_, row)| row))
 }
 
-/// [`labelled_examples`] with the line each row starts on.
-pub fn labelled_rows<'a, F: FnMut(usize, String) + Send + 'a>(
-    input: impl Read + Send + 'a,
-    name: &str,
-    task: Task,
-    columns: &LabelledColumns,
-    skip_invalid: bool,
-    mut skipped: F,
-) -> Result<impl Iterator<Item = (usize, Result<Example>)> + Send + 'a> {
-    for (from, to) in &columns.label_map {
+/// Refuses a label map that maps to a label the task does not have.
+pub fn check_label_map(task: Task, map: &[(String, String)]) -> Result<()> {
+    for (from, to) in map {
         if task.canonical_label(to).is_none() {
             return Err(Error::InvalidParam {
                 name: "label_map",
@@ -565,6 +560,19 @@ pub fn labelled_rows<'a, F: FnMut(usize, String) + Send + 'a>(
             });
         }
     }
+    Ok(())
+}
+
+/// [`labelled_examples`] with the line each row starts on.
+pub fn labelled_rows<'a, F: FnMut(usize, String) + Send + 'a>(
+    input: impl Read + Send + 'a,
+    name: &str,
+    task: Task,
+    columns: &LabelledColumns,
+    skip_invalid: bool,
+    mut skipped: F,
+) -> Result<impl Iterator<Item = (usize, Result<Example>)> + Send + 'a> {
+    check_label_map(task, &columns.label_map)?;
     let label_map = columns.label_map.clone();
     let rows = crate::batch::read_rows(
         crate::batch::decoded(input, name)?,
