@@ -518,8 +518,13 @@ fn train_and_save<'a>(a: &'a TrainArgs, saving: &dyn Fn(), report: &mut TrainRep
     }
 
     let compare_current = |current: (&Path, &Current), new: &Metrics| {
-        eprintln!("cross-validating the configuration of {} on the same {} folds...", current.0.display(), cfg.folds);
+        // Called only when the configuration is not this run's (which would score the same).
         let measure = |cur_cfg, lexicon| {
+            eprintln!(
+                "cross-validating the configuration of {} on the same {} folds...",
+                current.0.display(),
+                cfg.folds
+            );
             let cur = train::train(&cur_cfg, &examples, lexicon, &data, "-", &|_, _, _| {})?;
             Ok(cur.cv.expect("folds >= 2"))
         };
@@ -994,16 +999,16 @@ fn train_streaming<'a>(
         print_json(m)?;
     }
     let compare_current = |current: (&Path, &Current), new: &Metrics| {
-        eprintln!(
-            "training the configuration of {} by streaming the same rows, to measure it on the same held-out rows...",
-            current.0.display()
-        );
         let pb = bar(0, "compare");
         let progress = |_: Stage, done: usize, total: usize| {
             pb.set_length(total as u64);
             pb.set_position(done as u64);
         };
         let measure = |cur_cfg, lexicon| {
+            eprintln!(
+                "training the configuration of {} by streaming the same rows, to measure it on the same held-out rows...",
+                current.0.display()
+            );
             let cur = train::train_streaming(&cur_cfg, &sgd, &source, lexicon, data, "-", &progress)?;
             Ok(cur.cv.expect("the same rows are held out"))
         };
@@ -1039,6 +1044,14 @@ pub(crate) fn run_eval(a: EvalArgs) -> Result<()> {
         eprintln!(
             "warning: no row names a target, so the pooled head scored every row, not the heads of \
              the model's targets; give rows a \"target\" (a CSV column: --target-column)"
+        );
+    }
+    if model.task() == Task::Sentiment && targeted == 0 && model.featurizer().config().window > 0 {
+        // A model trained on sentiment toward people scores a row without one as the whole
+        // text's sentiment, which can be far from its score toward the person.
+        eprintln!(
+            "warning: no row names a target, so each was scored as the whole text's sentiment, without the \
+             window features around a person's mentions; give rows a \"target\" (a CSV column: --target-column)"
         );
     }
     eprintln!("{} on {} rows of {}: {}", model.name(), m.rows, a.data, m.summary());

@@ -344,6 +344,21 @@ fn data_that_numbers_its_labels_trains_and_evaluates_through_a_label_map() {
         dir.path(),
     );
     assert!(o.status.success(), "{}", stderr(&o));
+    // Rows without their person are scored as whole texts, which eval says.
+    let untargeted: String = named
+        .lines()
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v.as_object_mut().unwrap().retain(|k, _| !k.starts_with("target"));
+            v.to_string() + "\n"
+        })
+        .collect();
+    common::write(dir.path(), "untargeted.jsonl", &untargeted);
+    for (data, warned) in [("named.jsonl", false), ("untargeted.jsonl", true)] {
+        let o = stancer(&["eval", "--model", "named.safetensors", "--data", data], dir.path());
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(stderr(&o).contains("warning: no row names a target"), warned, "{data}: {}", stderr(&o));
+    }
     for m in ["m", "named"] {
         let o = stancer(
             &[
@@ -1249,6 +1264,7 @@ fn compare_and_promote_only_when_not_worse() {
     assert!(stderr(&o).contains("promoted:"), "{}", stderr(&o));
     // Its configuration is the current model's: the same folds' figures, not trained twice.
     assert!(stderr(&o).contains("has this run's configuration"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("cross-validating the configuration"), "{}", stderr(&o));
     // Promoted over `previous`: the new model is the current one, the old one kept as .prev.
     let promoted_over = |summary: &serde_json::Value, out: &str, previous: &[u8]| {
         assert_eq!(summary["promoted"], true, "{summary}");
@@ -1280,7 +1296,8 @@ fn compare_and_promote_only_when_not_worse() {
         args.extend(extra);
         let o = stancer(&args, dir.path());
         assert!(o.status.success(), "{}", stderr(&o));
-        assert!(stderr(&o).contains("on the same held-out rows"), "{}", stderr(&o));
+        // Another configuration is trained again; this run's is not.
+        assert_eq!(stderr(&o).contains("on the same held-out rows"), !extra.is_empty(), "{}", stderr(&o));
         read_json(dir.path(), "sgd.json")
     };
     let current = std::fs::read(models.join("stance.safetensors")).unwrap();
