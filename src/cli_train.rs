@@ -291,13 +291,16 @@ pub(crate) fn run_train(mut a: TrainArgs) -> Result<()> {
     // rather than the summary of an earlier run.
     let checked = check_out_and_compare(&mut a);
     let start = std::time::Instant::now();
-    let (watched, out) = (summary.clone(), a.out.clone());
+    // The solver, once chosen, for the summary of a run a signal ends.
+    let solver = Arc::new(std::sync::OnceLock::new());
+    let (watched, out, chosen) = (summary.clone(), a.out.clone(), solver.clone());
     crate::on_first_signal(move |sig| {
         let mut phase = watched.lock().unwrap_or_else(PoisonError::into_inner);
         if let Phase::Training(file) = &mut *phase {
             let stopped = format!("{} received; no model written", crate::signal_name(sig));
             eprintln!("training stopped: {stopped}");
-            let report = TrainReport { stopped: Some(stopped), ..TrainReport::new(&out, None, start, None) };
+            let solver = chosen.get().copied();
+            let report = TrainReport { stopped: Some(stopped), ..TrainReport::new(&out, solver, start, None) };
             if let Some(Err(e)) = file.take().map(|f| f.write(&report)) {
                 eprintln!("error: {e:#}");
             }
@@ -314,7 +317,7 @@ pub(crate) fn run_train(mut a: TrainArgs) -> Result<()> {
     // A retraining job reads the summary rather than stderr, so a failed run writes one too,
     // with what it measured before it failed.
     let mut report = TrainReport::new(&a.out, None, start, None);
-    let result = checked.and_then(|_| train_and_save(&a, &saving, &mut report));
+    let result = checked.and_then(|_| train_and_save(&a, &saving, &solver, &mut report));
     report.seconds = start.elapsed().as_secs_f64();
     if let Err(e) = &result {
         report.error = Some(format!("{e:#}"));
@@ -390,8 +393,17 @@ enum Phase {
 }
 
 /// Trains, compares and promotes as `a` asks, filling in `report` as it goes.
-fn train_and_save<'a>(a: &'a TrainArgs, saving: &dyn Fn(), report: &mut TrainReport<'a>) -> Result<()> {
+fn train_and_save<'a>(
+    a: &'a TrainArgs,
+    saving: &dyn Fn(),
+    solver: &std::sync::OnceLock<&'static str>,
+    report: &mut TrainReport<'a>,
+) -> Result<()> {
     let task: Task = a.task.parse().map_err(anyhow::Error::msg)?;
+    if let Some(chosen) = ["lbfgs", "sgd"].into_iter().find(|s| *s == a.solver) {
+        // Asked for by name: known before the data is read.
+        let _ = solver.set(chosen);
+    }
     // A promoted model is served under the name of the file it replaces.
     let named_by = a.compare.as_ref().filter(|_| a.promote).unwrap_or(&a.out);
     let name = a.name.clone().unwrap_or_else(|| {
@@ -476,6 +488,7 @@ fn train_and_save<'a>(a: &'a TrainArgs, saving: &dyn Fn(), report: &mut TrainRep
         usage!("--compare measures both models by cross-validation: give --folds 2 or more, not {}", cfg.folds);
     }
     report.solver = Some(if streaming { "sgd" } else { "lbfgs" });
+    let _ = solver.set(if streaming { "sgd" } else { "lbfgs" });
     if streaming && a.folds.is_some() {
         eprintln!("note: --folds is for the lbfgs solver; streaming (sgd) measures on the one text in 10 it holds out");
     }

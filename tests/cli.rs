@@ -1761,6 +1761,11 @@ fn training_reads_stdin_and_pipes_and_a_signal_ends_it_with_its_summary() {
     let summary = read_json(dir.path(), "s.json");
     assert_eq!(summary["stopped"], "SIGTERM received; no model written", "{summary}");
     assert!(summary["error"].is_null() && summary["metrics"].is_null(), "{summary}");
+    // Chosen by the data's size, the solver is not known yet; asked for by name, it is.
+    assert!(summary["solver"].is_null(), "{summary}");
+    let (exit, err) = signalled(&[&args[..], &["--solver", "sgd"]].concat(), dir.path(), rows.as_bytes(), "-TERM");
+    assert_eq!(exit, Some(143), "{err}");
+    assert_eq!(read_json(dir.path(), "s.json")["solver"], "sgd");
     assert!(!dir.path().join("stopped.safetensors").exists());
 }
 
