@@ -1,6 +1,7 @@
 //! `stancer train` and `stancer eval`: reading labelled files, training in memory or by
 //! streaming, comparing with and promoting over the current model, and the run's summary.
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -26,9 +27,8 @@ pub(crate) struct TrainArgs {
     task: String,
     /// Labelled files (one or more; JSONL, or CSV when the name ends in .csv, tab-separated
     /// in .tsv, or with --delimiter unless the name ends in .jsonl; gzip-compressed or not,
-    /// whatever the name). `-` is stdin; it and other
-    /// pipes (`<(zcat ...)`) are copied to a temporary file first, as training reads its
-    /// data more than once.
+    /// whatever the name). `-` is stdin; it and other pipes (`<(zcat ...)`) are copied to a
+    /// temporary file first, as training reads its data more than once.
     #[arg(long, required = true, num_args = 1.., value_name = "FILE")]
     data: Vec<String>,
     #[command(flatten)]
@@ -98,8 +98,8 @@ pub(crate) struct TrainArgs {
     /// With --compare: replace that model with the new one (atomically, keeping the old file
     /// as NAME.prev.safetensors) when the new one is not worse on the primary metric (F_avg
     /// for stance, macro-F1 for sentiment) than that model's configuration, measured on at
-    /// least 100 distinct texts. (Where that model as it is scores better, the run warns.) A running
-    /// `stancer serve` reloads it.
+    /// least 100 distinct texts (where that model as it is scores better, the run warns). A
+    /// running `stancer serve` reloads it.
     #[arg(long, requires = "compare")]
     promote: bool,
     /// Also write what the run did as JSON to FILE, for the job that retrains: {"out",
@@ -542,7 +542,10 @@ fn train_and_save<'a>(
             Ok(cur.cv.expect("folds >= 2"))
         };
         // Cross-validation measures the new model on every row.
-        let as_is = |cur: &LinearModel| train::evaluate(cur, examples.iter().map(Ok));
+        let as_is = |cur: &LinearModel| {
+            let texts = examples.iter().map(|e| text_key(&e.text)).collect::<HashSet<_>>().len();
+            Ok((train::evaluate(cur, examples.iter().map(Ok))?.metrics, texts))
+        };
         compare(&cfg, current, &data, trained.model.featurizer().lexicon(), new, measure, as_is)
     };
     compare_and_save(a, &trained, report, saving, start, compare_current)
@@ -569,6 +572,15 @@ fn compare_and_save<'a>(
     report.promoted = save_or_promote(a, &trained.model, report.compare.as_ref())?;
     report_written(&a.out, start);
     Ok(())
+}
+
+/// A text as a 64-bit key, for counting distinct texts: a file given twice doubles the rows,
+/// not what they tell apart.
+fn text_key(text: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    text.hash(&mut h);
+    h.finish()
 }
 
 /// Fewest rows a comparison must rest on for --promote to act on it: on a handful of rows
@@ -738,8 +750,8 @@ struct Comparison {
 
 /// Measures the current model's configuration as `measure` does the new one's (on the same
 /// rows and folds, or held-out rows) and the current model as it is (`as_is`, on the same
-/// rows), prints the figures and differences per metric, and returns the primary metric of
-/// each.
+/// rows, also counting their distinct texts), prints the figures and differences per metric,
+/// and returns the primary metric of each.
 fn compare(
     cfg: &TrainConfig,
     (path, current): (&Path, &Current),
@@ -747,7 +759,7 @@ fn compare(
     new_lexicon: Option<&Lexicon>,
     new_cv: &Metrics,
     measure: impl FnOnce(TrainConfig, Option<Lexicon>) -> stancer::Result<Metrics>,
-    as_is: impl FnOnce(&LinearModel) -> stancer::Result<train::Evaluation>,
+    as_is: impl FnOnce(&LinearModel) -> Result<(Metrics, usize)>,
 ) -> Result<Comparison> {
     let Current { model: cur, digest } = current;
     let cur_cfg = TrainConfig { folds: cfg.folds, seed: cfg.seed, ..TrainConfig::from_meta(cur.meta()) };
@@ -761,7 +773,7 @@ fn compare(
     } else {
         measure(cur_cfg, lexicon)?
     };
-    let train::Evaluation { metrics: cur_as_is, texts, .. } = as_is(cur)?;
+    let (cur_as_is, texts) = as_is(cur)?;
     let mut names: Vec<(String, f64, f64, f64)> = ["accuracy", "macro_f1", "f_avg"]
         .iter()
         .filter_map(|m| Some((m.to_string(), new_cv.get(m)?, cur_cv.get(m)?, cur_as_is.get(m)?)))
@@ -1026,8 +1038,15 @@ fn train_streaming<'a>(
             Ok(cur.cv.expect("the same rows are held out"))
         };
         let as_is = |cur: &LinearModel| {
-            let held_out = source()?.filter(|r| r.as_ref().map_or(true, |e| sgd.holds_out(&e.text, cfg.seed)));
-            train::evaluate(cur, held_out)
+            let mut texts = HashSet::new();
+            let held_out =
+                source()?.filter(|r| r.as_ref().map_or(true, |e| sgd.holds_out(&e.text, cfg.seed))).inspect(|r| {
+                    if let Ok(e) = r {
+                        texts.insert(text_key(&e.text));
+                    }
+                });
+            let metrics = train::evaluate(cur, held_out)?.metrics;
+            Ok((metrics, texts.len()))
         };
         let c = compare(cfg, current, data, trained.model.featurizer().lexicon(), new, measure, as_is);
         pb.finish_and_clear();

@@ -428,7 +428,6 @@ const PLACE_STARTS: &[&str] = &[
     "planned",
 ];
 
-/// Cue lemmas that report speech only when a clause or quotation follows.
 /// Conjunctions and prepositions that open a clause or a phrase: never at the start of a
 /// source's noun phrase ("Asked if Trump's comments ..." has no source "if Trump's") or at
 /// its end ("of" and "for" join the inside of one: "secretary of state Hillary Clinton").
@@ -437,6 +436,7 @@ const CLAUSE_WORDS: &[&str] = &[
     "while", "when", "why", "how", "what",
 ];
 
+/// Cue lemmas that report speech only when a clause or quotation follows.
 const NEEDS_CLAUSE: &[&str] = &[
     "speak",
     "know",

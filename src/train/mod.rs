@@ -180,14 +180,10 @@ pub struct Evaluation {
     /// Rows that named a target (a stance model's rows that name none are all answered by
     /// the pooled head, which a caller may want to say).
     pub targeted: usize,
-    /// Distinct texts among the rows (by a 64-bit hash): a file given twice doubles the
-    /// rows, not what they tell apart.
-    pub texts: usize,
 }
 
 /// Scores labelled rows with `model` and counts its confusion as they stream by, a chunk at
-/// a time on every core, so memory stays flat however many rows there are (but for 8 bytes
-/// a distinct text).
+/// a time on every core, so memory stays flat however many rows there are.
 pub fn evaluate<E>(model: &LinearModel, mut rows: impl Iterator<Item = Result<E>>) -> Result<Evaluation>
 where
     E: std::borrow::Borrow<Example> + Send + Sync,
@@ -198,14 +194,12 @@ where
     let k = model.labels().len();
     let mut confusion = vec![vec![0usize; k]; k];
     let mut targeted = 0;
-    let mut texts = std::collections::HashSet::new();
     loop {
         let chunk = rows.by_ref().take(4096).collect::<Result<Vec<E>>>()?;
         if chunk.is_empty() {
             break;
         }
         targeted += chunk.iter().filter(|e| e.borrow().target.is_some()).count();
-        texts.extend(chunk.iter().map(|e| crate::features::fnv(0, e.borrow().text.as_bytes())));
         let pairs: Vec<(Option<usize>, usize)> = chunk
             .par_iter()
             .filter_map(|e| {
@@ -222,7 +216,7 @@ where
             confusion[gold][pred] += 1;
         }
     }
-    Ok(Evaluation { metrics: Metrics::from_confusion(model.labels(), confusion), targeted, texts: texts.len() })
+    Ok(Evaluation { metrics: Metrics::from_confusion(model.labels(), confusion), targeted })
 }
 
 /// Which head names train on which rows: per target (stance) plus the pooled head on all.
