@@ -763,6 +763,63 @@ async fn concurrency_and_deadline_limits() {
     srv.shutdown().await;
 }
 
+/// A stream the client gives up stops its items' work, as a cancelled unary call does: the
+/// slot the heavy item held is free again at once, not when its work would have ended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_stream_gives_up_its_work() {
+    let srv = TestServer::start(ServerConfig {
+        max_concurrent_requests: 1,
+        max_quotations: 10_000,
+        ..ServerConfig::default()
+    })
+    .await;
+    let ch = srv.channel().await;
+    let text = "I fully support Alpha, a great plan, and we should vote for it today ".repeat(1400);
+    // About 15 s of work (see concurrency_and_deadline_limits).
+    let mut big = score_req("Alpha", (0..150).map(|i| q(&i.to_string(), "Ann", &text)).collect());
+    big.explain = 50;
+    let item = pb::AnalyzeStreamRequest {
+        request_id: "big".into(),
+        request: Some(pb::analyze_stream_request::Request::ScoreQuotations(big)),
+    };
+    let mut c = StancerClient::new(ch.clone());
+    let started = Instant::now();
+    // The request stream stays open while the call lasts, as a client's would; giving up
+    // drops both ends of the call, which resets it.
+    let stream = tokio::spawn(async move {
+        let (more, items) = tokio::sync::mpsc::channel(1);
+        more.send(item).await.unwrap();
+        let reply = c.analyze_stream(tokio_stream::wrappers::ReceiverStream::new(items)).await;
+        let reply = reply.unwrap().into_inner().message().await;
+        drop(more);
+        reply
+    });
+    // Once the item holds the only slot, the client gives up.
+    let mut c = StancerClient::new(ch.clone());
+    let small = || score_req("Alpha", vec![q("a", "Ann", "I support Alpha")]);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        match c.score_quotations(small()).await {
+            Err(e) if e.code() == Code::ResourceExhausted => break,
+            other => assert!(Instant::now() < deadline, "the item never took the slot: {other:?}"),
+        }
+    }
+    stream.abort();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match c.score_quotations(small()).await {
+            Ok(_) => break,
+            Err(e) if e.code() == Code::ResourceExhausted && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
+            Err(e) => panic!("the cancelled stream's item still held the slot: {e}"),
+        }
+    }
+    eprintln!("the cancelled stream's slot was free again after {:?}", started.elapsed());
+    srv.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn message_size_limits() {
     let srv = TestServer::start(ServerConfig { max_message_bytes: 256 * 1024, ..ServerConfig::default() }).await;
