@@ -270,6 +270,12 @@ async fn every_error_code_names_the_field_or_limit() {
     let m = e.message();
     assert!(m.contains("stance_model: unknown model \"nope\"") && m.contains("serves: "), "{m}");
     assert!(m.contains("sentiment") && !m.contains(srv.dir.path().to_str().unwrap()), "{m}");
+    // A name too long to echo whole in a header is cut short.
+    let mut req = score_req("Alpha", vec![ok()]);
+    req.stance_model = "z".repeat(20_000);
+    let e = c.score_quotations(req).await.unwrap_err();
+    assert_eq!(e.code(), Code::NotFound, "{e}");
+    assert!(e.message().contains(&format!("\"{}\"...", "z".repeat(100))), "{}", e.message());
 
     let mut req = score_req("Alpha", vec![ok()]);
     req.stance_model = "sentiment".into();
@@ -842,6 +848,32 @@ async fn message_size_limits() {
     let enormous = "x".repeat(1100 * 1024);
     let e = c.score_quotations(score_req("Alpha", vec![q("a", "Ann", &enormous)])).await.unwrap_err();
     assert_eq!(e.code(), Code::OutOfRange, "{e}");
+    // A request within the limit whose answer is not (ids are echoed, with the explanations
+    // of every quotation): OUT_OF_RANGE naming the limit, and in a stream for that item alone.
+    let long_id = "i".repeat(20 * 1024);
+    let mut wide = score_req("Alpha", (0..8).map(|i| q(&format!("{i}{long_id}"), "Ann", "I support Alpha")).collect());
+    wide.explain = 50;
+    assert!(prost::Message::encoded_len(&wide) < 256 * 1024);
+    let e = c.score_quotations(wide.clone()).await.unwrap_err();
+    assert_eq!(e.code(), Code::OutOfRange, "{e}");
+    assert!(e.message().contains("max_message_bytes"), "{}", e.message());
+    let item = |id: &str, r: pb::ScoreQuotationsRequest| pb::AnalyzeStreamRequest {
+        request_id: id.into(),
+        request: Some(pb::analyze_stream_request::Request::ScoreQuotations(r)),
+    };
+    let small = score_req("Alpha", vec![q("a", "Ann", "I support Alpha")]);
+    let items = vec![item("1", small.clone()), item("2", wide), item("3", small)];
+    let mut replies = c.analyze_stream(tokio_stream::iter(items)).await.unwrap().into_inner();
+    let mut got = Vec::new();
+    while let Some(r) = replies.message().await.unwrap() {
+        let failed = match r.result {
+            Some(pb::analyze_stream_response::Result::Error(e)) => Some(e.code),
+            _ => None,
+        };
+        got.push((r.request_id, failed));
+    }
+    let out_of_range = Some(Code::OutOfRange as i32);
+    assert_eq!(got, [("1".to_string(), None), ("2".to_string(), out_of_range), ("3".to_string(), None)]);
     srv.shutdown().await;
 }
 

@@ -26,8 +26,9 @@ pub struct ServerConfig {
     /// `max_text_chars`-sized texts of typical length, or a long document, fits; anything
     /// bigger should be split over `AnalyzeStream`. A request past it is answered
     /// RESOURCE_EXHAUSTED naming `max_message_bytes`; past four times it, tonic's decoder
-    /// refuses it unread with OUT_OF_RANGE, as its encoder does an answer past it (tonic's
-    /// choice of code, not ours: such a call never reaches the service's code).
+    /// refuses it unread with OUT_OF_RANGE (tonic's choice of code, not ours: such a call
+    /// never reaches the service's code). An answer past it is OUT_OF_RANGE too, naming the
+    /// limit (for a stream item, that item's error; the stream goes on).
     pub max_message_bytes: usize,
     /// Longest text (a quotation, a document, a target), in Unicode code points. Default
     /// 100,000 (a long news article is 10-20k). Past it: INVALID_ARGUMENT naming the field

@@ -125,7 +125,11 @@ fn lookup(snap: &Snapshot, name: &str, task: Task, field: &str) -> Result<Arc<Lo
             n if n > SHOWN => format!("this server serves {n} models: {}, ... (ListModels has all)", names.join(", ")),
             _ => format!("this server serves: {}", names.join(", ")),
         };
-        return Err(Status::not_found(format!("{field}: unknown model {name:?}; {served}")));
+        // A name is shown cut short: the message travels in a header, which clients cap
+        // (a 20,000-character name had turned NOT_FOUND into the client's RESOURCE_EXHAUSTED).
+        let shown: String = name.chars().take(100).collect();
+        let cut = if shown.len() < name.len() { "..." } else { "" };
+        return Err(Status::not_found(format!("{field}: unknown model {shown:?}{cut}; {served}")));
     };
     analyze::check_task(&m.model, task, field).map_err(|e| status_from_error(&e))?;
     Ok(m)
@@ -437,6 +441,20 @@ fn check_message_size(config: &ServerConfig, msg: &impl prost::Message) -> Resul
     Ok(())
 }
 
+/// Refuses an answer over `max_message_bytes` with OUT_OF_RANGE naming the limit, as tonic's
+/// encoder would without naming it, and for a stream item without ending the whole stream.
+fn check_reply_size<T: prost::Message>(config: &ServerConfig, reply: T) -> Result<T, Status> {
+    let n = reply.encoded_len();
+    if n > config.max_message_bytes {
+        return Err(Status::out_of_range(format!(
+            "the answer is {n} bytes, over the server limit max_message_bytes = {}: ask for fewer quotations, a \
+             shorter document or fewer explained features",
+            config.max_message_bytes
+        )));
+    }
+    Ok(reply)
+}
+
 /// What tonic may decode: four times the configured limit (at most 1 GiB).
 pub(crate) fn decoding_ceiling(config: &ServerConfig) -> usize {
     config.max_message_bytes.saturating_mul(4).min(1 << 30).max(config.max_message_bytes)
@@ -453,6 +471,7 @@ impl Inner {
     ) -> Result<Response<Resp>, Status>
     where
         Req: prost::Message,
+        Resp: prost::Message,
         Fut: std::future::Future<Output = Result<Resp, Status>>,
     {
         let start = Instant::now();
@@ -460,6 +479,7 @@ impl Inner {
             Ok(permit) => self.with_deadline(work(req, permit)).await,
             Err(s) => Err(s),
         };
+        let r = r.and_then(|reply| check_reply_size(&self.config, reply));
         self.metrics.observe(rpc, code_of(&r), start.elapsed());
         if let Err(s) = &r {
             tracing::debug!(rpc = ?rpc, code = ?s.code(), message = s.message(), "call failed");
@@ -541,14 +561,13 @@ impl Inner {
                 Err(Status::invalid_argument("invalid field request: set one of analyze_document, score_quotations"))
             }
         };
-        let code = result.as_ref().map_or_else(|s| s.code(), |_| tonic::Code::Ok);
-        self.metrics.observe(Rpc::AnalyzeStreamItem, code, start.elapsed());
-        pb::AnalyzeStreamResponse {
-            request_id: item.request_id,
-            result: Some(result.unwrap_or_else(|s| {
-                Res::Error(pb::ItemError { code: s.code() as i32, message: s.message().to_string() })
-            })),
-        }
+        let error = |s: Status| Res::Error(pb::ItemError { code: s.code() as i32, message: s.message().to_string() });
+        let reply = result.and_then(|r| {
+            let reply = pb::AnalyzeStreamResponse { request_id: item.request_id.clone(), result: Some(r) };
+            check_reply_size(&self.config, reply)
+        });
+        self.metrics.observe(Rpc::AnalyzeStreamItem, code_of(&reply), start.elapsed());
+        reply.unwrap_or_else(|s| pb::AnalyzeStreamResponse { request_id: item.request_id, result: Some(error(s)) })
     }
 
     fn check_admin<T>(&self, req: &Request<T>) -> Result<(), Status> {
