@@ -722,6 +722,31 @@ async fn analyze_stream_stops_reading_when_replies_are_not_read() {
     srv.shutdown().await;
 }
 
+/// A request of about 15 s of work on the 2-core machine this was written on (long texts,
+/// every feature named for the explanations), for a server with max_quotations 10,000.
+fn heavy_request() -> pb::ScoreQuotationsRequest {
+    let text = "I fully support Alpha, a great plan, and we should vote for it today ".repeat(1400);
+    let mut big = score_req("Alpha", (0..150).map(|i| q(&i.to_string(), "Ann", &text)).collect());
+    big.explain = 50;
+    big
+}
+
+/// Waits until a server with one slot takes a small request again (at most 5 s, on a
+/// loaded machine), which it does once the heavy work that held the slot has stopped.
+async fn slot_freed(c: &mut StancerClient<tonic::transport::Channel>, what: &str, started: Instant) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match c.score_quotations(score_req("Alpha", vec![q("a", "Ann", "I support Alpha")])).await {
+            Ok(_) => break,
+            Err(e) if e.code() == Code::ResourceExhausted && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
+            Err(e) => panic!("{what} still held the slot: {e}"),
+        }
+    }
+    eprintln!("{what}'s slot was free again after {:?}", started.elapsed());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrency_and_deadline_limits() {
     // The message limit is left at its default, so that the slow request's answer would
@@ -735,11 +760,8 @@ async fn concurrency_and_deadline_limits() {
     })
     .await;
     let ch = srv.channel().await;
-    let text = "I fully support Alpha, a great plan, and we should vote for it today ".repeat(1400);
-    // About 15 s of work on the 2-core machine this was written on (long texts, every
-    // feature named for the explanations): 150 times the deadline.
-    let mut big = score_req("Alpha", (0..150).map(|i| q(&i.to_string(), "Ann", &text)).collect());
-    big.explain = 50;
+    // 150 times the deadline.
+    let big = heavy_request();
     // One slow request holds the only slot; a second one is refused at once, naming the
     // limit; the slow one passes the deadline.
     let mut c1 = StancerClient::new(ch.clone());
@@ -754,18 +776,8 @@ async fn concurrency_and_deadline_limits() {
     assert_eq!(e.code(), Code::DeadlineExceeded, "{e}");
     assert!(e.message().contains("request_deadline"), "{}", e.message());
     // The work past the deadline is given up at its next quotation, which frees the slot
-    // (it had held it for the whole 15 s); allow 5 s on a loaded machine.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        match c.score_quotations(score_req("Alpha", vec![q("a", "Ann", "I support Alpha")])).await {
-            Ok(_) => break,
-            Err(e) if e.code() == Code::ResourceExhausted && Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(50)).await
-            }
-            Err(e) => panic!("{e}"),
-        }
-    }
-    eprintln!("the slow request's slot was free again after {:?}", started.elapsed());
+    // (it had held it for the whole 15 s).
+    slot_freed(&mut c, "the slow request", started).await;
     srv.shutdown().await;
 }
 
@@ -780,13 +792,9 @@ async fn a_cancelled_stream_gives_up_its_work() {
     })
     .await;
     let ch = srv.channel().await;
-    let text = "I fully support Alpha, a great plan, and we should vote for it today ".repeat(1400);
-    // About 15 s of work (see concurrency_and_deadline_limits).
-    let mut big = score_req("Alpha", (0..150).map(|i| q(&i.to_string(), "Ann", &text)).collect());
-    big.explain = 50;
     let item = pb::AnalyzeStreamRequest {
         request_id: "big".into(),
-        request: Some(pb::analyze_stream_request::Request::ScoreQuotations(big)),
+        request: Some(pb::analyze_stream_request::Request::ScoreQuotations(heavy_request())),
     };
     let mut c = StancerClient::new(ch.clone());
     let started = Instant::now();
@@ -812,17 +820,7 @@ async fn a_cancelled_stream_gives_up_its_work() {
         }
     }
     stream.abort();
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        match c.score_quotations(small()).await {
-            Ok(_) => break,
-            Err(e) if e.code() == Code::ResourceExhausted && Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(50)).await
-            }
-            Err(e) => panic!("the cancelled stream's item still held the slot: {e}"),
-        }
-    }
-    eprintln!("the cancelled stream's slot was free again after {:?}", started.elapsed());
+    slot_freed(&mut c, "the cancelled stream's item", started).await;
     srv.shutdown().await;
 }
 
