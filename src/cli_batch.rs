@@ -114,8 +114,8 @@ struct BatchIo {
     #[arg(long, value_name = "N")]
     max_errors: Option<usize>,
     /// Longest text processed, in characters; longer rows become error rows. It also bounds
-    /// the memory a row may take: a JSONL line or CSV record over 4 bytes a character plus
-    /// 1 MiB is an error row, read past without being held.
+    /// the memory a row may take: a JSONL line or CSV record over 12 bytes a character (a
+    /// JSON escape's length) plus 1 MiB is an error row, read past without being held.
     #[arg(long, default_value_t = 100_000, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     max_text_chars: usize,
     /// Rows read and processed together; memory grows with it. When the input is behind (a
