@@ -318,6 +318,7 @@ pub(crate) fn run_train(mut a: TrainArgs) -> Result<()> {
     // with what it measured before it failed.
     let mut report = TrainReport::new(&a.out, None, start, None);
     let result = checked.and_then(|_| train_and_save(&a, &saving, &solver, &mut report));
+    report.solver = solver.get().copied();
     report.seconds = start.elapsed().as_secs_f64();
     if let Err(e) = &result {
         report.error = Some(format!("{e:#}"));
@@ -487,7 +488,6 @@ fn train_and_save<'a>(
     if !streaming && a.compare.is_some() && cfg.folds < 2 {
         usage!("--compare measures both models by cross-validation: give --folds 2 or more, not {}", cfg.folds);
     }
-    report.solver = Some(if streaming { "sgd" } else { "lbfgs" });
     let _ = solver.set(if streaming { "sgd" } else { "lbfgs" });
     if streaming && a.folds.is_some() {
         eprintln!("note: --folds is for the lbfgs solver; streaming (sgd) measures on the one text in 10 it holds out");
