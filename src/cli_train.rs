@@ -98,14 +98,18 @@ pub(crate) struct TrainArgs {
     /// With --compare: replace that model with the new one (atomically, keeping the old file
     /// as NAME.prev.safetensors) when the new one is not worse on the primary metric (F_avg
     /// for stance, macro-F1 for sentiment) than that model's configuration, measured on at
-    /// least 100 distinct texts (where that model as it is scores better, the run warns). A
-    /// running `stancer serve` reloads it.
+    /// least 100 distinct texts, and not worse than that model as it is on the texts it was
+    /// not trained on, when there are 100 or more (its file records which texts it saw; a
+    /// file written before that record was kept only gets a warning). A running `stancer
+    /// serve` reloads it.
     #[arg(long, requires = "compare")]
     promote: bool,
     /// Also write what the run did as JSON to FILE, for the job that retrains: {"out",
     /// "solver", "seconds", "metrics" (cross-validated, or on the held-out rows for sgd;
     /// null without), "compare" (null, or {"model", "metric", "new", "current",
-    /// "current_as_is"}: the primary metric of each, and "current_trained_on_this_data"),
+    /// "current_as_is"}: the primary metric of each, "current_trained_on_this_data", and
+    /// "unseen": null, or {"rows", "texts", "new", "current_as_is"} on the rows the current
+    /// model was not trained on),
     /// "promoted" (null without --promote; false when the run failed),
     /// "skipped" (invalid rows left out by --skip-invalid), "duplicate_ids", "error" (why the
     /// run failed; null when it finished), "stopped" (the signal that ended it before it
@@ -541,11 +545,8 @@ fn train_and_save<'a>(
             let cur = train::train(&cur_cfg, &examples, lexicon, &data, "-", &|_, _, _| {})?;
             Ok(cur.cv.expect("folds >= 2"))
         };
-        // Cross-validation measures the new model on every row.
-        let as_is = |cur: &LinearModel| {
-            let texts = examples.iter().map(|e| text_key(&e.text)).collect::<HashSet<_>>().len();
-            Ok((train::evaluate(cur, examples.iter().map(Ok))?.metrics, texts))
-        };
+        // Cross-validation predicted every row, in row order.
+        let as_is = |cur: &LinearModel| score_as_is(cur, examples.iter().map(Ok), &trained.predictions);
         compare(&cfg, current, &data, trained.model.featurizer().lexicon(), new, measure, as_is)
     };
     compare_and_save(a, &trained, report, saving, start, compare_current)
@@ -572,6 +573,55 @@ fn compare_and_save<'a>(
     report.promoted = save_or_promote(a, &trained.model, report.compare.as_ref())?;
     report_written(&a.out, start);
     Ok(())
+}
+
+/// How the current model as it is scored the rows the new one is measured on.
+struct AsIs {
+    metrics: Metrics,
+    /// Distinct texts among the rows.
+    texts: usize,
+    /// The rows it was not trained on; `None` when its file does not say what it saw.
+    unseen: Option<Unseen>,
+}
+
+/// Rows the current model was not trained on: their labels, the new model's out-of-sample
+/// predictions and the current model's, and their distinct texts.
+#[derive(Default)]
+struct Unseen {
+    gold: Vec<usize>,
+    new: Vec<usize>,
+    current: Vec<usize>,
+    texts: HashSet<u64>,
+}
+
+/// Scores `rows` with the current model as it is; `new` holds the new model's prediction for
+/// each of them (by a model that did not see it), in the same order.
+fn score_as_is<E>(cur: &LinearModel, rows: impl Iterator<Item = stancer::Result<E>>, new: &[usize]) -> Result<AsIs>
+where
+    E: std::borrow::Borrow<train::Example> + Send + Sync,
+{
+    let seen = cur.seen_texts();
+    let mut unseen = seen.map(|_| Unseen::default());
+    let mut texts = HashSet::new();
+    let mut i = 0;
+    let metrics = train::evaluate_each(cur, rows, |e, pred| {
+        let key = text_key(&e.text);
+        texts.insert(key);
+        if let (Some(u), Some(seen), Some(&n), Some(gold)) = (&mut unseen, seen, new.get(i), e.label)
+            && !seen.contains(&e.text)
+        {
+            u.gold.push(gold);
+            u.new.push(n);
+            u.current.push(pred);
+            u.texts.insert(key);
+        }
+        i += 1;
+    })?
+    .metrics;
+    if i != new.len() {
+        bail!("the comparison read {i} rows, but the new model was measured on {}", new.len());
+    }
+    Ok(AsIs { metrics, texts: texts.len(), unseen })
 }
 
 /// A text as a 64-bit key, for counting distinct texts: a file given twice doubles the rows,
@@ -602,6 +652,19 @@ fn save_or_promote(a: &TrainArgs, model: &LinearModel, comparison: Option<&Compa
             "not promoted: the comparison rests on {} rows of {} distinct texts, too few to tell the models apart \
              (at least {MIN_PROMOTE_ROWS} texts are needed)",
             c.rows, c.texts
+        );
+        model::save(model, &a.out)?;
+        return Ok(Some(false));
+    }
+    if let Some(u) = c.unseen.as_ref().filter(|u| u.texts >= MIN_PROMOTE_ROWS && u.current_as_is > u.new) {
+        eprintln!(
+            "not promoted: on the {} texts {} was not trained on, it scores {} {:.2} as it is, above the new \
+             model's {:.2}",
+            u.texts,
+            c.model.display(),
+            c.metric,
+            100.0 * u.current_as_is,
+            100.0 * u.new
         );
         model::save(model, &a.out)?;
         return Ok(Some(false));
@@ -741,11 +804,24 @@ struct Comparison {
     /// saw none of them: the same rows reordered, or with more, are other data.
     #[serde(rename = "current_trained_on_this_data")]
     same_data: bool,
+    /// Both models on the rows the current model was not trained on, when its file says
+    /// which it was.
+    unseen: Option<UnseenFigures>,
     /// The rows measured, and their distinct texts (what promotion counts).
     #[serde(skip)]
     rows: usize,
     #[serde(skip)]
     texts: usize,
+}
+
+/// The primary metric of the new model (out of sample) and of the current one as it is, on
+/// the rows the current model was not trained on.
+#[derive(serde::Serialize)]
+struct UnseenFigures {
+    rows: usize,
+    texts: usize,
+    new: f64,
+    current_as_is: f64,
 }
 
 /// Measures the current model's configuration as `measure` does the new one's (on the same
@@ -759,7 +835,7 @@ fn compare(
     new_lexicon: Option<&Lexicon>,
     new_cv: &Metrics,
     measure: impl FnOnce(TrainConfig, Option<Lexicon>) -> stancer::Result<Metrics>,
-    as_is: impl FnOnce(&LinearModel) -> Result<(Metrics, usize)>,
+    as_is: impl FnOnce(&LinearModel) -> Result<AsIs>,
 ) -> Result<Comparison> {
     let Current { model: cur, digest } = current;
     let cur_cfg = TrainConfig { folds: cfg.folds, seed: cfg.seed, ..TrainConfig::from_meta(cur.meta()) };
@@ -773,7 +849,7 @@ fn compare(
     } else {
         measure(cur_cfg, lexicon)?
     };
-    let (cur_as_is, texts) = as_is(cur)?;
+    let AsIs { metrics: cur_as_is, texts, unseen } = as_is(cur)?;
     let mut names: Vec<(String, f64, f64, f64)> = ["accuracy", "macro_f1", "f_avg"]
         .iter()
         .filter_map(|m| Some((m.to_string(), new_cv.get(m)?, cur_cv.get(m)?, cur_as_is.get(m)?)))
@@ -802,17 +878,46 @@ fn compare(
     let metric = cfg.task.primary_metric();
     let training = &cur.meta().training;
     let same_data = training.data_digest == data.digest;
-    if same_data {
-        eprintln!(
+    let unseen = unseen.map(|u| {
+        let labels: Vec<String> = cfg.task.labels().iter().map(|l| l.to_string()).collect();
+        let score = |pred: &[usize]| Metrics::compute(&labels, &u.gold, pred).get(metric).unwrap_or(0.0);
+        let (new, current_as_is) = if u.gold.is_empty() { (0.0, 0.0) } else { (score(&u.new), score(&u.current)) };
+        UnseenFigures { rows: u.gold.len(), texts: u.texts.len(), new, current_as_is }
+    });
+    match &unseen {
+        _ if same_data => eprintln!(
             "note: {} was trained on these rows, so its \"as is\" figures are on rows it has seen",
             path.display()
-        );
-    } else {
-        if cur_as_is.get(metric) > new_cv.get(metric) {
-            // Retraining the current configuration on fewer or other rows scores as well as
-            // itself, yet may serve worse than the model it replaces. Promotion cannot go by
-            // this figure: the rows may be ones the current model was trained on, reordered
-            // or with more added, where it flatters the model.
+        ),
+        Some(u) if u.rows == 0 => eprintln!(
+            "note: {} was trained on every text here (by the record of its training texts it holds), so it is \
+             compared only as retrained",
+            path.display()
+        ),
+        Some(u) => {
+            eprintln!(
+                "on the {} rows ({} texts) {} was not trained on: {metric} new {:.2}, as is {:.2} ({:+.2})",
+                u.rows,
+                u.texts,
+                path.display(),
+                100.0 * u.new,
+                100.0 * u.current_as_is,
+                100.0 * (u.new - u.current_as_is)
+            );
+            if u.current_as_is > u.new && u.texts < MIN_PROMOTE_ROWS {
+                eprintln!(
+                    "note: {} texts are too few to decide promotion by (at least {MIN_PROMOTE_ROWS} are needed)",
+                    u.texts
+                );
+            }
+        }
+        None => {}
+    }
+    if !same_data {
+        if unseen.is_none() && cur_as_is.get(metric) > new_cv.get(metric) {
+            // A file without the record of its training texts: the rows may be ones the model
+            // was trained on, reordered or with more added, where this figure flatters it, so
+            // promotion cannot go by it.
             eprintln!(
                 "warning: {} as it is scores {metric} {:.2} on these rows, above the new model's {:.2}: unless it was \
                  trained on them, it serves them better",
@@ -839,6 +944,7 @@ fn compare(
         current: cur_cv.get(metric).unwrap_or(0.0),
         current_as_is: cur_as_is.get(metric).unwrap_or(0.0),
         same_data,
+        unseen,
         rows: cur_as_is.rows,
         texts,
     })
@@ -1037,16 +1143,10 @@ fn train_streaming<'a>(
             let cur = train::train_streaming(&cur_cfg, &sgd, &source, lexicon, data, "-", &progress)?;
             Ok(cur.cv.expect("the same rows are held out"))
         };
+        // The held-out rows, in the order the new model predicted them.
         let as_is = |cur: &LinearModel| {
-            let mut texts = HashSet::new();
-            let held_out =
-                source()?.filter(|r| r.as_ref().map_or(true, |e| sgd.holds_out(&e.text, cfg.seed))).inspect(|r| {
-                    if let Ok(e) = r {
-                        texts.insert(text_key(&e.text));
-                    }
-                });
-            let metrics = train::evaluate(cur, held_out)?.metrics;
-            Ok((metrics, texts.len()))
+            let held_out = source()?.filter(|r| r.as_ref().map_or(true, |e| sgd.holds_out(&e.text, cfg.seed)));
+            score_as_is(cur, held_out, &trained.predictions)
         };
         let c = compare(cfg, current, data, trained.model.featurizer().lexicon(), new, measure, as_is);
         pb.finish_and_clear();

@@ -262,7 +262,7 @@ fn mix(a: u64, b: u64) -> u64 {
 }
 
 #[inline]
-fn fmix(mut h: u64) -> u64 {
+pub(crate) fn fmix(mut h: u64) -> u64 {
     h ^= h >> 33;
     h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
     h ^= h >> 33;

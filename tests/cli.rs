@@ -1305,8 +1305,10 @@ fn compare_and_promote_only_when_not_worse() {
     assert_eq!((&summary["promoted"], &summary["solver"]), (&false.into(), &"sgd".into()), "{summary}");
     assert!(summary["compare"]["new"].as_f64().unwrap() < summary["compare"]["current"].as_f64().unwrap());
     assert_eq!(summary["metrics"]["f_avg"], summary["compare"]["new"], "{summary}");
-    // The current model as it is, on the held-out rows (which it was trained on).
+    // The current model as it is, on the held-out rows (which it was trained on, as the
+    // record of its training texts says: none are left to compare on).
     assert!(summary["compare"]["current_as_is"].as_f64().unwrap() > 0.9, "{summary}");
+    assert_eq!(summary["compare"]["unseen"]["rows"], 0, "{summary}");
     assert_eq!(std::fs::read(models.join("stance.safetensors")).unwrap(), current);
     promoted_over(&sgd("same-sgd.safetensors", &[]), "same-sgd.safetensors", &current);
 
@@ -1349,8 +1351,9 @@ fn compare_and_promote_only_when_not_worse() {
 }
 
 /// Retraining the current configuration on other rows scores as well as itself, yet the
-/// model it would replace may serve those rows better: the run says so, and the summary has
-/// the figure.
+/// model it would replace may serve those rows better: on rows it was not trained on (its
+/// file records its training texts), that refuses promotion; a file without the record only
+/// gets a warning.
 #[test]
 fn compare_scores_the_current_model_as_it_is() {
     // Made-up cue words that no other row shares: a model knows one only from rows with it.
@@ -1390,14 +1393,49 @@ fn compare_scores_the_current_model_as_it_is() {
     assert!(o.status.success(), "{}", stderr(&o));
     let err = stderr(&o);
     assert!(err.contains("as is") && err.contains("was trained on other data"), "{err}");
-    assert!(err.contains("warning: models/stance.safetensors as it is scores f_avg"), "{err}");
+    assert!(err.contains("texts) models/stance.safetensors was not trained on: f_avg new"), "{err}");
+    assert!(err.contains("texts models/stance.safetensors was not trained on, it scores f_avg 100.00"), "{err}");
     let summary = read_json(dir.path(), "new.json");
     let compare = &summary["compare"];
-    // Its configuration is this run's: alike on these rows, which is what promotion goes by.
+    // Its configuration is this run's: alike on these rows.
     assert_eq!(compare["new"], compare["current"], "{summary}");
     assert!(compare["new"].as_f64().unwrap() < 0.6, "{summary}");
     assert!(compare["current_as_is"].as_f64().unwrap() > 0.9, "{summary}");
     assert_eq!(compare["current_trained_on_this_data"], false, "{summary}");
+    // It never saw any of these rows; its record says "seen" of about one text in a hundred
+    // it never saw, and those are left out too.
+    let unseen = &compare["unseen"];
+    assert!((440..=450).contains(&unseen["texts"].as_u64().unwrap()), "{summary}");
+    assert!(unseen["new"].as_f64().unwrap() < 0.6 && unseen["current_as_is"].as_f64().unwrap() > 0.9, "{summary}");
+    assert_eq!(summary["promoted"], false, "{summary}");
+    assert_eq!(std::fs::read(models.join("stance.safetensors")).unwrap(), before);
+
+    // Rows it was trained on, given with the new ones, flatter it there, but are left out.
+    let mixed = format!("{}{}", rows(3, "they said"), rows(1, "now"));
+    common::write(dir.path(), "mixed.jsonl", &mixed);
+    let args = ["train", "--task", "stance", "--data", "mixed.jsonl", "--out", "mixed.safetensors", "--folds", "3"];
+    let o = stancer(&[&args[..], &more[..]].concat(), dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let unseen = &read_json(dir.path(), "new.json")["compare"]["unseen"];
+    assert!((440..=450).contains(&unseen["rows"].as_u64().unwrap()), "{unseen}");
+
+    // A file written before models recorded their training texts: a warning only, and the
+    // configuration's figures decide.
+    let current = stancer::model::load(&models.join("stance.safetensors")).unwrap();
+    let mut meta = current.meta().clone();
+    meta.training.seen_texts = None;
+    let old = stancer::model::LinearModel::new(meta, current.featurizer().lexicon().cloned(), current.heads().to_vec());
+    stancer::model::save(&old.unwrap(), &models.join("stance.safetensors")).unwrap();
+    let before = std::fs::read(models.join("stance.safetensors")).unwrap();
+    let o = stancer(
+        &[&args[..3], &["--data", "new.jsonl", "--out", "new.safetensors", "--folds", "3"], &more[..]].concat(),
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("warning: models/stance.safetensors as it is scores f_avg"), "{err}");
+    let summary = read_json(dir.path(), "new.json");
+    assert_eq!(summary["compare"]["unseen"], serde_json::Value::Null, "{summary}");
     assert_eq!(summary["promoted"], true, "{summary}");
     assert_eq!(std::fs::read(models.join("stance.prev.safetensors")).unwrap(), before);
 

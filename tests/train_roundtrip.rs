@@ -36,6 +36,11 @@ fn save_reload_predicts_identically_and_bytes_are_reproducible() {
     model::save(&t.model, &path).unwrap();
     let loaded = model::load(&path).unwrap();
     assert_eq!(loaded.meta(), t.model.meta());
+    // The record of the training texts travels with the file.
+    let seen = loaded.seen_texts().expect("trained models record their texts");
+    assert_eq!(Some(seen), t.model.seen_texts());
+    assert!(examples.iter().all(|e| seen.contains(&e.text)));
+    assert_eq!(loaded.meta().training.seen_texts.as_ref().map(|s| s.texts), Some(examples.len()));
     for e in &examples {
         let input = Input { text: &e.text, target: e.target.as_deref(), target_spans: &e.target_spans };
         assert_eq!(loaded.predict(&input, 5), t.model.predict(&input, 5), "{}", e.text);

@@ -2,8 +2,9 @@
 //!
 //! Layout: for head `i`, `head.{i}.columns` (U32 `[n]`, hash buckets with a non-zero
 //! weight), `head.{i}.weights` (F16 `[n, labels]`) and `head.{i}.bias` (F32 `[labels]`);
-//! one metadata key, `stancer`, holds [`ModelMeta`] plus the lexicon as JSON. Only non-zero
-//! rows are stored and weights are f16, which keeps the shipped models a few MB; the
+//! `training.seen_texts` (U8, a Bloom filter of the training texts, see `seen.rs`; older
+//! files have none); one metadata key, `stancer`, holds [`ModelMeta`] plus the lexicon as
+//! JSON. Only non-zero rows are stored and weights are f16, which keeps the shipped models a few MB; the
 //! trainer rounds weights the same way before it hands a model out, so a model predicts the
 //! same before saving and after loading. Everything in the file is readable from numpy.
 
@@ -16,13 +17,15 @@ use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{Head, LinearModel, ModelMeta, WeightTable};
+use super::{Head, LinearModel, ModelMeta, SeenTexts, WeightTable};
 use crate::error::{Error, Result};
 use crate::features::Lexicon;
 
 /// Version of the file layout; files of another version are refused.
 pub const FORMAT_VERSION: u32 = 1;
 const META_KEY: &str = "stancer";
+/// The filter of training texts ([`super::SeenTexts`]), when the metadata says there is one.
+const SEEN_TENSOR: &str = "training.seen_texts";
 
 #[derive(Serialize, Deserialize)]
 struct FileMeta {
@@ -79,6 +82,10 @@ pub fn to_bytes(model: &LinearModel) -> Result<Vec<u8>> {
         buffers.push((format!("head.{i}.columns"), Dtype::U32, vec![n], cols));
         buffers.push((format!("head.{i}.weights"), Dtype::F16, vec![n, k], ws));
         buffers.push((format!("head.{i}.bias"), Dtype::F32, vec![k], bias));
+    }
+    if let Some(seen) = model.seen_texts() {
+        let bytes = seen.to_bytes();
+        buffers.push((SEEN_TENSOR.to_string(), Dtype::U8, vec![bytes.len()], bytes));
     }
     let views: Vec<(String, TensorView<'_>)> = buffers
         .iter()
@@ -164,5 +171,19 @@ pub fn from_bytes(bytes: &[u8]) -> std::result::Result<LinearModel, String> {
             .map_err(|e| format!("head {name:?}: {e}"))?;
         heads.push(Head { name: name.clone(), weights, bias });
     }
-    LinearModel::new(meta, lexicon, heads).map_err(|e| e.to_string())
+    let seen = match &meta.training.seen_texts {
+        Some(info) => {
+            let t = st.tensor(SEEN_TENSOR).map_err(|e| format!("tensor {SEEN_TENSOR}: {e}"))?;
+            if t.dtype() != Dtype::U8 {
+                return Err(format!("tensor {SEEN_TENSOR} is {:?}, expected U8", t.dtype()));
+            }
+            Some((SeenTexts::from_bytes(t.data(), info.hashes).map_err(|e| e.to_string())?, info.texts))
+        }
+        None => None,
+    };
+    let model = LinearModel::new(meta, lexicon, heads).map_err(|e| e.to_string())?;
+    Ok(match seen {
+        Some((seen, texts)) => model.with_seen_texts(seen, texts),
+        None => model,
+    })
 }

@@ -7,6 +7,7 @@
 
 mod io;
 mod score;
+mod seen;
 mod table;
 
 use std::collections::HashMap;
@@ -14,6 +15,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 pub use io::{FORMAT_VERSION, file_digest, from_bytes, load, save};
+pub use seen::SeenTexts;
 pub use table::WeightTable;
 
 use crate::error::{Error, Result};
@@ -130,6 +132,18 @@ pub struct TrainingInfo {
     pub solver: String,
     /// Final state of the optimiser for each head, in head order.
     pub fit: Vec<FitReport>,
+    /// The filter of training texts the file holds (tensor `training.seen_texts`), if any:
+    /// files written before it have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seen_texts: Option<SeenTextsInfo>,
+}
+
+/// What the file says of its filter of training texts ([`SeenTexts`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeenTextsInfo {
+    /// Texts inserted (rows trained on; repeated texts count each time).
+    pub texts: usize,
+    pub hashes: u32,
 }
 
 fn one() -> u32 {
@@ -200,6 +214,7 @@ pub struct LinearModel {
     /// Lower-cased, trimmed head names, in head order.
     head_keys: Vec<String>,
     pooled: usize,
+    seen: Option<SeenTexts>,
 }
 
 impl LinearModel {
@@ -218,7 +233,19 @@ impl LinearModel {
             .iter()
             .rposition(|k| k == POOLED_HEAD)
             .ok_or_else(|| Error::Data(format!("model has no {POOLED_HEAD} head")))?;
-        Ok(LinearModel { meta, featurizer, heads, head_keys, pooled })
+        Ok(LinearModel { meta, featurizer, heads, head_keys, pooled, seen: None })
+    }
+
+    /// The model with the filter of the `texts` texts it was trained on.
+    pub fn with_seen_texts(mut self, seen: SeenTexts, texts: usize) -> Self {
+        self.meta.training.seen_texts = Some(SeenTextsInfo { texts, hashes: seen.hashes() });
+        self.seen = Some(seen);
+        self
+    }
+
+    /// Which texts the model was trained on (`None` for files written before filters were).
+    pub fn seen_texts(&self) -> Option<&SeenTexts> {
+        self.seen.as_ref()
     }
 
     pub fn meta(&self) -> &ModelMeta {
@@ -366,6 +393,7 @@ mod tests {
                 tolerance: None,
                 solver: String::new(),
                 fit: vec![],
+                seen_texts: None,
             },
             metrics: None,
             created_at: String::new(),

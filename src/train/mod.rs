@@ -30,7 +30,9 @@ pub use sparse::CsrMatrix;
 use crate::error::{Error, Result};
 use crate::features::{Featurizer, FeaturizerConfig, Input, Lexicon, SparseVec};
 use crate::metrics::Metrics;
-use crate::model::{FORMAT_VERSION, Head, LinearModel, ModelMeta, POOLED_HEAD, Task, TrainingInfo, WeightTable};
+use crate::model::{
+    FORMAT_VERSION, Head, LinearModel, ModelMeta, POOLED_HEAD, SeenTexts, Task, TrainingInfo, WeightTable,
+};
 
 /// Everything that decides a trained model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -151,6 +153,10 @@ pub struct Trained {
     /// Cross-validated metrics (every row predicted by a model that did not see it); from
     /// the streaming solver, metrics on its held-out rows.
     pub cv: Option<Metrics>,
+    /// The label index each row got from a model that did not see it, in row order: every
+    /// row under cross-validation, the held-out rows (in the order read) when streaming;
+    /// empty when there was neither. `cv` is computed from these.
+    pub predictions: Vec<usize>,
     /// Targets with no head of their own, which the pooled head answers for: those whose
     /// training rows all carry one label, and (streaming) those past the most heads a model
     /// may grow, which have fewer rows than the targets that got heads.
@@ -184,13 +190,28 @@ pub struct Evaluation {
 
 /// Scores labelled rows with `model` and counts its confusion as they stream by, a chunk at
 /// a time on every core, so memory stays flat however many rows there are.
-pub fn evaluate<E>(model: &LinearModel, mut rows: impl Iterator<Item = Result<E>>) -> Result<Evaluation>
+pub fn evaluate<E>(model: &LinearModel, rows: impl Iterator<Item = Result<E>>) -> Result<Evaluation>
+where
+    E: std::borrow::Borrow<Example> + Send + Sync,
+{
+    evaluate_each(model, rows, |_, _| {})
+}
+
+/// [`evaluate`], also handing each labelled row, in order, to `each` with the label the
+/// model predicted for it (an index into the task's labels, as the row's own label is).
+pub fn evaluate_each<E>(
+    model: &LinearModel,
+    mut rows: impl Iterator<Item = Result<E>>,
+    mut each: impl FnMut(&Example, usize),
+) -> Result<Evaluation>
 where
     E: std::borrow::Borrow<Example> + Send + Sync,
 {
     // Rows carry the task's label index; the model's labels are matched by name.
     let task_labels = model.task().labels();
     let to_model: Vec<Option<usize>> = task_labels.iter().map(|t| model.labels().iter().position(|l| l == t)).collect();
+    let to_task: Vec<usize> =
+        model.labels().iter().enumerate().map(|(i, l)| task_labels.iter().position(|t| t == l).unwrap_or(i)).collect();
     let k = model.labels().len();
     let mut confusion = vec![vec![0usize; k]; k];
     let mut targeted = 0;
@@ -200,20 +221,24 @@ where
             break;
         }
         targeted += chunk.iter().filter(|e| e.borrow().target.is_some()).count();
-        let pairs: Vec<(Option<usize>, usize)> = chunk
+        let pairs: Vec<Option<(Option<usize>, usize)>> = chunk
             .par_iter()
-            .filter_map(|e| {
+            .map(|e| {
                 let e = e.borrow();
                 let input = Input { text: &e.text, target: e.target.as_deref(), target_spans: &e.target_spans };
                 let gold = e.label?;
                 Some((to_model.get(gold).copied().flatten(), model.predict_index(&input)))
             })
             .collect();
-        for (gold, pred) in pairs {
+        for (e, pair) in chunk.iter().zip(pairs) {
+            let Some((gold, pred)) = pair else {
+                continue;
+            };
             let gold = gold.ok_or_else(|| {
                 Error::Data(format!("model {:?} has labels {:?}, not all of the task's", model.name(), model.labels()))
             })?;
             confusion[gold][pred] += 1;
+            each(e.borrow(), to_task[pred]);
         }
     }
     Ok(Evaluation { metrics: Metrics::from_confusion(model.labels(), confusion), targeted })
@@ -435,11 +460,12 @@ pub fn train(
         tolerance: Some(cfg.tolerance),
         solver: "lbfgs".into(),
         fit: Vec::new(),
+        seen_texts: None,
     };
 
     // Cross-validation: each fold's model predicts the rows it did not see.
     // The final fit runs beside the folds, so both cores stay busy to the end.
-    let cross_validate = || -> Result<Option<Metrics>> {
+    let cross_validate = || -> Result<Option<(Metrics, Vec<usize>)>> {
         let mut cv_predictions = vec![0usize; examples.len()];
         let cv = if folds.is_empty() {
             None
@@ -498,15 +524,24 @@ pub fn train(
             for (r, p) in per_fold.into_iter().flatten() {
                 cv_predictions[r] = p;
             }
-            Some(Metrics::compute(&featurizer_labels(cfg.task), &y, &cv_predictions))
+            Some((Metrics::compute(&featurizer_labels(cfg.task), &y, &cv_predictions), cv_predictions))
         };
         Ok(cv)
     };
     let (cv_result, heads) = rayon::join(cross_validate, || fit_heads(cfg, examples, &x, &y, &all, None, &tick));
-    let cv = cv_result?;
+    let (cv, predictions) = cv_result?.unzip();
     let heads = heads?;
-    let model = assemble(cfg, lexicon, heads, info, cv.clone(), created_at)?;
-    Ok(Trained { model, cv, pooled_only: target_rows(cfg.task, examples, &all).1 })
+    let mut seen = SeenTexts::for_texts(examples.len());
+    for e in examples {
+        seen.insert(&e.text);
+    }
+    let model = assemble(cfg, lexicon, heads, info, cv.clone(), created_at)?.with_seen_texts(seen, examples.len());
+    Ok(Trained {
+        model,
+        cv,
+        predictions: predictions.unwrap_or_default(),
+        pooled_only: target_rows(cfg.task, examples, &all).1,
+    })
 }
 
 fn featurizer_labels(task: Task) -> Vec<String> {

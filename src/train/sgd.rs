@@ -16,7 +16,7 @@ use super::{DataInfo, SplitMix64, Stage, TrainConfig, Trained, assemble, one_lab
 use crate::error::{Error, Result};
 use crate::features::{Featurizer, Input, Lexicon, SparseVec, prefetch};
 use crate::metrics::Metrics;
-use crate::model::{Head, POOLED_HEAD, Task, TrainingInfo, WeightTable};
+use crate::model::{Head, POOLED_HEAD, SeenTexts, Task, TrainingInfo, WeightTable};
 use crate::train::{ClassWeight, Example, FitReport};
 
 /// Settings of the streaming solver.
@@ -344,13 +344,16 @@ pub fn train_streaming(
     let mut objectives: Vec<Objective> = tables.iter().map(|_| Objective::default()).collect();
     let mut gold = Vec::new();
     let mut pred = Vec::new();
+    let mut seen = SeenTexts::for_texts(rows);
     let all = |_: &Example| true;
     for_chunks(source, sgd.chunk_rows, &all, |chunk| {
         let feats = featurize(chunk);
         let own: Vec<Option<usize>> = chunk.iter().map(|(_, e)| own_head(e)).collect();
         let mut z = vec![0f32; k];
         for (((_, e), x), own) in chunk.iter().zip(&feats).zip(&own) {
-            if !is_train(e) {
+            if is_train(e) {
+                seen.insert(&e.text);
+            } else {
                 let t = &tables[own.unwrap_or(pooled)];
                 scores(&t.w, &t.b, x, &mut z);
                 gold.push(e.label.expect("labelled"));
@@ -400,10 +403,16 @@ pub fn train_streaming(
         tolerance: Some(cfg.tolerance),
         solver: "sgd".into(),
         fit: Vec::new(),
+        seen_texts: None,
     };
     progress(Stage::Fit, total_steps, total_steps);
-    let model = assemble(cfg, lexicon, heads, info, holdout.clone(), created_at)?;
-    Ok(Trained { model, cv: holdout, pooled_only: pooled_only.into_iter().map(|(name, ..)| name).collect() })
+    let model = assemble(cfg, lexicon, heads, info, holdout.clone(), created_at)?.with_seen_texts(seen, rows);
+    Ok(Trained {
+        model,
+        cv: holdout,
+        predictions: pred,
+        pooled_only: pooled_only.into_iter().map(|(name, ..)| name).collect(),
+    })
 }
 
 /// Whether the row with `text` is held out: about one text in `holdout`, the same for every
@@ -538,6 +547,17 @@ mod tests {
         // One text in ten, by hash: near 30 of the 300 distinct texts.
         assert!((15..=45).contains(&holdout.rows), "{}", holdout.rows);
         assert!(holdout.accuracy > 0.95, "{}", holdout.summary());
+        // The held-out rows' predictions come in the order read; the model records the texts
+        // it was trained on, and none it held out.
+        let sgd = SgdConfig::default();
+        let (held, trained): (Vec<Example>, Vec<Example>) = rows().into_iter().partition(|e| sgd.holds_out(&e.text, 3));
+        assert_eq!(a.predictions.len(), held.len());
+        let correct = held.iter().zip(&a.predictions).filter(|(e, p)| e.label == Some(**p)).count();
+        assert_eq!(correct as f64 / held.len() as f64, holdout.accuracy);
+        let seen = a.model.seen_texts().unwrap();
+        assert!(trained.iter().all(|e| seen.contains(&e.text)));
+        assert!(held.iter().filter(|e| seen.contains(&e.text)).count() <= 1);
+        assert_eq!(a.model.meta().training.seen_texts.as_ref().unwrap().texts, trained.len());
         let heads: Vec<&str> = a.model.heads().iter().map(|h| h.name.as_str()).collect();
         assert_eq!(heads, ["A", "B", POOLED_HEAD]);
         let b = run(3);
