@@ -22,7 +22,8 @@
 //! - [`model`]: [`model::LinearModel`] (predict, explain), its safetensors file format, the
 //!   sparse weight table (`model/table.rs`) scoring looks features up in, and the scoring
 //!   sink (`model/score.rs`) that sums weights as features are made and remembers each
-//!   word's char n-gram sums per thread.
+//!   word's char n-gram sums per thread, and the record of the texts a model was trained
+//!   on (`model/seen.rs`) that `train --promote` compares on.
 //! - [`batch`]: JSONL/CSV in -> scored JSONL out, chunked, parallel and in input order
 //!   (CSV records read with `csv-core`, so that an unclosed quote costs one row).
 //! - [`analyze`]: attributed quotations -> per-quotation predictions -> per-speaker
