@@ -359,10 +359,11 @@ pub fn read_rows<'a>(
                     .map(|i| h.get(i).and_then(|f| f.ok()).unwrap_or_default().to_string())
                     .collect::<Vec<_>>(),
             };
+            let column_error = |message: String| Error::Column { path: name.into(), message };
             let col = |c: &str| -> Result<usize> {
                 // Which of two columns of one name was meant cannot be known.
                 if headers.iter().filter(|h| *h == c).count() > 1 {
-                    return Err(header_error(format!("the header names column {c:?} more than once")));
+                    return Err(column_error(format!("the header names column {c:?} more than once")));
                 }
                 headers.iter().position(|h| h == c).ok_or_else(|| {
                     let mut message = format!("no column {c:?} in the header (columns: {})", headers.join(", "));
@@ -371,7 +372,7 @@ pub fn read_rows<'a>(
                     {
                         message += &format!("; are the fields separated by {d:?}? give --delimiter");
                     }
-                    header_error(message)
+                    column_error(message)
                 })
             };
             let find = |c: &Column| -> Result<(Option<usize>, String)> {

@@ -15,6 +15,10 @@ pub enum Error {
     /// A line of a JSONL or CSV input is not valid for its purpose.
     #[error("{path}:{line}: {message}")]
     InvalidRecord { path: String, line: usize, message: String },
+    /// The options name a CSV column that the input's header lacks, or names twice: the
+    /// command line does not fit the input (a usage error, unlike a bad record).
+    #[error("{path}:1: {message}")]
+    Column { path: String, message: String },
     /// A model file is truncated, corrupt or written by an incompatible version.
     #[error("model file {path}: {message}")]
     BadModel { path: PathBuf, message: String },

@@ -252,6 +252,7 @@ fn main() {
         eprintln!("error: {e:#}");
         let status = match () {
             _ if e.downcast_ref::<Usage>().is_some() => EXIT_USAGE,
+            _ if e.chain().any(|c| matches!(c.downcast_ref(), Some(stancer::Error::Column { .. }))) => EXIT_USAGE,
             _ if matches!(e.downcast_ref(), Some(stancer::Error::TooManyBadRows { .. })) => EXIT_BAD_ROWS,
             _ => 1,
         };

@@ -215,7 +215,8 @@ fn training_mixes_jsonl_csv_and_gzip_files_and_reports_duplicate_ids() {
     assert!(stderr(&o).contains("nolabel.csv:1: no column \"label\" in the header"), "{}", stderr(&o));
     // A failed training still writes its summary, saying why.
     let o = train(&["a.jsonl", "nolabel.csv", "--summary", "failed.json"], "x.safetensors", "lbfgs");
-    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    // The flags do not fit the input: a usage error.
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     let summary = read_json(dir.path(), "failed.json");
     assert!(summary["error"].as_str().unwrap().contains("no column \"label\""), "{summary}");
     assert_eq!((&summary["solver"], &summary["metrics"]), (&"lbfgs".into(), &serde_json::Value::Null), "{summary}");
@@ -236,6 +237,7 @@ fn training_mixes_jsonl_csv_and_gzip_files_and_reports_duplicate_ids() {
     assert!(!stderr(&o).contains("duplicate"), "empty id cells are no ids: {}", stderr(&o));
     let o = renamed("nope");
     assert!(stderr(&o).contains("renamed.csv:1: no column \"nope\" in the header"), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     // A file without rows among others is refused, whatever its format and solver.
     common::write(dir.path(), "empty.jsonl", "");
     common::write(dir.path(), "blank.jsonl", "\n  \n");
@@ -634,7 +636,7 @@ fn csv_and_gzip_inputs_and_gzip_output() {
     assert!(rows[2]["error"].as_str().unwrap().contains("empty"));
 
     let o = stancer(&["score", "--model", "stance", "--input", "in.csv", "--text-column", "nope"], dir.path());
-    assert!(!o.status.success());
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("no column \"nope\""), "{}", stderr(&o));
 
     // Gzip in, gzip out: the same rows as plain.

@@ -747,6 +747,19 @@ async fn slot_freed(c: &mut StancerClient<tonic::transport::Channel>, what: &str
     eprintln!("{what}'s slot was free again after {:?}", started.elapsed());
 }
 
+/// Waits until heavy work holds the only slot, which refuses a small request then (on a
+/// loaded machine the work may take a while to arrive), and returns that refusal.
+async fn slot_taken(c: &mut StancerClient<tonic::transport::Channel>, what: &str) -> tonic::Status {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match c.score_quotations(score_req("Alpha", vec![q("a", "Ann", "I support Alpha")])).await {
+            Err(e) if e.code() == Code::ResourceExhausted => return e,
+            other => assert!(Instant::now() < deadline, "{what} never took the slot: {other:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrency_and_deadline_limits() {
     // The message limit is left at its default, so that the slow request's answer would
@@ -767,10 +780,8 @@ async fn concurrency_and_deadline_limits() {
     let mut c1 = StancerClient::new(ch.clone());
     let started = Instant::now();
     let slow = tokio::spawn(async move { c1.score_quotations(big).await });
-    tokio::time::sleep(Duration::from_millis(50)).await;
     let mut c = StancerClient::new(ch.clone());
-    let e = c.score_quotations(score_req("Alpha", vec![q("a", "Ann", "I support Alpha")])).await.unwrap_err();
-    assert_eq!(e.code(), Code::ResourceExhausted, "{e}");
+    let e = slot_taken(&mut c, "the slow request").await;
     assert!(e.message().contains("max_concurrent_requests"), "{}", e.message());
     let e = slow.await.unwrap().unwrap_err();
     assert_eq!(e.code(), Code::DeadlineExceeded, "{e}");
@@ -810,15 +821,7 @@ async fn a_cancelled_stream_gives_up_its_work() {
     });
     // Once the item holds the only slot, the client gives up.
     let mut c = StancerClient::new(ch.clone());
-    let small = || score_req("Alpha", vec![q("a", "Ann", "I support Alpha")]);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        match c.score_quotations(small()).await {
-            Err(e) if e.code() == Code::ResourceExhausted => break,
-            other => assert!(Instant::now() < deadline, "the item never took the slot: {other:?}"),
-        }
-    }
+    slot_taken(&mut c, "the item").await;
     stream.abort();
     slot_freed(&mut c, "the cancelled stream's item", started).await;
     srv.shutdown().await;

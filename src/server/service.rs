@@ -37,6 +37,7 @@ pub fn status_from_error(e: &Error) -> Status {
         Error::InvalidInput { .. }
         | Error::InvalidParam { .. }
         | Error::InvalidRecord { .. }
+        | Error::Column { .. }
         | Error::TooManyBadRows { .. } => Status::invalid_argument(e.to_string()),
         Error::UnknownModel { .. } => Status::not_found(e.to_string()),
         Error::LimitExceeded { .. } => Status::resource_exhausted(e.to_string()),
