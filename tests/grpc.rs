@@ -1077,3 +1077,25 @@ async fn analyze_document_finds_attributes_scores_and_rolls_up() {
     assert!(e.message.contains("text"), "{}", e.message);
     srv.shutdown().await;
 }
+
+/// The scheme of `authorization` is case-insensitive (RFC 7235 §2.1): "bearer" and
+/// "BEARER" are "Bearer", and the token after it is still compared exactly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_token_scheme_is_case_insensitive() {
+    let srv = TestServer::start(ServerConfig { admin_token: Some("s3cret".into()), ..ServerConfig::default() }).await;
+    let mut c = srv.client().await;
+    let reload = |value: &str| {
+        let mut req = Request::new(pb::ReloadModelsRequest {});
+        req.metadata_mut().insert("authorization", value.parse().unwrap());
+        req
+    };
+    for ok in ["Bearer s3cret", "bearer s3cret", "BEARER s3cret", "bEaReR s3cret", "Bearer  s3cret"] {
+        let r = c.reload_models(reload(ok)).await.unwrap_or_else(|e| panic!("{ok:?}: {e}"));
+        assert_eq!(r.into_inner().loaded, ["sentiment", "stance"], "{ok:?}");
+    }
+    for bad in ["bearer S3CRET", "bearer s3cre", "bearers3cret", "Basic s3cret", "s3cret", "bearer", "Bearer "] {
+        let e = c.reload_models(reload(bad)).await.unwrap_err();
+        assert_eq!(e.code(), Code::Unauthenticated, "{bad:?}");
+    }
+    srv.shutdown().await;
+}

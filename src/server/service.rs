@@ -574,18 +574,23 @@ impl Inner {
         let Some(token) = self.config.admin_token.as_deref() else {
             return Ok(());
         };
-        let given = req
-            .metadata()
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or("");
+        let given =
+            req.metadata().get("authorization").and_then(|v| v.to_str().ok()).and_then(bearer_token).unwrap_or("");
         if constant_time_eq(given.as_bytes(), token.as_bytes()) {
             Ok(())
         } else {
             Err(Status::unauthenticated("ReloadModels needs the metadata `authorization: Bearer <admin token>`"))
         }
     }
+}
+
+/// The token of an `authorization` value of the Bearer scheme. The scheme's name is
+/// matched in any case (RFC 7235 §2.1: clients send "bearer" as well as RFC 6750's
+/// "Bearer"), and may be followed by more than one space; the token itself is left to the
+/// caller's exact comparison.
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim_start_matches(' '))
 }
 
 /// Compares without an early exit, so the time taken does not tell how much of a guessed
@@ -788,6 +793,18 @@ mod tests {
         assert_eq!(s.code(), tonic::Code::InvalidArgument);
         assert!(s.message().contains("quotations[2].text"), "{}", s.message());
         assert!(s.message().contains("max_text_chars"), "{}", s.message());
+    }
+
+    #[test]
+    fn bearer_scheme_in_any_case() {
+        for v in ["Bearer t0k", "bearer t0k", "BEARER t0k", "Bearer   t0k"] {
+            assert_eq!(bearer_token(v), Some("t0k"), "{v:?}");
+        }
+        for v in ["Basic t0k", "Bearert0k", "t0k", "", "Bearer"] {
+            assert_eq!(bearer_token(v), None, "{v:?}");
+        }
+        assert_eq!(bearer_token("bearer T0K"), Some("T0K"));
+        assert_eq!(bearer_token("Bearer "), Some(""));
     }
 
     #[test]
