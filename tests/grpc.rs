@@ -1099,3 +1099,42 @@ async fn admin_token_scheme_is_case_insensitive() {
     }
     srv.shutdown().await;
 }
+
+/// Every scoring call needs a stance and a sentiment model: with either task missing,
+/// none of them can be answered, so health is NOT_SERVING, overall and for the service.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_is_not_serving_while_a_task_has_no_model() {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+    let srv = TestServer::start(ServerConfig { watch_models: false, ..ServerConfig::default() }).await;
+    let mut c = srv.client().await;
+    let mut h = HealthClient::new(srv.channel().await);
+    let mut becomes = async |want: ServingStatus| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let mut now = Vec::new();
+            for service in ["", "stancer.v1.Stancer"] {
+                let r = h.check(HealthCheckRequest { service: service.into() }).await.unwrap();
+                now.push(r.into_inner().status);
+            }
+            if now.iter().all(|s| *s == want as i32) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "health did not turn {want:?} within 10 s: {now:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    becomes(ServingStatus::Serving).await;
+    for name in ["sentiment", "stance"] {
+        std::fs::remove_file(srv.dir.path().join(format!("{name}.safetensors"))).unwrap();
+        let r = c.reload_models(pb::ReloadModelsRequest {}).await.unwrap().into_inner();
+        assert_eq!(r.removed, [name]);
+        becomes(ServingStatus::NotServing).await;
+        let e = c.score_quotations(score_req("Alpha", vec![q("a", "Ann", "I support Alpha")])).await.unwrap_err();
+        assert_eq!(e.code(), Code::NotFound, "{e}");
+        write_models(srv.dir.path());
+        c.reload_models(pb::ReloadModelsRequest {}).await.unwrap();
+        becomes(ServingStatus::Serving).await;
+    }
+    srv.shutdown().await;
+}
