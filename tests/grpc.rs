@@ -1138,3 +1138,32 @@ async fn health_is_not_serving_while_a_task_has_no_model() {
     }
     srv.shutdown().await;
 }
+
+/// Zero-width characters are dropped by normalisation: a text of nothing else is empty,
+/// and refused as one, naming the field.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zero_width_only_texts_are_refused_as_empty() {
+    let srv = TestServer::start(ServerConfig::default()).await;
+    let mut c = srv.client().await;
+    let ok = || q("a", "Ann", "I support Alpha");
+    for blank in ["\u{200B}", "\u{200C}\u{200D}", "\u{FEFF}", "\u{2060}", " \u{200B}\n\u{FEFF}\t\u{2060} "] {
+        let e = c.score_quotations(score_req("Alpha", vec![ok(), q("b", "Bob", blank)])).await.unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "{blank:?}: {e}");
+        assert!(e.message().contains("quotations[1].text"), "{blank:?}: {}", e.message());
+        let e = c.score_quotations(score_req("Alpha", vec![q("b", blank, "hello")])).await.unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "{blank:?}: {e}");
+        assert!(e.message().contains("quotations[0].speaker"), "{blank:?}: {}", e.message());
+        let e = c.score_quotations(score_req(blank, vec![ok()])).await.unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "{blank:?}: {e}");
+        assert!(e.message().contains("target"), "{blank:?}: {}", e.message());
+        for (text, target, field) in [(blank, "Alpha", "text"), ("\"Yes,\" said Ann.", blank, "target")] {
+            let req = pb::AnalyzeDocumentRequest { text: text.into(), target: target.into(), ..Default::default() };
+            let e = c.analyze_document(req).await.unwrap_err();
+            assert_eq!(e.code(), Code::InvalidArgument, "{blank:?}: {e}");
+            assert!(e.message().contains(&format!("field {field}:")), "{blank:?}: {}", e.message());
+        }
+    }
+    // A zero-width character inside a text with content is fine.
+    c.score_quotations(score_req("Al\u{200B}pha", vec![q("a", "A\u{200D}nn", "I\u{FEFF} support")])).await.unwrap();
+    srv.shutdown().await;
+}

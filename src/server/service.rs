@@ -21,6 +21,7 @@ use crate::error::Error;
 use crate::model::{Prediction, Task};
 use crate::quotes::{self, OffsetUnit, QuoteKind, Segment};
 use crate::registry::{LoadedModel, Registry, Snapshot};
+use crate::text::is_blank;
 
 /// Default model names when a request leaves them empty.
 pub const DEFAULT_STANCE_MODEL: &str = "stance";
@@ -349,13 +350,13 @@ fn analyze_document(
     req: pb::AnalyzeDocumentRequest,
     cancelled: &dyn Fn() -> bool,
 ) -> Result<pb::AnalyzeDocumentResponse, Status> {
-    if req.text.trim().is_empty() {
+    if is_blank(&req.text) {
         return Err(status_from_error(&Error::InvalidInput {
             field: "text".into(),
             message: "must not be empty".into(),
         }));
     }
-    if req.target.trim().is_empty() {
+    if is_blank(&req.target) {
         return Err(status_from_error(&Error::InvalidInput {
             field: "target".into(),
             message: "must not be empty (stance is always toward a target)".into(),
