@@ -824,6 +824,14 @@ async fn a_cancelled_stream_gives_up_its_work() {
     srv.shutdown().await;
 }
 
+/// A request of 16 KB whose answer is over 256 KiB (the explanations of 200 quotations).
+fn wide_answer_request() -> pb::ScoreQuotationsRequest {
+    let text = "I fully support Alpha, a great plan, and we should vote for it today";
+    let mut wide = score_req("Alpha", (0..200).map(|i| q(&i.to_string(), "Ann", text)).collect());
+    wide.explain = 50;
+    wide
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn message_size_limits() {
     let srv = TestServer::start(ServerConfig { max_message_bytes: 256 * 1024, ..ServerConfig::default() }).await;
@@ -846,11 +854,9 @@ async fn message_size_limits() {
     let enormous = "x".repeat(1100 * 1024);
     let e = c.score_quotations(score_req("Alpha", vec![q("a", "Ann", &enormous)])).await.unwrap_err();
     assert_eq!(e.code(), Code::OutOfRange, "{e}");
-    // A request within the limit whose answer is not (ids are echoed, with the explanations
-    // of every quotation): OUT_OF_RANGE naming the limit, and in a stream for that item alone.
-    let long_id = "i".repeat(20 * 1024);
-    let mut wide = score_req("Alpha", (0..8).map(|i| q(&format!("{i}{long_id}"), "Ann", "I support Alpha")).collect());
-    wide.explain = 50;
+    // A request within the limit whose answer is not (the explanations of every
+    // quotation): OUT_OF_RANGE naming the limit, and in a stream for that item alone.
+    let wide = wide_answer_request();
     assert!(prost::Message::encoded_len(&wide) < 256 * 1024);
     let e = c.score_quotations(wide.clone()).await.unwrap_err();
     assert_eq!(e.code(), Code::OutOfRange, "{e}");
@@ -1165,5 +1171,33 @@ async fn zero_width_only_texts_are_refused_as_empty() {
     }
     // A zero-width character inside a text with content is fine.
     c.score_quotations(score_req("Al\u{200B}pha", vec![q("a", "A\u{200D}nn", "I\u{FEFF} support")])).await.unwrap();
+    srv.shutdown().await;
+}
+
+/// Ids are echoed back (and in the verdicts' `quote_ids`): one is at most 256 bytes, and a
+/// longer one is refused naming it, its index and the limit, in a stream for that item.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quotation_ids_are_at_most_256_bytes() {
+    let srv = TestServer::start(ServerConfig::default()).await;
+    let mut c = srv.client().await;
+    let at_limit = "é".repeat(128);
+    let r = c.score_quotations(score_req("Alpha", vec![q(&at_limit, "Ann", "I support Alpha")])).await.unwrap();
+    assert_eq!(r.into_inner().quotations[0].id, at_limit);
+    let over = format!("{at_limit}x");
+    let req = score_req("Alpha", vec![q("a", "Ann", "I support Alpha"), q(&over, "Ann", "I support Alpha")]);
+    let e = c.score_quotations(req.clone()).await.unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e}");
+    let m = e.message();
+    assert!(m.contains("quotations[1].id") && m.contains("257 bytes") && m.contains("256"), "{m}");
+    assert!(!m.contains(&over), "the id is not echoed in the error: {m}");
+    let item = pb::AnalyzeStreamRequest {
+        request_id: "1".into(),
+        request: Some(analyze_stream_request::Request::ScoreQuotations(req)),
+    };
+    let mut replies = c.analyze_stream(tokio_stream::iter([item])).await.unwrap().into_inner();
+    let r = replies.message().await.unwrap().unwrap();
+    let Some(analyze_stream_response::Result::Error(e)) = r.result else { panic!("{r:?}") };
+    assert_eq!(e.code, Code::InvalidArgument as i32);
+    assert!(e.message.contains("quotations[1].id"), "{}", e.message);
     srv.shutdown().await;
 }

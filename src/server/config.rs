@@ -8,6 +8,13 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// Longest `Quotation.id`, in bytes: past it, INVALID_ARGUMENT naming the field, its index
+/// and this limit. An id is the caller's name for a quotation, echoed in its result and in
+/// its speaker's `quote_ids`, so a long one costs twice in every answer; 256 bytes holds
+/// any UUID, hash or database key. Fixed rather than a flag: unlike the other limits it
+/// does not trade work against capacity, so no deployment has a reason to move it.
+pub const MAX_ID_BYTES: usize = 256;
+
 /// Paths of the PEM files for TLS.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsPaths {

@@ -21,7 +21,7 @@ use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 use tonic_health::ServingStatus;
 
-pub use config::{ServerConfig, TlsPaths};
+pub use config::{MAX_ID_BYTES, ServerConfig, TlsPaths};
 pub use metrics::Metrics;
 pub use service::{StancerService, status_from_error};
 

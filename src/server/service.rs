@@ -13,9 +13,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
-use super::ServerConfig;
 use super::metrics::{Metrics, Rpc};
 use super::pb;
+use super::{MAX_ID_BYTES, ServerConfig};
 use crate::analyze::{self, Quotation};
 use crate::error::Error;
 use crate::model::{Prediction, Task};
@@ -285,6 +285,13 @@ fn check_score_limits(config: &ServerConfig, req: &pb::ScoreQuotationsRequest) -
     }
     check_text_len(&req.target, "target", config.max_text_chars)?;
     for (i, q) in req.quotations.iter().enumerate() {
+        if q.id.len() > MAX_ID_BYTES {
+            // The id is not echoed: it is the part too long to send back.
+            return Err(status_from_error(&Error::InvalidInput {
+                field: format!("quotations[{i}].id"),
+                message: format!("an id of {} bytes is over the limit of {MAX_ID_BYTES} bytes", q.id.len()),
+            }));
+        }
         check_text_len(&q.text, &format!("quotations[{i}].text"), config.max_text_chars)?;
         check_text_len(&q.speaker, &format!("quotations[{i}].speaker"), config.max_text_chars)?;
     }
