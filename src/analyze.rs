@@ -197,13 +197,16 @@ pub struct DocumentAnalysis {
 }
 
 /// Finds the quotations in `text`, scores each one's content, and rolls the attributed
-/// ones up per canonical speaker; `cancelled` as in [`score_quotations`].
+/// ones up per canonical speaker; `cancelled` as in [`score_quotations`]. A document with
+/// more than `max_quotes` quotations is refused ([`Error::LimitExceeded`], as the server's
+/// `max_document_quotations`) before any of them is scored; `usize::MAX` for no limit.
 pub fn analyze_document(
     text: &str,
     target: &str,
     stance: &LinearModel,
     sentiment: &LinearModel,
     explain: usize,
+    max_quotes: usize,
     cancelled: &dyn Fn() -> bool,
 ) -> Result<DocumentAnalysis> {
     if is_blank(text) {
@@ -218,6 +221,16 @@ pub fn analyze_document(
     check_task(stance, Task::Stance, "stance_model")?;
     check_task(sentiment, Task::Sentiment, "sentiment_model")?;
     let extraction = quotes::extract(text);
+    if extraction.quotes.len() > max_quotes {
+        return Err(Error::LimitExceeded {
+            limit: "max_document_quotations",
+            message: format!(
+                "the document has {} quotations; the server analyses at most {max_quotes} in one document (split \
+                 it over several requests, or several AnalyzeStream items)",
+                extraction.quotes.len()
+            ),
+        });
+    }
     let scored: Vec<DocumentQuote> = extraction
         .quotes
         .into_iter()

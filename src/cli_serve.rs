@@ -56,6 +56,10 @@ pub struct ServeArgs {
     /// Most quotations in one ScoreQuotations request.
     #[arg(long, env = "STANCER_MAX_QUOTATIONS", default_value_t = defaults().max_quotations)]
     pub max_quotations: usize,
+    /// Most quotations found in one AnalyzeDocument document; a document with more is
+    /// refused RESOURCE_EXHAUSTED (not cut short).
+    #[arg(long, env = "STANCER_MAX_DOCUMENT_QUOTATIONS", default_value_t = defaults().max_document_quotations)]
+    pub max_document_quotations: usize,
     /// Most requests worked on at once; unary calls past it get RESOURCE_EXHAUSTED.
     #[arg(long, env = "STANCER_MAX_CONCURRENT_REQUESTS", default_value_t = defaults().max_concurrent_requests)]
     pub max_concurrent_requests: usize,
@@ -95,6 +99,7 @@ pub async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         max_message_bytes: args.max_message_bytes,
         max_text_chars: args.max_text_chars,
         max_quotations: args.max_quotations,
+        max_document_quotations: args.max_document_quotations,
         max_concurrent_requests: args.max_concurrent_requests,
         request_deadline: secs("request-deadline-secs", args.request_deadline_secs)?,
         stream_buffer: args.stream_buffer,

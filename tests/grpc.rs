@@ -1201,3 +1201,30 @@ async fn quotation_ids_are_at_most_256_bytes() {
     assert!(e.message.contains("quotations[1].id"), "{}", e.message);
     srv.shutdown().await;
 }
+
+/// A document with more quotations than `max_document_quotations` is refused, naming the
+/// limit, before any of them is scored (as a ScoreQuotations request past max_quotations).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn analyze_document_refuses_more_quotations_than_the_limit() {
+    let srv = TestServer::start(ServerConfig { max_document_quotations: 4, ..ServerConfig::default() }).await;
+    let mut c = srv.client().await;
+    // ARTICLE has five quotations.
+    let e = c.analyze_document(document_req(pb::OffsetUnit::Unspecified)).await.unwrap_err();
+    assert_eq!(e.code(), Code::ResourceExhausted, "{e}");
+    let m = e.message();
+    assert!(m.contains("max_document_quotations") && m.contains("5 quotations") && m.contains('4'), "{m}");
+    let item = pb::AnalyzeStreamRequest {
+        request_id: "doc".into(),
+        request: Some(analyze_stream_request::Request::AnalyzeDocument(document_req(pb::OffsetUnit::Unspecified))),
+    };
+    let mut replies = c.analyze_stream(tokio_stream::iter([item])).await.unwrap().into_inner();
+    let r = replies.message().await.unwrap().unwrap();
+    let Some(analyze_stream_response::Result::Error(e)) = r.result else { panic!("{r:?}") };
+    assert_eq!(e.code, Code::ResourceExhausted as i32);
+    srv.shutdown().await;
+
+    let srv = TestServer::start(ServerConfig { max_document_quotations: 5, ..ServerConfig::default() }).await;
+    let r = srv.client().await.analyze_document(document_req(pb::OffsetUnit::Unspecified)).await.unwrap();
+    assert_eq!(r.into_inner().quotes.len(), 5);
+    srv.shutdown().await;
+}

@@ -122,6 +122,7 @@ fn zero_limits_are_refused_naming_the_flag() {
         ("--max-quotations", "STANCER_MAX_QUOTATIONS"),
         ("--max-text-chars", "STANCER_MAX_TEXT_CHARS"),
         ("--max-message-bytes", "STANCER_MAX_MESSAGE_BYTES"),
+        ("--max-document-quotations", "STANCER_MAX_DOCUMENT_QUOTATIONS"),
     ] {
         let run = |cmd: &mut Command| {
             let o = cmd.env("STANCER_MODELS", dir.path()).env("STANCER_ADDR", "127.0.0.1:0").output().unwrap();

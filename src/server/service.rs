@@ -379,6 +379,7 @@ fn analyze_document(
         &stance.model,
         &sentiment.model,
         req.explain as usize,
+        config.max_document_quotations,
         cancelled,
     )
     .map_err(|e| status_from_error(&e))?;
