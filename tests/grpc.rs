@@ -609,22 +609,11 @@ async fn file_watcher_reloads_a_new_model() {
     srv.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn metrics_endpoint_counts_requests() {
-    let port = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let maddr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let srv = TestServer::start(ServerConfig { metrics_addr: Some(maddr), ..ServerConfig::default() }).await;
-    let mut c = srv.client().await;
-    for _ in 0..3 {
-        c.score_quotations(score_req("Alpha", vec![q("a", "Ann", "I fully support Alpha")])).await.unwrap();
-    }
-    let _ = c.score_quotations(score_req("Alpha", vec![])).await;
-    let body = tokio::task::spawn_blocking(move || {
+/// The Prometheus text of the server's metrics endpoint at `addr`.
+async fn scrape(addr: SocketAddr) -> String {
+    tokio::task::spawn_blocking(move || {
         use std::io::{Read, Write};
-        let mut s = std::net::TcpStream::connect(maddr).unwrap();
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
         let mut out = String::new();
@@ -632,7 +621,24 @@ async fn metrics_endpoint_counts_requests() {
         out
     })
     .await
-    .unwrap();
+    .unwrap()
+}
+
+fn free_port_addr() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_endpoint_counts_requests() {
+    let maddr = free_port_addr();
+    let srv = TestServer::start(ServerConfig { metrics_addr: Some(maddr), ..ServerConfig::default() }).await;
+    let mut c = srv.client().await;
+    for _ in 0..3 {
+        c.score_quotations(score_req("Alpha", vec![q("a", "Ann", "I fully support Alpha")])).await.unwrap();
+    }
+    let _ = c.score_quotations(score_req("Alpha", vec![])).await;
+    let body = scrape(maddr).await;
     assert!(body.starts_with("HTTP/1.0 200 OK"), "{body}");
     assert!(body.contains("stancer_requests_total{rpc=\"ScoreQuotations\",code=\"Ok\"} 4"), "{body}");
     assert!(body.contains("stancer_request_duration_seconds_count{rpc=\"ScoreQuotations\"} 4"));
@@ -1226,5 +1232,65 @@ async fn analyze_document_refuses_more_quotations_than_the_limit() {
     let srv = TestServer::start(ServerConfig { max_document_quotations: 5, ..ServerConfig::default() }).await;
     let r = srv.client().await.analyze_document(document_req(pb::OffsetUnit::Unspecified)).await.unwrap();
     assert_eq!(r.into_inner().quotes.len(), 5);
+    srv.shutdown().await;
+}
+
+/// An answer too big to send is counted as what the client got (OUT_OF_RANGE), not as Ok.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_an_oversize_answer_as_out_of_range() {
+    let maddr = free_port_addr();
+    let srv = TestServer::start(ServerConfig {
+        metrics_addr: Some(maddr),
+        max_message_bytes: 256 * 1024,
+        ..ServerConfig::default()
+    })
+    .await;
+    let mut c = srv.client().await;
+    let e = c.score_quotations(wide_answer_request()).await.unwrap_err();
+    assert_eq!(e.code(), Code::OutOfRange, "{e}");
+    let item = pb::AnalyzeStreamRequest {
+        request_id: "1".into(),
+        request: Some(analyze_stream_request::Request::ScoreQuotations(wide_answer_request())),
+    };
+    let mut replies = c.analyze_stream(tokio_stream::iter([item])).await.unwrap().into_inner();
+    while replies.message().await.unwrap().is_some() {}
+    let body = scrape(maddr).await;
+    assert!(body.contains("stancer_requests_total{rpc=\"ScoreQuotations\",code=\"OutOfRange\"} 1"), "{body}");
+    assert!(!body.contains("stancer_requests_total{rpc=\"ScoreQuotations\",code=\"Ok\"}"), "{body}");
+    assert!(body.contains("stancer_requests_total{rpc=\"AnalyzeStream.item\",code=\"OutOfRange\"} 1"), "{body}");
+    srv.shutdown().await;
+}
+
+/// A call the client's deadline (`grpc-timeout`) ends is counted: tonic drops the call's
+/// future and answers CANCELLED, and the metrics count it so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_calls_ended_by_the_clients_deadline() {
+    let maddr = free_port_addr();
+    let srv = TestServer::start(ServerConfig {
+        metrics_addr: Some(maddr),
+        max_quotations: 10_000,
+        ..ServerConfig::default()
+    })
+    .await;
+    let mut c = srv.client().await;
+    // A second or two of work in a request of 2 MB, which reaches the server well within
+    // the client's deadline (all of heavy_request's 15 MB might not).
+    let mut heavy = heavy_request();
+    heavy.quotations.truncate(20);
+    let mut req = Request::new(heavy);
+    req.set_timeout(Duration::from_millis(300));
+    let started = Instant::now();
+    let e = c.score_quotations(req).await.unwrap_err();
+    assert!(matches!(e.code(), Code::Cancelled | Code::DeadlineExceeded), "{e}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let body = scrape(maddr).await;
+        if body.contains("stancer_requests_total{rpc=\"ScoreQuotations\",code=\"Cancelled\"} 1") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the call is not counted as Cancelled: {body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eprintln!("counted {:?} after the call", started.elapsed());
     srv.shutdown().await;
 }

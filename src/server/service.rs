@@ -471,7 +471,8 @@ pub(crate) fn decoding_ceiling(config: &ServerConfig) -> usize {
 
 impl Inner {
     /// One unary call: the size check first (an oversize request takes no concurrency
-    /// slot), then a slot, the work under the deadline, and the metrics.
+    /// slot), then a slot, the work under the deadline, and the metrics (a call dropped by
+    /// tonic, at the client's deadline, counted CANCELLED: see [`super::metrics::Call`]).
     async fn unary<Req, Resp, Fut>(
         &self,
         rpc: Rpc,
@@ -483,13 +484,13 @@ impl Inner {
         Resp: prost::Message,
         Fut: std::future::Future<Output = Result<Resp, Status>>,
     {
-        let start = Instant::now();
+        let call = self.metrics.start(rpc);
         let r = match check_message_size(&self.config, &req).and_then(|_| self.try_permit()) {
             Ok(permit) => self.with_deadline(work(req, permit)).await,
             Err(s) => Err(s),
         };
         let r = r.and_then(|reply| check_reply_size(&self.config, reply));
-        self.metrics.observe(rpc, code_of(&r), start.elapsed());
+        call.finish(code_of(&r));
         if let Err(s) = &r {
             tracing::debug!(rpc = ?rpc, code = ?s.code(), message = s.message(), "call failed");
         }
@@ -554,7 +555,8 @@ impl Inner {
     async fn stream_item(&self, item: pb::AnalyzeStreamRequest) -> pb::AnalyzeStreamResponse {
         use pb::analyze_stream_request::Request as Req;
         use pb::analyze_stream_response::Result as Res;
-        let start = Instant::now();
+        // An item aborted when its client goes away is counted CANCELLED.
+        let call = self.metrics.start(Rpc::AnalyzeStreamItem);
         // Waiting for a slot is the backpressure: the stream is not read meanwhile.
         let permit = match check_message_size(&self.config, &item) {
             Ok(()) => {
@@ -575,7 +577,7 @@ impl Inner {
             let reply = pb::AnalyzeStreamResponse { request_id: item.request_id.clone(), result: Some(r) };
             check_reply_size(&self.config, reply)
         });
-        self.metrics.observe(Rpc::AnalyzeStreamItem, code_of(&reply), start.elapsed());
+        call.finish(code_of(&reply));
         reply.unwrap_or_else(|s| pb::AnalyzeStreamResponse { request_id: item.request_id, result: Some(error(s)) })
     }
 
@@ -761,7 +763,7 @@ impl pb::stancer_server::Stancer for StancerService {
         &self,
         request: Request<pb::ReloadModelsRequest>,
     ) -> Result<Response<pb::ReloadModelsResponse>, Status> {
-        let start = Instant::now();
+        let call = self.inner.metrics.start(Rpc::ReloadModels);
         let inner = self.inner.clone();
         let r = match inner.check_admin(&request) {
             Err(s) => Err(s),
@@ -786,7 +788,7 @@ impl pb::stancer_server::Stancer for StancerService {
                 .await
             }
         };
-        inner.metrics.observe(Rpc::ReloadModels, code_of(&r), start.elapsed());
+        call.finish(code_of(&r));
         r.map(Response::new)
     }
 }
