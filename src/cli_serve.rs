@@ -77,8 +77,15 @@ pub struct ServeArgs {
     pub no_watch: bool,
 }
 
+/// A flag's seconds as a `Duration`. NaN, infinities, negative values and values past what
+/// a `Duration` holds are usage errors naming the flag (exit 2, as clap's own), not failures
+/// to run (1). Large finite values are kept: the limits have no "unlimited" setting, and a
+/// large value is how one is asked for.
 fn secs(name: &str, v: f64) -> anyhow::Result<Duration> {
-    Duration::try_from_secs_f64(v).map_err(|e| anyhow::anyhow!("--{name} {v}: {e}"))
+    match Duration::try_from_secs_f64(v) {
+        Ok(d) => Ok(d),
+        Err(_) => usage!("--{name} {v}: give a number of seconds from 0 to {:e}", Duration::MAX.as_secs_f64()),
+    }
 }
 
 /// Runs the server until SIGTERM or SIGINT (graceful: in-flight requests finish), reloading
