@@ -637,6 +637,14 @@ fn abort_pending(pending: &mut mpsc::Receiver<Pending>) {
     }
 }
 
+/// A refused model file as a ReloadFailure names it: its name in the models directory, not
+/// its path. ReloadModels is open to every client of a server without an admin token, and
+/// the server's file layout is none of a client's business (NOT_FOUND lists model names for
+/// the same reason); the log has the path.
+fn file_name(path: &std::path::Path) -> String {
+    path.file_name().unwrap_or(path.as_os_str()).to_string_lossy().into_owned()
+}
+
 fn code_of<T>(r: &Result<T, Status>) -> tonic::Code {
     r.as_ref().map_or_else(|s| s.code(), |_| tonic::Code::Ok)
 }
@@ -780,7 +788,7 @@ impl pb::stancer_server::Stancer for StancerService {
                         failed: report
                             .failed
                             .into_iter()
-                            .map(|f| pb::ReloadFailure { file: f.file.display().to_string(), reason: f.reason })
+                            .map(|f| pb::ReloadFailure { file: file_name(&f.file), reason: f.reason })
                             .collect(),
                         removed: report.removed,
                     })
