@@ -19,6 +19,7 @@ use crate::error::{Error, Result};
 use crate::features::Input;
 use crate::model::{LinearModel, Prediction, Task};
 use crate::quotes::{self, Quote, Speaker};
+use crate::text::is_blank;
 
 /// Explanations longer than this are cut: past a few dozen features an explanation stops
 /// explaining, and each one costs a string.
@@ -75,22 +76,24 @@ pub struct Analysis {
 }
 
 /// Checks that the target and every quotation can be scored, naming the first bad field
-/// (`target`, `quotations[3].speaker`, `quotations[3].text`) so a caller can fix it.
+/// (`target`, `quotations[3].speaker`, `quotations[3].text`) so a caller can fix it. A field
+/// of only spaces and zero-width characters is as empty as "" ([`is_blank`]): scored, it
+/// would be an empty text given the scores of the model's bias alone.
 pub fn validate(target: &str, quotations: &[Quotation]) -> Result<()> {
-    if target.trim().is_empty() {
+    if is_blank(target) {
         return Err(Error::InvalidInput {
             field: "target".into(),
             message: "must not be empty (stance is always toward a target)".into(),
         });
     }
     for (i, q) in quotations.iter().enumerate() {
-        if q.speaker.trim().is_empty() {
+        if is_blank(&q.speaker) {
             return Err(Error::InvalidInput {
                 field: format!("quotations[{i}].speaker"),
                 message: "must not be empty (verdicts are per speaker)".into(),
             });
         }
-        if q.text.trim().is_empty() {
+        if is_blank(&q.text) {
             return Err(Error::InvalidInput {
                 field: format!("quotations[{i}].text"),
                 message: "must not be empty".into(),
@@ -194,19 +197,22 @@ pub struct DocumentAnalysis {
 }
 
 /// Finds the quotations in `text`, scores each one's content, and rolls the attributed
-/// ones up per canonical speaker; `cancelled` as in [`score_quotations`].
+/// ones up per canonical speaker; `cancelled` as in [`score_quotations`]. A document with
+/// more than `max_quotes` quotations is refused ([`Error::LimitExceeded`], as the server's
+/// `max_document_quotations`) before any of them is scored; `usize::MAX` for no limit.
 pub fn analyze_document(
     text: &str,
     target: &str,
     stance: &LinearModel,
     sentiment: &LinearModel,
     explain: usize,
+    max_quotes: usize,
     cancelled: &dyn Fn() -> bool,
 ) -> Result<DocumentAnalysis> {
-    if text.trim().is_empty() {
+    if is_blank(text) {
         return Err(Error::InvalidInput { field: "text".into(), message: "must not be empty".into() });
     }
-    if target.trim().is_empty() {
+    if is_blank(target) {
         return Err(Error::InvalidInput {
             field: "target".into(),
             message: "must not be empty (stance is always toward a target)".into(),
@@ -215,6 +221,16 @@ pub fn analyze_document(
     check_task(stance, Task::Stance, "stance_model")?;
     check_task(sentiment, Task::Sentiment, "sentiment_model")?;
     let extraction = quotes::extract(text);
+    if extraction.quotes.len() > max_quotes {
+        return Err(Error::LimitExceeded {
+            limit: "max_document_quotations",
+            message: format!(
+                "the document has {} quotations; the server analyses at most {max_quotes} in one document (split \
+                 it over several requests, or several AnalyzeStream items)",
+                extraction.quotes.len()
+            ),
+        });
+    }
     let scored: Vec<DocumentQuote> = extraction
         .quotes
         .into_iter()
@@ -388,6 +404,11 @@ mod tests {
         assert!(err.unwrap_err().to_string().contains("quotations[1].speaker"));
         let err = validate(" ", &[]);
         assert!(err.unwrap_err().to_string().contains("target"));
+        let err = validate("t", &[q("a", "b"), q("a", "\u{200B}\u{FEFF} \u{2060}")]);
+        assert!(err.unwrap_err().to_string().contains("quotations[1].text"));
+        let err = validate("t", &[q("\u{200C}\u{200D}", "b")]);
+        assert!(err.unwrap_err().to_string().contains("quotations[0].speaker"));
+        assert!(validate("\u{FEFF}", &[]).unwrap_err().to_string().contains("target"));
         assert!(validate("t", &[]).is_ok());
     }
 }

@@ -669,8 +669,9 @@ pub(crate) fn run_analyze(a: AnalyzeArgs) -> Result<()> {
                 .as_deref()
                 .or(a.target.as_deref())
                 .ok_or_else(|| failed("no target: give --target or a \"target\" field".to_string()))?;
-            let analysis = analyze::analyze_document(&text, target, &stance, &sentiment, a.explain, &|| false)
-                .map_err(|e| failed(e.to_string()))?;
+            let analysis =
+                analyze::analyze_document(&text, target, &stance, &sentiment, a.explain, usize::MAX, &|| false)
+                    .map_err(|e| failed(e.to_string()))?;
             serde_json::to_string(&WithId { id: &id, rest: &analysis }).map_err(|e| failed(e.to_string()))
         });
     };
@@ -693,7 +694,7 @@ pub(crate) fn run_analyze(a: AnalyzeArgs) -> Result<()> {
     if text.chars().count() > max {
         return Err(over());
     }
-    let analysis = analyze::analyze_document(&text, target, &stance, &sentiment, a.explain, &|| false)
+    let analysis = analyze::analyze_document(&text, target, &stance, &sentiment, a.explain, usize::MAX, &|| false)
         .with_context(|| format!("analysing {name}"))?;
     if a.io.output == "-" {
         return print_json(&analysis);

@@ -56,6 +56,10 @@ pub struct ServeArgs {
     /// Most quotations in one ScoreQuotations request.
     #[arg(long, env = "STANCER_MAX_QUOTATIONS", default_value_t = defaults().max_quotations)]
     pub max_quotations: usize,
+    /// Most quotations found in one AnalyzeDocument document; a document with more is
+    /// refused RESOURCE_EXHAUSTED (not cut short).
+    #[arg(long, env = "STANCER_MAX_DOCUMENT_QUOTATIONS", default_value_t = defaults().max_document_quotations)]
+    pub max_document_quotations: usize,
     /// Most requests worked on at once; unary calls past it get RESOURCE_EXHAUSTED.
     #[arg(long, env = "STANCER_MAX_CONCURRENT_REQUESTS", default_value_t = defaults().max_concurrent_requests)]
     pub max_concurrent_requests: usize,
@@ -73,8 +77,15 @@ pub struct ServeArgs {
     pub no_watch: bool,
 }
 
+/// A flag's seconds as a `Duration`. NaN, infinities, negative values and values past what
+/// a `Duration` holds are usage errors naming the flag (exit 2, as clap's own), not failures
+/// to run (1). Large finite values are kept: the limits have no "unlimited" setting, and a
+/// large value is how one is asked for.
 fn secs(name: &str, v: f64) -> anyhow::Result<Duration> {
-    Duration::try_from_secs_f64(v).map_err(|e| anyhow::anyhow!("--{name} {v}: {e}"))
+    match Duration::try_from_secs_f64(v) {
+        Ok(d) => Ok(d),
+        Err(_) => usage!("--{name} {v}: give a number of seconds from 0 to {:e}", Duration::MAX.as_secs_f64()),
+    }
 }
 
 /// Runs the server until SIGTERM or SIGINT (graceful: in-flight requests finish), reloading
@@ -95,6 +106,7 @@ pub async fn run_serve(args: ServeArgs) -> anyhow::Result<()> {
         max_message_bytes: args.max_message_bytes,
         max_text_chars: args.max_text_chars,
         max_quotations: args.max_quotations,
+        max_document_quotations: args.max_document_quotations,
         max_concurrent_requests: args.max_concurrent_requests,
         request_deadline: secs("request-deadline-secs", args.request_deadline_secs)?,
         stream_buffer: args.stream_buffer,

@@ -122,6 +122,7 @@ fn zero_limits_are_refused_naming_the_flag() {
         ("--max-quotations", "STANCER_MAX_QUOTATIONS"),
         ("--max-text-chars", "STANCER_MAX_TEXT_CHARS"),
         ("--max-message-bytes", "STANCER_MAX_MESSAGE_BYTES"),
+        ("--max-document-quotations", "STANCER_MAX_DOCUMENT_QUOTATIONS"),
     ] {
         let run = |cmd: &mut Command| {
             let o = cmd.env("STANCER_MODELS", dir.path()).env("STANCER_ADDR", "127.0.0.1:0").output().unwrap();
@@ -131,5 +132,56 @@ fn zero_limits_are_refused_naming_the_flag() {
         };
         run(Command::new(env!("CARGO_BIN_EXE_stancer")).args(["serve", flag, "0"]));
         run(Command::new(env!("CARGO_BIN_EXE_stancer")).arg("serve").env(env, "0"));
+    }
+}
+
+/// Runs `stancer serve` with `args` and `env` and returns its exit code and stderr; killed
+/// (and the test failed) if it has not exited within 10 s, as it would if it were serving.
+fn serve_exit(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_stancer"))
+        .arg("serve")
+        .args(args)
+        .envs(env.iter().copied())
+        .env("STANCER_MODELS", dir.path())
+        .env("STANCER_ADDR", "127.0.0.1:0")
+        .env("STANCER_NO_WATCH", "true")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("serve {args:?} {env:?} did not exit within 10 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    (status.code(), err)
+}
+
+/// A number of seconds that is not one (NaN), not finite, negative, or past what a
+/// `Duration` holds is a usage error (exit 2) naming the flag, not a failure to run (1).
+#[test]
+fn bad_durations_are_usage_errors_naming_the_flag() {
+    for (flag, env) in [
+        ("--request-deadline-secs", "STANCER_REQUEST_DEADLINE_SECS"),
+        ("--shutdown-grace-secs", "STANCER_SHUTDOWN_GRACE_SECS"),
+    ] {
+        for value in ["NaN", "nan", "inf", "-inf", "infinity", "-1", "-0.5", "1e300", "1e20"] {
+            let (code, err) = serve_exit(&[&format!("{flag}={value}")], &[]);
+            assert_eq!(code, Some(2), "{flag}={value}: {err}");
+            assert!(err.contains(flag), "{flag}={value}: {err}");
+            let (code, err) = serve_exit(&[], &[(env, value)]);
+            assert_eq!(code, Some(2), "{env}={value}: {err}");
+            assert!(err.contains(flag), "{env}={value}: {err}");
+        }
     }
 }

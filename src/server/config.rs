@@ -8,6 +8,13 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// Longest `Quotation.id`, in bytes: past it, INVALID_ARGUMENT naming the field, its index
+/// and this limit. An id is the caller's name for a quotation, echoed in its result and in
+/// its speaker's `quote_ids`, so a long one costs twice in every answer; 256 bytes holds
+/// any UUID, hash or database key. Fixed rather than a flag: unlike the other limits it
+/// does not trade work against capacity, so no deployment has a reason to move it.
+pub const MAX_ID_BYTES: usize = 256;
+
 /// Paths of the PEM files for TLS.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlsPaths {
@@ -37,6 +44,13 @@ pub struct ServerConfig {
     /// Most quotations in one ScoreQuotations request (or stream item). Default 1,000.
     /// Past it: RESOURCE_EXHAUSTED naming `max_quotations`.
     pub max_quotations: usize,
+    /// Most quotations found in one AnalyzeDocument document (or stream item). Default 1,000
+    /// (a long news article has a few dozen). Past it: RESOURCE_EXHAUSTED naming
+    /// `max_document_quotations` before any quotation is scored, as a ScoreQuotations request
+    /// past `max_quotations` is refused; not cut short, since verdicts over the first part of
+    /// a document would pass for the whole one's. The extraction before the check is bounded
+    /// by `max_text_chars`.
+    pub max_document_quotations: usize,
     /// Most requests (unary calls and stream items) being worked on at once. Default 256.
     /// A unary call past it is answered RESOURCE_EXHAUSTED naming
     /// `max_concurrent_requests` at once (so a client can back off) rather than queued; a
@@ -75,6 +89,7 @@ impl Default for ServerConfig {
             max_message_bytes: 16 * 1024 * 1024,
             max_text_chars: 100_000,
             max_quotations: 1_000,
+            max_document_quotations: 1_000,
             max_concurrent_requests: 256,
             request_deadline: Duration::from_secs(30),
             stream_buffer: 16,
@@ -98,6 +113,7 @@ impl ServerConfig {
             ("max_message_bytes", self.max_message_bytes),
             ("max_text_chars", self.max_text_chars),
             ("max_quotations", self.max_quotations),
+            ("max_document_quotations", self.max_document_quotations),
             ("max_concurrent_requests", self.max_concurrent_requests),
             ("stream_buffer", self.stream_buffer),
         ];
@@ -123,10 +139,11 @@ mod tests {
     fn every_zero_limit_is_refused_by_name_and_the_defaults_pass() {
         assert!(ServerConfig::default().check().is_ok());
         type Zero = fn(&mut ServerConfig);
-        let zeroed: [(&str, Zero); 6] = [
+        let zeroed: [(&str, Zero); 7] = [
             ("max_message_bytes", |c| c.max_message_bytes = 0),
             ("max_text_chars", |c| c.max_text_chars = 0),
             ("max_quotations", |c| c.max_quotations = 0),
+            ("max_document_quotations", |c| c.max_document_quotations = 0),
             ("max_concurrent_requests", |c| c.max_concurrent_requests = 0),
             ("stream_buffer", |c| c.stream_buffer = 0),
             ("request_deadline", |c| c.request_deadline = Duration::ZERO),

@@ -9,7 +9,7 @@
 use std::fmt::Write as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -90,6 +90,11 @@ impl Metrics {
         s.sum_nanos.fetch_add(u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX), Ordering::Relaxed);
     }
 
+    /// Starts measuring a call of `rpc`; see [`Call`].
+    pub fn start(self: &Arc<Self>, rpc: Rpc) -> Call {
+        Call { metrics: self.clone(), rpc, start: Instant::now(), finished: false }
+    }
+
     /// Records a reload and how many files it refused.
     pub fn observe_reload(&self, failed_files: usize) {
         self.reloads_ok.fetch_add(1, Ordering::Relaxed);
@@ -149,6 +154,38 @@ impl Metrics {
             self.reloads_failed_files.load(Ordering::Relaxed)
         );
         out
+    }
+}
+
+/// A call being measured: recorded with its code by [`Call::finish`], or as CANCELLED when
+/// dropped unfinished. A call's future is dropped unfinished when the client's deadline
+/// (`grpc-timeout`) passes, as tonic then answers CANCELLED ("Timeout expired") without
+/// asking the service, or when the client cancels the call or closes its connection, or an
+/// AnalyzeStream item is aborted because its client went away; such calls had gone
+/// uncounted. They are all CANCELLED, the code tonic sends for a passed client deadline:
+/// telling that apart from a cancel would take a timer of the server's own racing tonic's.
+/// DEADLINE_EXCEEDED counts the server's own `request_deadline`.
+#[must_use = "a call dropped unfinished is counted as CANCELLED"]
+pub struct Call {
+    metrics: Arc<Metrics>,
+    rpc: Rpc,
+    start: Instant,
+    finished: bool,
+}
+
+impl Call {
+    /// Records the call as answered with `code`.
+    pub fn finish(mut self, code: tonic::Code) {
+        self.finished = true;
+        self.metrics.observe(self.rpc, code, self.start.elapsed());
+    }
+}
+
+impl Drop for Call {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.metrics.observe(self.rpc, tonic::Code::Cancelled, self.start.elapsed());
+        }
     }
 }
 
@@ -236,5 +273,16 @@ mod tests {
         assert!(text.contains("stancer_request_duration_seconds_bucket{rpc=\"ScoreQuotations\",le=\"+Inf\"} 3"));
         assert!(text.contains("stancer_request_duration_seconds_count{rpc=\"ScoreQuotations\"} 3"));
         assert!(text.contains("stancer_models_loaded 2"));
+    }
+
+    #[test]
+    fn a_call_dropped_unfinished_counts_as_cancelled() {
+        let m = Arc::new(Metrics::new());
+        m.start(Rpc::AnalyzeDocument).finish(tonic::Code::OutOfRange);
+        drop(m.start(Rpc::AnalyzeDocument));
+        let text = m.render(0);
+        assert!(text.contains("stancer_requests_total{rpc=\"AnalyzeDocument\",code=\"OutOfRange\"} 1"), "{text}");
+        assert!(text.contains("stancer_requests_total{rpc=\"AnalyzeDocument\",code=\"Cancelled\"} 1"), "{text}");
+        assert!(text.contains("stancer_request_duration_seconds_count{rpc=\"AnalyzeDocument\"} 2"), "{text}");
     }
 }

@@ -21,11 +21,12 @@ use tonic::transport::server::TcpIncoming;
 use tonic::transport::{Identity, Server, ServerTlsConfig};
 use tonic_health::ServingStatus;
 
-pub use config::{ServerConfig, TlsPaths};
+pub use config::{MAX_ID_BYTES, ServerConfig, TlsPaths};
 pub use metrics::Metrics;
 pub use service::{StancerService, status_from_error};
 
-use crate::registry::{Registry, is_model_file};
+use crate::model::Task;
+use crate::registry::{Registry, Snapshot, is_model_file};
 
 /// Generated messages, client and server of `stancer.v1`, and its descriptor set.
 #[allow(missing_docs, clippy::all, clippy::pedantic)]
@@ -36,10 +37,16 @@ pub mod pb {
     pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/stancer_descriptor.bin"));
 }
 
-/// Keeps health SERVING while at least one model is loaded and NOT_SERVING while none is (a
-/// server without models answers every call NOT_FOUND; a load balancer should send its
-/// calls elsewhere), until shutdown. Polled each second, so that every way models reload
-/// (watcher, SIGHUP, ReloadModels) is followed.
+/// Keeps health SERVING while the scoring calls can be answered and NOT_SERVING while they
+/// cannot, until shutdown. Every scoring call (ScoreQuotations, AnalyzeDocument, the items of
+/// AnalyzeStream) needs a stance model and a sentiment model: with no model of either task
+/// each one is NOT_FOUND, and a load balancer should send them elsewhere (one model of the
+/// two had been SERVING). A model of each task will do, whatever its name, since a request
+/// may name its models. ListModels and ReloadModels are answered either way (a reload is how
+/// such a server gets its models back), but they are not what the server is for, so the
+/// service's one status is that of its scoring calls; the overall status ("") is the same,
+/// health and reflection having nothing to load. Polled each second, so that every way
+/// models reload (watcher, SIGHUP, ReloadModels) is followed.
 async fn health_follows_models(
     health: tonic_health::server::HealthReporter,
     registry: Arc<Registry>,
@@ -52,16 +59,26 @@ async fn health_follows_models(
             _ = tick.tick() => {}
             _ = stop.changed() => return,
         }
-        let now = !registry.snapshot().is_empty();
+        let missing = missing_task(&registry.snapshot());
+        let now = missing.is_none();
         if *stop.borrow() || serving == now {
             continue;
         }
-        if !now {
-            tracing::warn!(dir = %registry.dir().display(), "no model loaded: health is NOT_SERVING until one is");
+        if let Some(task) = missing {
+            tracing::warn!(
+                dir = %registry.dir().display(),
+                "no {task} model loaded: health is NOT_SERVING until one is"
+            );
         }
         serving = now;
         set_health(&health, if now { ServingStatus::Serving } else { ServingStatus::NotServing }).await;
     }
+}
+
+/// A task no model of `snap` does, if any: the scoring calls cannot be answered without one
+/// of each.
+fn missing_task(snap: &Snapshot) -> Option<Task> {
+    [Task::Stance, Task::Sentiment].into_iter().find(|&task| !snap.models().any(|m| m.model.task() == task))
 }
 
 /// Sets the status of the service and of the server as a whole ("").
@@ -123,7 +140,11 @@ pub async fn serve(
     let (stop_tx, stop_rx) = watch::channel(false);
 
     let (health, health_service) = tonic_health::server::health_reporter();
-    let serving = !registry.snapshot().is_empty();
+    let missing = missing_task(&registry.snapshot());
+    if let Some(task) = missing {
+        tracing::warn!(dir = %registry.dir().display(), "no {task} model loaded: health is NOT_SERVING until one is");
+    }
+    let serving = missing.is_none();
     set_health(&health, if serving { ServingStatus::Serving } else { ServingStatus::NotServing }).await;
     tokio::spawn(health_follows_models(health.clone(), registry.clone(), serving, stop_rx.clone()));
 

@@ -13,14 +13,15 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
-use super::ServerConfig;
 use super::metrics::{Metrics, Rpc};
 use super::pb;
+use super::{MAX_ID_BYTES, ServerConfig};
 use crate::analyze::{self, Quotation};
 use crate::error::Error;
 use crate::model::{Prediction, Task};
 use crate::quotes::{self, OffsetUnit, QuoteKind, Segment};
 use crate::registry::{LoadedModel, Registry, Snapshot};
+use crate::text::is_blank;
 
 /// Default model names when a request leaves them empty.
 pub const DEFAULT_STANCE_MODEL: &str = "stance";
@@ -285,6 +286,13 @@ fn check_score_limits(config: &ServerConfig, req: &pb::ScoreQuotationsRequest) -
     }
     check_text_len(&req.target, "target", config.max_text_chars)?;
     for (i, q) in req.quotations.iter().enumerate() {
+        if q.id.len() > MAX_ID_BYTES {
+            // The id is not echoed: it is the part too long to send back.
+            return Err(status_from_error(&Error::InvalidInput {
+                field: format!("quotations[{i}].id"),
+                message: format!("an id of {} bytes is over the limit of {MAX_ID_BYTES} bytes", q.id.len()),
+            }));
+        }
         check_text_len(&q.text, &format!("quotations[{i}].text"), config.max_text_chars)?;
         check_text_len(&q.speaker, &format!("quotations[{i}].speaker"), config.max_text_chars)?;
     }
@@ -350,13 +358,13 @@ fn analyze_document(
     req: pb::AnalyzeDocumentRequest,
     cancelled: &dyn Fn() -> bool,
 ) -> Result<pb::AnalyzeDocumentResponse, Status> {
-    if req.text.trim().is_empty() {
+    if is_blank(&req.text) {
         return Err(status_from_error(&Error::InvalidInput {
             field: "text".into(),
             message: "must not be empty".into(),
         }));
     }
-    if req.target.trim().is_empty() {
+    if is_blank(&req.target) {
         return Err(status_from_error(&Error::InvalidInput {
             field: "target".into(),
             message: "must not be empty (stance is always toward a target)".into(),
@@ -372,6 +380,7 @@ fn analyze_document(
         &stance.model,
         &sentiment.model,
         req.explain as usize,
+        config.max_document_quotations,
         cancelled,
     )
     .map_err(|e| status_from_error(&e))?;
@@ -463,7 +472,8 @@ pub(crate) fn decoding_ceiling(config: &ServerConfig) -> usize {
 
 impl Inner {
     /// One unary call: the size check first (an oversize request takes no concurrency
-    /// slot), then a slot, the work under the deadline, and the metrics.
+    /// slot), then a slot, the work under the deadline, and the metrics (a call dropped by
+    /// tonic, at the client's deadline, counted CANCELLED: see [`super::metrics::Call`]).
     async fn unary<Req, Resp, Fut>(
         &self,
         rpc: Rpc,
@@ -475,13 +485,13 @@ impl Inner {
         Resp: prost::Message,
         Fut: std::future::Future<Output = Result<Resp, Status>>,
     {
-        let start = Instant::now();
+        let call = self.metrics.start(rpc);
         let r = match check_message_size(&self.config, &req).and_then(|_| self.try_permit()) {
             Ok(permit) => self.with_deadline(work(req, permit)).await,
             Err(s) => Err(s),
         };
         let r = r.and_then(|reply| check_reply_size(&self.config, reply));
-        self.metrics.observe(rpc, code_of(&r), start.elapsed());
+        call.finish(code_of(&r));
         if let Err(s) = &r {
             tracing::debug!(rpc = ?rpc, code = ?s.code(), message = s.message(), "call failed");
         }
@@ -546,7 +556,8 @@ impl Inner {
     async fn stream_item(&self, item: pb::AnalyzeStreamRequest) -> pb::AnalyzeStreamResponse {
         use pb::analyze_stream_request::Request as Req;
         use pb::analyze_stream_response::Result as Res;
-        let start = Instant::now();
+        // An item aborted when its client goes away is counted CANCELLED.
+        let call = self.metrics.start(Rpc::AnalyzeStreamItem);
         // Waiting for a slot is the backpressure: the stream is not read meanwhile.
         let permit = match check_message_size(&self.config, &item) {
             Ok(()) => {
@@ -567,7 +578,7 @@ impl Inner {
             let reply = pb::AnalyzeStreamResponse { request_id: item.request_id.clone(), result: Some(r) };
             check_reply_size(&self.config, reply)
         });
-        self.metrics.observe(Rpc::AnalyzeStreamItem, code_of(&reply), start.elapsed());
+        call.finish(code_of(&reply));
         reply.unwrap_or_else(|s| pb::AnalyzeStreamResponse { request_id: item.request_id, result: Some(error(s)) })
     }
 
@@ -575,18 +586,23 @@ impl Inner {
         let Some(token) = self.config.admin_token.as_deref() else {
             return Ok(());
         };
-        let given = req
-            .metadata()
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or("");
+        let given =
+            req.metadata().get("authorization").and_then(|v| v.to_str().ok()).and_then(bearer_token).unwrap_or("");
         if constant_time_eq(given.as_bytes(), token.as_bytes()) {
             Ok(())
         } else {
             Err(Status::unauthenticated("ReloadModels needs the metadata `authorization: Bearer <admin token>`"))
         }
     }
+}
+
+/// The token of an `authorization` value of the Bearer scheme. The scheme's name is
+/// matched in any case (RFC 7235 §2.1: clients send "bearer" as well as RFC 6750's
+/// "Bearer"), and may be followed by more than one space; the token itself is left to the
+/// caller's exact comparison.
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim_start_matches(' '))
 }
 
 /// Compares without an early exit, so the time taken does not tell how much of a guessed
@@ -620,6 +636,14 @@ fn abort_pending(pending: &mut mpsc::Receiver<Pending>) {
     while let Ok(p) = pending.try_recv() {
         abort_pending_item(p);
     }
+}
+
+/// A refused model file as a ReloadFailure names it: its name in the models directory, not
+/// its path. ReloadModels is open to every client of a server without an admin token, and
+/// the server's file layout is none of a client's business (NOT_FOUND lists model names for
+/// the same reason); the log has the path.
+fn file_name(path: &std::path::Path) -> String {
+    path.file_name().unwrap_or(path.as_os_str()).to_string_lossy().into_owned()
 }
 
 fn code_of<T>(r: &Result<T, Status>) -> tonic::Code {
@@ -748,7 +772,7 @@ impl pb::stancer_server::Stancer for StancerService {
         &self,
         request: Request<pb::ReloadModelsRequest>,
     ) -> Result<Response<pb::ReloadModelsResponse>, Status> {
-        let start = Instant::now();
+        let call = self.inner.metrics.start(Rpc::ReloadModels);
         let inner = self.inner.clone();
         let r = match inner.check_admin(&request) {
             Err(s) => Err(s),
@@ -765,7 +789,7 @@ impl pb::stancer_server::Stancer for StancerService {
                         failed: report
                             .failed
                             .into_iter()
-                            .map(|f| pb::ReloadFailure { file: f.file.display().to_string(), reason: f.reason })
+                            .map(|f| pb::ReloadFailure { file: file_name(&f.file), reason: f.reason })
                             .collect(),
                         removed: report.removed,
                     })
@@ -773,7 +797,7 @@ impl pb::stancer_server::Stancer for StancerService {
                 .await
             }
         };
-        inner.metrics.observe(Rpc::ReloadModels, code_of(&r), start.elapsed());
+        call.finish(code_of(&r));
         r.map(Response::new)
     }
 }
@@ -789,6 +813,18 @@ mod tests {
         assert_eq!(s.code(), tonic::Code::InvalidArgument);
         assert!(s.message().contains("quotations[2].text"), "{}", s.message());
         assert!(s.message().contains("max_text_chars"), "{}", s.message());
+    }
+
+    #[test]
+    fn bearer_scheme_in_any_case() {
+        for v in ["Bearer t0k", "bearer t0k", "BEARER t0k", "Bearer   t0k"] {
+            assert_eq!(bearer_token(v), Some("t0k"), "{v:?}");
+        }
+        for v in ["Basic t0k", "Bearert0k", "t0k", "", "Bearer"] {
+            assert_eq!(bearer_token(v), None, "{v:?}");
+        }
+        assert_eq!(bearer_token("bearer T0K"), Some("T0K"));
+        assert_eq!(bearer_token("Bearer "), Some(""));
     }
 
     #[test]

@@ -7,5 +7,5 @@
 mod normalize;
 mod tokenize;
 
-pub use normalize::{Normalized, fold_char, normalize, normalize_into, normalize_str};
+pub use normalize::{Normalized, fold_char, is_blank, normalize, normalize_into, normalize_str};
 pub use tokenize::{Token, TokenBuf, TokenKind, tokenize, tokenize_normalized};

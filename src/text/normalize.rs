@@ -48,6 +48,14 @@ pub fn fold_char(c: char) -> Option<&'static str> {
     })
 }
 
+/// Whether `text` has nothing to read: only whitespace and the characters normalisation
+/// drops (zero-width spaces and joiners, the byte-order mark, the soft hyphen). Such a text
+/// normalises to nothing, so it is as empty as "" to everything downstream and is refused
+/// where an empty one is.
+pub fn is_blank(text: &str) -> bool {
+    text.chars().all(|c| c.is_whitespace() || fold_char(c) == Some(""))
+}
+
 /// Normalises `text`: folds punctuation variants, turns every space-like character into a
 /// plain space, and collapses runs of spaces (newlines are kept, as paragraph breaks matter
 /// to quotation extraction).
@@ -152,5 +160,17 @@ mod tests {
     #[test]
     fn zero_width_characters_vanish() {
         assert_eq!(normalize_str("a\u{200B}b"), "ab");
+    }
+
+    #[test]
+    fn blank_is_whitespace_and_zero_width_only() {
+        for blank in ["", " \n\t", "\u{200B}", "\u{200C}\u{200D}", "\u{FEFF}", "\u{2060}", "\u{00A0}\u{200B} \u{3000}"]
+        {
+            assert!(is_blank(blank), "{blank:?}");
+            assert!(normalize_str(blank).trim().is_empty(), "{blank:?}");
+        }
+        for text in ["a", "\u{200B}a\u{200B}", "\u{200E}", "."] {
+            assert!(!is_blank(text), "{text:?}");
+        }
     }
 }
