@@ -346,21 +346,11 @@ async fn list_models_and_token_guarded_reload() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_is_not_serving_while_no_model_is_loaded() {
     use tonic_health::pb::health_check_response::ServingStatus;
-    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+    use tonic_health::pb::health_client::HealthClient;
     let srv = TestServer::start(ServerConfig { watch_models: false, ..ServerConfig::default() }).await;
     let mut c = srv.client().await;
     let mut h = HealthClient::new(srv.channel().await);
-    let mut becomes = async |want: ServingStatus| {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let r = h.check(HealthCheckRequest { service: "stancer.v1.Stancer".into() }).await.unwrap();
-            if r.into_inner().status == want as i32 {
-                return;
-            }
-            assert!(Instant::now() < deadline, "health did not turn {want:?} within 10 s");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    };
+    let mut becomes = async |want: ServingStatus| health_becomes(&mut h, want).await;
     becomes(ServingStatus::Serving).await;
     for name in ["stance", "sentiment"] {
         std::fs::remove_file(srv.dir.path().join(format!("{name}.safetensors"))).unwrap();
@@ -1115,30 +1105,36 @@ async fn admin_token_scheme_is_case_insensitive() {
     srv.shutdown().await;
 }
 
+/// Waits (at most 10 s) until health says `want`, overall and for the service.
+async fn health_becomes(
+    h: &mut tonic_health::pb::health_client::HealthClient<tonic::transport::Channel>,
+    want: tonic_health::pb::health_check_response::ServingStatus,
+) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut now = Vec::new();
+        for service in ["", "stancer.v1.Stancer"] {
+            let r = h.check(tonic_health::pb::HealthCheckRequest { service: service.into() }).await.unwrap();
+            now.push(r.into_inner().status);
+        }
+        if now.iter().all(|s| *s == want as i32) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "health did not turn {want:?} within 10 s: {now:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Every scoring call needs a stance and a sentiment model: with either task missing,
 /// none of them can be answered, so health is NOT_SERVING, overall and for the service.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_is_not_serving_while_a_task_has_no_model() {
     use tonic_health::pb::health_check_response::ServingStatus;
-    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+    use tonic_health::pb::health_client::HealthClient;
     let srv = TestServer::start(ServerConfig { watch_models: false, ..ServerConfig::default() }).await;
     let mut c = srv.client().await;
     let mut h = HealthClient::new(srv.channel().await);
-    let mut becomes = async |want: ServingStatus| {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let mut now = Vec::new();
-            for service in ["", "stancer.v1.Stancer"] {
-                let r = h.check(HealthCheckRequest { service: service.into() }).await.unwrap();
-                now.push(r.into_inner().status);
-            }
-            if now.iter().all(|s| *s == want as i32) {
-                return;
-            }
-            assert!(Instant::now() < deadline, "health did not turn {want:?} within 10 s: {now:?}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    };
+    let mut becomes = async |want: ServingStatus| health_becomes(&mut h, want).await;
     becomes(ServingStatus::Serving).await;
     for name in ["sentiment", "stance"] {
         std::fs::remove_file(srv.dir.path().join(format!("{name}.safetensors"))).unwrap();
