@@ -3,7 +3,8 @@
 //! [`extract`] finds three kinds of quotation:
 //!
 //! - **direct**: text between quotation marks, in any common style (straight, curly “ ”,
-//!   guillemets « », single ‘ ’), including quotations that run over several paragraphs
+//!   guillemets « », single ‘ ’, low-9 „ “ and ‚ ‘ as German and Czech write them, Japanese
+//!   corner brackets 「 」 『 』), including quotations that run over several paragraphs
 //!   (each paragraph reopens the quote and only the last one closes it);
 //! - **indirect**: reported speech after or before a cue verb ("X said (that) ...",
 //!   "..., X said", "According to X, ...");
@@ -36,8 +37,9 @@
 //! cue lexicon does not reach.
 //!
 //! Input is never trusted: unbalanced or stray quotation marks are capped at the end of
-//! their paragraph, so one missing mark cannot swallow the rest of a document, and no input
-//! makes extraction panic.
+//! their paragraph, so one missing mark cannot swallow the rest of a document; marks around
+//! no word, and runs of three or more marks, quote nothing; and no input makes extraction
+//! panic.
 
 mod eval;
 mod lexicon;
@@ -581,6 +583,10 @@ impl<'a> Engine<'a> {
         let mut toks = Vec::with_capacity(n / 5 + 1);
         let mut para = 0usize;
         let mut para_has_tokens = false;
+        // A low-9 mark („ ‚) opened a quotation in this paragraph: the German and Czech
+        // style closes it with “ ‘, which elsewhere open one.
+        let mut low_double_open = false;
+        let mut low_single_open = false;
         let chars = self.chars();
         let mut i = 0;
         while i < n {
@@ -590,6 +596,8 @@ impl<'a> Engine<'a> {
                     para += 1;
                     para_has_tokens = false;
                 }
+                low_double_open = false;
+                low_single_open = false;
                 i += 1;
                 continue;
             }
@@ -654,19 +662,36 @@ impl<'a> Engine<'a> {
             let closing_ctx =
                 next.is_whitespace() || matches!(next, '.' | ',' | ';' | ':' | '!' | '?' | ')' | ']' | '-' | '"');
             let (kind, dir, single) = if c == '"' {
-                let dir = match self.orig_char(i) {
-                    '\u{201C}' | '\u{201E}' | '\u{00AB}' | '\u{301D}' => Dir::Open,
+                let o = self.orig_char(i);
+                let dir = match o {
+                    '\u{201C}' | '\u{201D}' if low_double_open => {
+                        low_double_open = false;
+                        Dir::Close
+                    }
+                    '\u{201E}' => {
+                        low_double_open = true;
+                        Dir::Open
+                    }
+                    '\u{201C}' | '\u{00AB}' | '\u{301D}' => Dir::Open,
                     '\u{201D}' | '\u{00BB}' | '\u{301E}' => Dir::Close,
                     _ if opening_ctx && !closing_ctx => Dir::Open,
                     _ if closing_ctx && !opening_ctx => Dir::Close,
                     _ => Dir::Either,
                 };
                 (Tk::Mark, dir, false)
+            } else if matches!(c, '\u{300C}' | '\u{300E}') {
+                // Japanese corner brackets 「 」 and 『 』 (not folded by normalisation).
+                (Tk::Mark, Dir::Open, false)
+            } else if matches!(c, '\u{300D}' | '\u{300F}') {
+                (Tk::Mark, Dir::Close, false)
             } else if c == '\'' {
                 let o = self.orig_char(i);
-                if opening_ctx && (next.is_alphanumeric() || next == '"') && o != '\u{2019}' {
+                let low_close = low_single_open && o == '\u{2018}';
+                if opening_ctx && (next.is_alphanumeric() || next == '"') && o != '\u{2019}' && !low_close {
+                    low_single_open |= o == '\u{201A}';
                     (Tk::Mark, Dir::Open, true)
-                } else if closing_ctx && !prev.is_whitespace() && o != '\u{2018}' {
+                } else if closing_ctx && !prev.is_whitespace() && (o != '\u{2018}' || low_close) {
+                    low_single_open &= !low_close;
                     (Tk::Mark, Dir::Close, true)
                 } else {
                     (Tk::Punct, Dir::Either, false)
@@ -696,11 +721,26 @@ impl<'a> Engine<'a> {
             }
             let para_end = self.toks[p1 - 1].end;
             let first_region = self.regions.len();
-            // Double marks.
+            // Double marks. Three or more in a row open and close nothing: they are debris
+            // (a broken encoding, a separator line), and pairing them would make a quotation
+            // of each pair, or swallow what follows.
+            let double = |t: usize| self.toks[t].kind == Tk::Mark && !self.toks[t].single;
+            let mut debris = vec![false; p1 - p0];
+            let mut t = p0;
+            while t < p1 {
+                let mut u = t;
+                while u < p1 && double(u) {
+                    u += 1;
+                }
+                if u - t >= 3 {
+                    debris[t - p0..u - p0].fill(true);
+                }
+                t = u.max(t + 1);
+            }
             let mut open: Option<usize> = None;
             for t in p0..p1 {
                 let tk = &self.toks[t];
-                if tk.kind != Tk::Mark || tk.single {
+                if tk.kind != Tk::Mark || tk.single || debris[t - p0] {
                     continue;
                 }
                 match (open, tk.dir) {
@@ -709,6 +749,9 @@ impl<'a> Engine<'a> {
                     (Some(o), Dir::Close | Dir::Either) => {
                         self.add_region(o, Some(t), self.toks[t].end);
                         open = None;
+                    }
+                    (Some(o), Dir::Open) if !(o + 1..t).any(|k| self.toks[k].kind == Tk::Word) => {
+                        // Two marks around nothing ("“ “Yes,”"): one opening, written twice.
                     }
                     (Some(o), Dir::Open) => {
                         // Two opening marks: the first quotation was never closed. End it
@@ -780,7 +823,13 @@ impl<'a> Engine<'a> {
         self.consumed = vec![false; self.regions.len()];
     }
 
+    /// Records the quotation opened by mark `open` and ending at char `end`, unless it holds
+    /// no word: marks around nothing quote nothing.
     fn add_region(&mut self, open: usize, close: Option<usize>, end: usize) {
+        let mut inside = (open + 1..self.toks.len()).take_while(|&t| self.toks[t].start < end);
+        if !inside.any(|t| self.toks[t].kind == Tk::Word) {
+            return;
+        }
         let id = self.regions.len();
         let start = self.toks[open].start;
         let mut t = open;
@@ -1822,7 +1871,11 @@ impl<'a> Engine<'a> {
         let Some((kind, spans)) = self.content(first, (last + 1).min(e)) else {
             return;
         };
-        let len: usize = spans.iter().map(|&(a, b)| b - a).sum();
+        // Length as Latin-script text would have it: a CJK character carries about as much
+        // as a short word ("「選挙に勝つ」" is a whole quoted clause).
+        let width = |c: &char| if *c >= '\u{2E80}' { 3 } else { 1 };
+        let len: usize =
+            spans.iter().map(|&(a, b)| self.chars().get(a..b).unwrap_or(&[]).iter().map(width).sum::<usize>()).sum();
         if let Some(li) = self.last_quote {
             let last = &self.raws[li];
             let same_para = last.para == para;

@@ -81,3 +81,51 @@ fn show() {
     };
     println!("{}", serde_json::to_string_pretty(&extract(&text)).unwrap());
 }
+
+fn quote_with<'a>(x: &'a Extraction, content_part: &str) -> &'a Quote {
+    x.quotes
+        .iter()
+        .find(|q| q.content.text.contains(content_part))
+        .unwrap_or_else(|| panic!("no quote containing {content_part:?} in {x:#?}"))
+}
+
+fn source_of(q: &Quote) -> Option<&str> {
+    q.source.as_ref().map(|s| s.text.as_str())
+}
+
+#[test]
+fn low_nine_and_corner_quotation_marks() {
+    let text = "„Wir schaffen das“, sagte Angela Merkel.\n\"Taxes,\" she said, \"are theft.\"";
+    let x = extract(text);
+    let q = quote_with(&x, "Wir schaffen das");
+    assert_eq!(q.content.text, "„Wir schaffen das“", "{x:#?}");
+    let q = quote_with(&x, "Taxes");
+    assert_eq!(q.content.text, "\"Taxes,\" \"are theft.\"", "{x:#?}");
+    assert_eq!(source_of(q), Some("she"), "{x:#?}");
+    assert_eq!(x.quotes.len(), 2, "{x:#?}");
+    let x = extract("Sie sagte: ‚Das ist gut‘. Dann ging sie.\n\"Taxes,\" she said, \"are theft.\"");
+    assert!(x.quotes.iter().any(|q| q.content.text == "‚Das ist gut‘"), "{x:#?}");
+    assert_eq!(quote_with(&x, "Taxes").content.text, "\"Taxes,\" \"are theft.\"", "{x:#?}");
+    for (open, close) in [("「", "」"), ("『", "』")] {
+        let text = format!("{open}We will win this election{close}, the prime minister said.");
+        let x = extract(&text);
+        let q = quote_with(&x, "We will win");
+        assert_eq!(q.content.text, format!("{open}We will win this election{close}"), "{x:#?}");
+        assert_eq!(q.kind, QuoteKind::Direct, "{x:#?}");
+    }
+}
+
+#[test]
+fn runs_of_stray_marks_are_no_quotation() {
+    let marks = "“".repeat(50);
+    for text in [
+        format!("{marks}\n\"Taxes,\" she said, \"are theft.\""),
+        format!("He said {marks} and left.\n\"Taxes,\" she said, \"are theft.\""),
+    ] {
+        let x = extract(&text);
+        assert!(x.quotes.iter().all(|q| q.content.spans.len() <= 3), "{x:#?}");
+        let q = quote_with(&x, "are theft");
+        assert_eq!(q.content.text, "\"Taxes,\" \"are theft.\"", "{x:#?}");
+        assert_eq!(source_of(q), Some("she"), "{x:#?}");
+    }
+}
