@@ -367,7 +367,7 @@ fn is_party_tag(lower: &str) -> bool {
 /// Abbreviated titles written with a full stop ("Mr.", "Sen.").
 const TITLE_ABBREVIATIONS: &[&str] = &[
     "mr", "mrs", "ms", "dr", "sen", "rep", "gov", "gen", "lt", "col", "capt", "sgt", "adm", "maj", "prof", "rev",
-    "atty", "supt", "cmdr",
+    "atty", "supt", "cmdr", "st",
 ];
 
 /// Lower-case particles inside a name ("Charles de Gaulle", "Ursula von der Leyen",
@@ -619,11 +619,14 @@ impl<'a> Engine<'a> {
                     }
                 }
                 let word: String = chars[i..j].iter().collect();
+                // "al-Assad", "el-Sisi": a name behind a lower-case article.
+                let article_name = matches!(word.split_once('-'), Some(("al" | "el", rest))
+                    if rest.starts_with(char::is_uppercase));
                 toks.push(Tok {
                     start: i,
                     end: j,
                     kind: Tk::Word,
-                    cap: c.is_uppercase(),
+                    cap: c.is_uppercase() || article_name,
                     lower: word.to_lowercase(),
                     para,
                     dir: Dir::Either,
@@ -937,17 +940,31 @@ impl<'a> Engine<'a> {
             && (in_list(TITLE_ABBREVIATIONS, &self.toks[t - 1].lower)
                 || (self.toks[t - 1].cap && is_initials(&self.toks[t - 1].lower)))
             && self.free_word(t + 1)
-            && self.toks[t + 1].cap
+            // "Ms. van der Berg": the name may open with its particles.
+            && (self.toks[t + 1].cap || self.name_particle(t + 1))
+    }
+
+    /// Whether `t` is the full stop of an abbreviated title written against it ("Ms.").
+    fn title_stop(&self, t: usize) -> bool {
+        t > 0
+            && t < self.toks.len()
+            && self.toks[t].lower == "."
+            && self.tok_region[t].is_none()
+            && self.free_word(t - 1)
+            && self.toks[t - 1].end == self.toks[t].start
+            && in_list(TITLE_ABBREVIATIONS, &self.toks[t - 1].lower)
     }
 
     /// Whether `t` is a particle inside a name: a lower-case [`NAME_PARTICLES`] word with
-    /// a capitalised word before it and one after it, at most one other particle between.
+    /// a capitalised word (or an abbreviated title: "Ms. van der Berg") before it and a
+    /// capitalised word after it, at most one other particle between.
     fn name_particle(&self, t: usize) -> bool {
         let particle =
             |k: usize| k < self.toks.len() && self.free_word(k) && in_list(NAME_PARTICLES, &self.toks[k].lower);
         let cap = |k: usize| k < self.toks.len() && self.free_word(k) && self.toks[k].cap;
+        let before = |k: usize| cap(k) || self.title_stop(k);
         particle(t)
-            && (cap(t.wrapping_sub(1)) || (t >= 2 && particle(t - 1) && cap(t - 2)))
+            && (before(t.wrapping_sub(1)) || (t >= 2 && particle(t - 1) && before(t - 2)))
             && (cap(t + 1) || (particle(t + 1) && cap(t + 2)))
     }
 

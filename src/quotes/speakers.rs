@@ -9,7 +9,7 @@
 //! speakers too, named as first written.
 
 use super::lexicon::{ORG_WORDS, PronounKind, TITLES, in_list, pronoun_kind};
-use super::{Engine, NAME_SUFFIXES, PLACE_STARTS, TITLE_ABBREVIATIONS, Tk, is_initials, strip_the};
+use super::{Engine, NAME_PARTICLES, NAME_SUFFIXES, PLACE_STARTS, TITLE_ABBREVIATIONS, Tk, is_initials, strip_the};
 
 #[derive(Debug, Clone)]
 pub(super) struct Entry {
@@ -224,6 +224,10 @@ impl Engine<'_> {
             if words == 1 {
                 // A surname: the most recent person whose name ends with it.
                 self.most_recent(|e| !e.org && last_word(&e.key) == key)
+            } else if key.split(' ').rev().skip(1).all(|w| in_list(NAME_PARTICLES, w)) {
+                // A surname with its particles ("de Vos" after "Pierre de Vos").
+                let tail = format!(" {key}");
+                self.most_recent(|e| !e.org && e.key.ends_with(&tail))
             } else {
                 // A full name: a person known so far by the surname alone.
                 self.entries.iter().position(|e| !e.org && e.key == last_word(&key))

@@ -129,3 +129,28 @@ fn runs_of_stray_marks_are_no_quotation() {
         assert_eq!(source_of(q), Some("she"), "{x:#?}");
     }
 }
+
+#[test]
+fn abbreviated_titles_and_name_particles_stay_in_the_name() {
+    let x = extract("\"We will not back down,\" said Ms. van der Berg, the Dutch finance minister.");
+    let q = quote_with(&x, "We will not back down");
+    assert_eq!(q.speaker.as_deref(), Some("van der Berg"), "{q:#?}");
+    assert_eq!(source_of(q), Some("Ms. van der Berg"), "{q:#?}");
+    let x = extract("Ms. van der Berg said: \"We will not back down.\"");
+    assert_eq!(quote_with(&x, "back down").speaker.as_deref(), Some("van der Berg"), "{x:#?}");
+    let x = extract("\"The war is over,\" said Bashar al-Assad.");
+    assert_eq!(quote_with(&x, "The war is over").speaker.as_deref(), Some("Bashar al-Assad"), "{x:#?}");
+    let x = extract("\"We need a deal,\" said Ursula von der Leyen.");
+    assert_eq!(quote_with(&x, "We need a deal").speaker.as_deref(), Some("Ursula von der Leyen"), "{x:#?}");
+    let x = extract("\"It is over,\" said Mayor Jean St. Pierre.");
+    assert_eq!(quote_with(&x, "It is over").speaker.as_deref(), Some("Jean St. Pierre"), "{x:#?}");
+    for title in ["Mr.", "Mrs.", "Ms.", "Dr.", "Sen.", "Rep.", "Gov.", "Gen.", "Prof."] {
+        let pronoun = if matches!(title, "Mrs." | "Ms.") { "she" } else { "he" };
+        let text = format!("\"It is over,\" said {title} John Smith. \"We lost,\" {pronoun} said.");
+        let x = extract(&text);
+        let q = quote_with(&x, "It is over");
+        assert_eq!(q.speaker.as_deref(), Some("John Smith"), "{title}: {x:#?}");
+        assert_eq!(source_of(q), Some(format!("{title} John Smith").as_str()), "{x:#?}");
+        assert_eq!(quote_with(&x, "We lost").speaker.as_deref(), Some("John Smith"), "{title}: {x:#?}");
+    }
+}
