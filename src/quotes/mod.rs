@@ -1340,6 +1340,11 @@ impl<'a> Engine<'a> {
                         }
                         let marked = marked || (first.kind == Tk::Word && self.is_np_word(k + 1));
                         if let Some(np) = self.np_back(k - 1, s) {
+                            if pl == ","
+                                && let Some(src) = self.role_then_name(s, np, k, p)
+                            {
+                                return Some((src, Order::Relative));
+                            }
                             if np.0 == np.1 && is_party_tag(&self.toks[np.0].lower) {
                                 // "Sen. Marco Rubio, R-Fla., appearing on ..., said": the
                                 // party tag is part of the aside; look further back.
@@ -1403,6 +1408,43 @@ impl<'a> Engine<'a> {
             return Some(((s, p), Order::Before));
         }
         None
+    }
+
+    /// "The opposition leader, Kemi Badenoch, said": a role (a noun phrase `np` ending on a
+    /// lower-case noun) and the name in apposition between the commas `comma` and `p`. The
+    /// source is both, the role's leading determiner and modifiers included; the name is
+    /// the speaker (see [`Engine::resolve`]).
+    fn role_then_name(&self, s: usize, np: (usize, usize), comma: usize, p: usize) -> Option<(usize, usize)> {
+        let role_head = &self.toks[np.1];
+        if role_head.cap || np.1 + 1 != comma || !in_list(TITLES, &role_head.lower) {
+            return None;
+        }
+        let name = self.np_forward(comma + 1, p, false)?;
+        if name != (comma + 1, p - 1)
+            || !self.toks[p - 1].cap
+            || !self.toks[comma + 1].cap
+            || (comma + 1..p).all(|t| !self.toks[t].cap || in_list(TITLES, &self.toks[t].lower))
+        {
+            return None;
+        }
+        // "The opposition leader": np_back stops at words it does not know as modifiers;
+        // take them when a determiner opens the sentence and only plain words follow it.
+        let mut a = np.0;
+        let det = matches!(self.toks[s].lower.as_str(), "the" | "a" | "an" | "his" | "her" | "their" | "its");
+        if det
+            && np.0 > s
+            && np.0 - s <= 4
+            && (s..np.0).all(|t| {
+                let tk = &self.toks[t];
+                self.free_word(t)
+                    && lexicon::cue_entry(&tk.lower).is_none()
+                    && !in_list(AUXILIARIES, &tk.lower)
+                    && !in_list(CLAUSE_WORDS, &tk.lower)
+            })
+        {
+            a = s;
+        }
+        Some((a, p - 1))
     }
 
     /// "Matthews: Well, ..." at the start of a paragraph: a speaker label in an interview

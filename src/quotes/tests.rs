@@ -154,3 +154,24 @@ fn abbreviated_titles_and_name_particles_stay_in_the_name() {
         assert_eq!(quote_with(&x, "We lost").speaker.as_deref(), Some("John Smith"), "{title}: {x:#?}");
     }
 }
+
+#[test]
+fn appositive_name_after_a_role_is_the_speaker() {
+    let x = extract("The opposition leader, Kemi Badenoch, said: \"This budget is a disaster.\"");
+    assert_eq!(x.quotes.len(), 1, "{x:#?}");
+    let q = &x.quotes[0];
+    assert_eq!(q.speaker.as_deref(), Some("Kemi Badenoch"), "{q:#?}");
+    assert_eq!(source_of(q), Some("The opposition leader, Kemi Badenoch"), "{q:#?}");
+    assert_eq!(x.speakers[0].role.as_deref(), Some("opposition leader"), "{x:#?}");
+    for text in [
+        "\"This budget is a disaster,\" said Kemi Badenoch, the opposition leader.",
+        "\"This budget is a disaster,\" the opposition leader, Kemi Badenoch, said.",
+        "Kemi Badenoch, the opposition leader, said: \"This budget is a disaster.\"",
+    ] {
+        let x = extract(text);
+        assert_eq!(x.quotes[0].speaker.as_deref(), Some("Kemi Badenoch"), "{x:#?}");
+    }
+    // A possessive role does not make the mention an organisation's name.
+    let x = extract("Clinton's attorney, David Kendall, said: \"No comment.\"");
+    assert_eq!(x.quotes[0].speaker.as_deref(), Some("David Kendall"), "{x:#?}");
+}
