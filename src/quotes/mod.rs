@@ -55,7 +55,8 @@ pub use lexicon::{CueClass, CueEntry, cue_class, cue_entry};
 pub use offsets::{OffsetUnit, convert_offset, convert_offsets};
 
 use lexicon::{
-    NOT_NAMES, NP_MODIFIERS, ORG_WORDS, PRE_CUE_FILLERS, PronounKind, SOURCE_NOUNS, TITLES, in_list, pronoun_kind,
+    HEADLINE_LABELS, NOT_NAMES, NP_MODIFIERS, ORG_WORDS, PRE_CUE_FILLERS, PronounKind, SOURCE_NOUNS, TITLES, in_list,
+    pronoun_kind,
 };
 
 use crate::text::{Normalized, normalize};
@@ -1456,6 +1457,43 @@ impl<'a> Engine<'a> {
             && self.tok_region[colon].is_none()
             && (s..colon).all(|t| self.free_word(t) && self.toks[t].cap)
             && !in_list(NOT_NAMES, &self.toks[s].lower)
+            && !in_list(HEADLINE_LABELS, &self.toks[s].lower)
+    }
+
+    /// "Breaking: “The talks have collapsed,” a spokesman said": one capitalised word and a
+    /// colon opening a paragraph are a headline label, not a speaker, when the word is a
+    /// known label, or when a quotation follows and the word is not known as a speaker: a
+    /// pronoun, a role, an acronym, or a name (a capitalised word written elsewhere in the
+    /// document not at a paragraph's start, as the "Trump" of a headline "Trump: ‘We are
+    /// going to win so much’" is in the article under it). Returns where the sentence
+    /// proper starts.
+    fn headline_label(&self, s: usize, e: usize) -> Option<usize> {
+        let para_start = s == 0 || self.toks[s - 1].para != self.toks[s].para;
+        if !para_start || s + 2 >= e || !self.free_word(s) || !self.toks[s].cap {
+            return None;
+        }
+        let colon = &self.toks[s + 1];
+        if colon.lower != ":" || colon.kind != Tk::Punct || self.tok_region[s + 1].is_some() {
+            return None;
+        }
+        let l = self.toks[s].lower.as_str();
+        if in_list(HEADLINE_LABELS, l) {
+            return Some(s + 2);
+        }
+        let quote_follows = self.tok_region[s + 2].is_some_and(|r| self.regions[r].open == s + 2);
+        let word = &self.chars()[self.toks[s].start..self.toks[s].end];
+        let acronym = word.len() >= 2 && word.iter().all(|c| !c.is_lowercase());
+        let known = pronoun_kind(l).is_some()
+            || in_list(TITLES, l)
+            || in_list(SOURCE_NOUNS, l)
+            || in_list(ORG_WORDS, l)
+            || acronym
+            || self
+                .toks
+                .iter()
+                .enumerate()
+                .any(|(t, tk)| t != s && tk.cap && tk.lower == l && t > 0 && self.toks[t - 1].para == tk.para);
+        (quote_follows && !known).then_some(s + 2)
     }
 
     /// The words between a closing quotation mark and a cue, when they look like a source:
@@ -1665,6 +1703,7 @@ impl<'a> Engine<'a> {
     }
 
     fn attribute_sentence(&mut self, s: usize, e: usize, pending: &mut Option<Raw>) {
+        let s = self.headline_label(s, e).unwrap_or(s);
         // "X observed, the biggest victor was ...:" followed by a quotation: the quotation
         // belongs to that attribution.
         if let Some(ri) = self.colon_raw.take()
@@ -1725,7 +1764,7 @@ impl<'a> Engine<'a> {
         let mut made = 0;
         let mut prev_source = None;
         let mut covered: Vec<(usize, usize)> = Vec::new();
-        for cue in cues {
+        for &cue in &cues {
             if covered.iter().any(|&(a, b)| cue.tok >= a && cue.tok < b) && cue.class == CueClass::Cognition {
                 continue;
             }
@@ -1852,6 +1891,24 @@ impl<'a> Engine<'a> {
                         quote_content = Some((k2, (endt + 1).min(e)));
                     }
                 }
+            }
+            if matches!(cue.lemma, ":" | "label:")
+                && cues.iter().any(|c| {
+                    c.tok > ca
+                        && c.tok < cb
+                        && self.find_source(s, e, c, None).is_some_and(|(src, _)| {
+                            let before = (ca..src.0).rev().find(|&t| self.toks[t].kind != Tk::Punct);
+                            src.0 > ca
+                                && src.1 < cb
+                                && before.is_some_and(|t| {
+                                    self.tok_region[t].is_some_and(|r| self.regions[r].close == Some(t))
+                                })
+                        })
+                })
+            {
+                // "Lee: “...,” a spokesman told reporters": the attribution after the
+                // quotation claims it, and a quotation must not have two speakers.
+                continue;
             }
             let Some((kind, mut spans)) = self.content(ca, cb) else {
                 if !trailing && order != Order::According && self.trim(after_start, e).is_none() {

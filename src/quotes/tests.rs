@@ -175,3 +175,29 @@ fn appositive_name_after_a_role_is_the_speaker() {
     let x = extract("Clinton's attorney, David Kendall, said: \"No comment.\"");
     assert_eq!(x.quotes[0].speaker.as_deref(), Some("David Kendall"), "{x:#?}");
 }
+
+#[test]
+fn a_headline_label_before_a_colon_is_not_a_speaker() {
+    let text = "Breaking: \"The talks have collapsed,\" a spokesman for the ministry told reporters.";
+    let x = extract(text);
+    assert_eq!(x.quotes.len(), 1, "{x:#?}");
+    let q = &x.quotes[0];
+    assert_eq!(q.content.text, "\"The talks have collapsed,\"", "{q:#?}");
+    assert_eq!(source_of(q), Some("a spokesman for the ministry"), "{q:#?}");
+    for label in ["Update", "Watch", "Exclusive", "Analysis", "Opinion", "Live", "Shock"] {
+        let text = format!("{label}: \"Prices will rise,\" the minister said.");
+        let x = extract(&text);
+        assert_eq!(x.quotes.len(), 1, "{x:#?}");
+        assert_eq!(x.quotes[0].content.text, "\"Prices will rise,\"", "{x:#?}");
+        assert!(x.speakers.iter().all(|s| s.name != label), "{x:#?}");
+    }
+    // A name the document knows may head a colon quotation, as in a headline.
+    let x = extract("Senator Ann Lee spoke first.\nLee: \"We have the votes.\"");
+    assert_eq!(quote_with(&x, "We have the votes").speaker.as_deref(), Some("Ann Lee"), "{x:#?}");
+    let x = extract("Trump: \"We will win.\"\nDonald Trump spoke in Iowa on Monday.");
+    assert_eq!(quote_with(&x, "We will win").speaker.as_deref(), Some("Donald Trump"), "{x:#?}");
+    // Never one quotation with two speakers, even after a known name.
+    let x = extract("Senator Ann Lee spoke first.\nLee: \"We have the votes,\" a spokesman told reporters.");
+    let n = x.quotes.iter().filter(|q| q.content.text.contains("We have the votes")).count();
+    assert_eq!(n, 1, "{x:#?}");
+}
