@@ -28,8 +28,8 @@
 //! # Measured
 //!
 //! On PolNeAR (`../shared/data/quotes`, rules of [`evaluate`]): quoted attributions
-//! P 87.0 / R 85.0 / F1 86.0 on train and P 88.7 / R 84.0 / F1 86.3 on dev; all attributions
-//! (indirect included) P 83.8 / R 53.6 on train, P 86.4 / R 56.9 on dev; right speaker for
+//! P 87.0 / R 85.0 / F1 86.0 on train and P 88.8 / R 84.0 / F1 86.3 on dev; all attributions
+//! (indirect included) P 83.8 / R 53.6 on train, P 86.5 / R 56.9 on dev; right speaker for
 //! 92.0 % (train) and 90.2 % (dev) of matched quoted attributions. Reproduce with
 //! `cargo test --release --lib quotes::tests::polnear_scores -- --ignored --nocapture`.
 //! The recall on all attributions is bounded by PolNeAR's broad notion of attribution
