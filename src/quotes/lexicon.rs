@@ -981,6 +981,38 @@ pub const NOT_NAMES: &[&str] = &[
     "first",
 ];
 
+/// Labels that open a headline or a paragraph before a colon ("Breaking: “...”"): never
+/// a speaker.
+pub const HEADLINE_LABELS: &[&str] = &[
+    "breaking",
+    "update",
+    "updated",
+    "updates",
+    "watch",
+    "exclusive",
+    "analysis",
+    "opinion",
+    "live",
+    "editorial",
+    "commentary",
+    "explainer",
+    "factbox",
+    "fact-check",
+    "video",
+    "photos",
+    "listen",
+    "podcast",
+    "correction",
+    "developing",
+    "urgent",
+    "alert",
+    "flash",
+    "review",
+    "interview",
+    "transcript",
+    "report",
+];
+
 /// Auxiliaries and adverbs allowed between a source and its cue verb ("Rutte also
 /// corroborated", "Biden has repeatedly said").
 pub const PRE_CUE_FILLERS: &[&str] = &[

@@ -3,7 +3,8 @@
 //! [`extract`] finds three kinds of quotation:
 //!
 //! - **direct**: text between quotation marks, in any common style (straight, curly “ ”,
-//!   guillemets « », single ‘ ’), including quotations that run over several paragraphs
+//!   guillemets « », single ‘ ’, low-9 „ “ and ‚ ‘ as German and Czech write them, Japanese
+//!   corner brackets 「 」 『 』), including quotations that run over several paragraphs
 //!   (each paragraph reopens the quote and only the last one closes it);
 //! - **indirect**: reported speech after or before a cue verb ("X said (that) ...",
 //!   "..., X said", "According to X, ...");
@@ -27,8 +28,8 @@
 //! # Measured
 //!
 //! On PolNeAR (`../shared/data/quotes`, rules of [`evaluate`]): quoted attributions
-//! P 87.0 / R 85.0 / F1 86.0 on train and P 88.7 / R 84.0 / F1 86.3 on dev; all attributions
-//! (indirect included) P 83.8 / R 53.6 on train, P 86.4 / R 56.9 on dev; right speaker for
+//! P 87.0 / R 85.0 / F1 86.0 on train and P 88.8 / R 84.0 / F1 86.3 on dev; all attributions
+//! (indirect included) P 83.8 / R 53.6 on train, P 86.5 / R 56.9 on dev; right speaker for
 //! 92.0 % (train) and 90.2 % (dev) of matched quoted attributions. Reproduce with
 //! `cargo test --release --lib quotes::tests::polnear_scores -- --ignored --nocapture`.
 //! The recall on all attributions is bounded by PolNeAR's broad notion of attribution
@@ -36,8 +37,9 @@
 //! cue lexicon does not reach.
 //!
 //! Input is never trusted: unbalanced or stray quotation marks are capped at the end of
-//! their paragraph, so one missing mark cannot swallow the rest of a document, and no input
-//! makes extraction panic.
+//! their paragraph, so one missing mark cannot swallow the rest of a document; marks around
+//! no word, and runs of three or more marks, quote nothing; and no input makes extraction
+//! panic.
 
 mod eval;
 mod lexicon;
@@ -53,7 +55,8 @@ pub use lexicon::{CueClass, CueEntry, cue_class, cue_entry};
 pub use offsets::{OffsetUnit, convert_offset, convert_offsets};
 
 use lexicon::{
-    NOT_NAMES, NP_MODIFIERS, ORG_WORDS, PRE_CUE_FILLERS, PronounKind, SOURCE_NOUNS, TITLES, in_list, pronoun_kind,
+    HEADLINE_LABELS, NOT_NAMES, NP_MODIFIERS, ORG_WORDS, PRE_CUE_FILLERS, PronounKind, SOURCE_NOUNS, TITLES, in_list,
+    pronoun_kind,
 };
 
 use crate::text::{Normalized, normalize};
@@ -365,7 +368,7 @@ fn is_party_tag(lower: &str) -> bool {
 /// Abbreviated titles written with a full stop ("Mr.", "Sen.").
 const TITLE_ABBREVIATIONS: &[&str] = &[
     "mr", "mrs", "ms", "dr", "sen", "rep", "gov", "gen", "lt", "col", "capt", "sgt", "adm", "maj", "prof", "rev",
-    "atty", "supt", "cmdr",
+    "atty", "supt", "cmdr", "st",
 ];
 
 /// Lower-case particles inside a name ("Charles de Gaulle", "Ursula von der Leyen",
@@ -581,6 +584,10 @@ impl<'a> Engine<'a> {
         let mut toks = Vec::with_capacity(n / 5 + 1);
         let mut para = 0usize;
         let mut para_has_tokens = false;
+        // A low-9 mark („ ‚) opened a quotation in this paragraph: the German and Czech
+        // style closes it with “ ‘, which elsewhere open one.
+        let mut low_double_open = false;
+        let mut low_single_open = false;
         let chars = self.chars();
         let mut i = 0;
         while i < n {
@@ -590,6 +597,8 @@ impl<'a> Engine<'a> {
                     para += 1;
                     para_has_tokens = false;
                 }
+                low_double_open = false;
+                low_single_open = false;
                 i += 1;
                 continue;
             }
@@ -611,11 +620,14 @@ impl<'a> Engine<'a> {
                     }
                 }
                 let word: String = chars[i..j].iter().collect();
+                // "al-Assad", "el-Sisi": a name behind a lower-case article.
+                let article_name = matches!(word.split_once('-'), Some(("al" | "el", rest))
+                    if rest.starts_with(char::is_uppercase));
                 toks.push(Tok {
                     start: i,
                     end: j,
                     kind: Tk::Word,
-                    cap: c.is_uppercase(),
+                    cap: c.is_uppercase() || article_name,
                     lower: word.to_lowercase(),
                     para,
                     dir: Dir::Either,
@@ -654,19 +666,36 @@ impl<'a> Engine<'a> {
             let closing_ctx =
                 next.is_whitespace() || matches!(next, '.' | ',' | ';' | ':' | '!' | '?' | ')' | ']' | '-' | '"');
             let (kind, dir, single) = if c == '"' {
-                let dir = match self.orig_char(i) {
-                    '\u{201C}' | '\u{201E}' | '\u{00AB}' | '\u{301D}' => Dir::Open,
+                let o = self.orig_char(i);
+                let dir = match o {
+                    '\u{201C}' | '\u{201D}' if low_double_open => {
+                        low_double_open = false;
+                        Dir::Close
+                    }
+                    '\u{201E}' => {
+                        low_double_open = true;
+                        Dir::Open
+                    }
+                    '\u{201C}' | '\u{00AB}' | '\u{301D}' => Dir::Open,
                     '\u{201D}' | '\u{00BB}' | '\u{301E}' => Dir::Close,
                     _ if opening_ctx && !closing_ctx => Dir::Open,
                     _ if closing_ctx && !opening_ctx => Dir::Close,
                     _ => Dir::Either,
                 };
                 (Tk::Mark, dir, false)
+            } else if matches!(c, '\u{300C}' | '\u{300E}') {
+                // Japanese corner brackets 「 」 and 『 』 (not folded by normalisation).
+                (Tk::Mark, Dir::Open, false)
+            } else if matches!(c, '\u{300D}' | '\u{300F}') {
+                (Tk::Mark, Dir::Close, false)
             } else if c == '\'' {
                 let o = self.orig_char(i);
-                if opening_ctx && (next.is_alphanumeric() || next == '"') && o != '\u{2019}' {
+                let low_close = low_single_open && o == '\u{2018}';
+                if opening_ctx && (next.is_alphanumeric() || next == '"') && o != '\u{2019}' && !low_close {
+                    low_single_open |= o == '\u{201A}';
                     (Tk::Mark, Dir::Open, true)
-                } else if closing_ctx && !prev.is_whitespace() && o != '\u{2018}' {
+                } else if closing_ctx && !prev.is_whitespace() && (o != '\u{2018}' || low_close) {
+                    low_single_open &= !low_close;
                     (Tk::Mark, Dir::Close, true)
                 } else {
                     (Tk::Punct, Dir::Either, false)
@@ -696,11 +725,26 @@ impl<'a> Engine<'a> {
             }
             let para_end = self.toks[p1 - 1].end;
             let first_region = self.regions.len();
-            // Double marks.
+            // Double marks. Three or more in a row open and close nothing: they are debris
+            // (a broken encoding, a separator line), and pairing them would make a quotation
+            // of each pair, or swallow what follows.
+            let double = |t: usize| self.toks[t].kind == Tk::Mark && !self.toks[t].single;
+            let mut debris = vec![false; p1 - p0];
+            let mut t = p0;
+            while t < p1 {
+                let mut u = t;
+                while u < p1 && double(u) {
+                    u += 1;
+                }
+                if u - t >= 3 {
+                    debris[t - p0..u - p0].fill(true);
+                }
+                t = u.max(t + 1);
+            }
             let mut open: Option<usize> = None;
             for t in p0..p1 {
                 let tk = &self.toks[t];
-                if tk.kind != Tk::Mark || tk.single {
+                if tk.kind != Tk::Mark || tk.single || debris[t - p0] {
                     continue;
                 }
                 match (open, tk.dir) {
@@ -709,6 +753,9 @@ impl<'a> Engine<'a> {
                     (Some(o), Dir::Close | Dir::Either) => {
                         self.add_region(o, Some(t), self.toks[t].end);
                         open = None;
+                    }
+                    (Some(o), Dir::Open) if !(o + 1..t).any(|k| self.toks[k].kind == Tk::Word) => {
+                        // Two marks around nothing ("“ “Yes,”"): one opening, written twice.
                     }
                     (Some(o), Dir::Open) => {
                         // Two opening marks: the first quotation was never closed. End it
@@ -780,7 +827,13 @@ impl<'a> Engine<'a> {
         self.consumed = vec![false; self.regions.len()];
     }
 
+    /// Records the quotation opened by mark `open` and ending at char `end`, unless it holds
+    /// no word: marks around nothing quote nothing.
     fn add_region(&mut self, open: usize, close: Option<usize>, end: usize) {
+        let mut inside = (open + 1..self.toks.len()).take_while(|&t| self.toks[t].start < end);
+        if !inside.any(|t| self.toks[t].kind == Tk::Word) {
+            return;
+        }
         let id = self.regions.len();
         let start = self.toks[open].start;
         let mut t = open;
@@ -888,17 +941,31 @@ impl<'a> Engine<'a> {
             && (in_list(TITLE_ABBREVIATIONS, &self.toks[t - 1].lower)
                 || (self.toks[t - 1].cap && is_initials(&self.toks[t - 1].lower)))
             && self.free_word(t + 1)
-            && self.toks[t + 1].cap
+            // "Ms. van der Berg": the name may open with its particles.
+            && (self.toks[t + 1].cap || self.name_particle(t + 1))
+    }
+
+    /// Whether `t` is the full stop of an abbreviated title written against it ("Ms.").
+    fn title_stop(&self, t: usize) -> bool {
+        t > 0
+            && t < self.toks.len()
+            && self.toks[t].lower == "."
+            && self.tok_region[t].is_none()
+            && self.free_word(t - 1)
+            && self.toks[t - 1].end == self.toks[t].start
+            && in_list(TITLE_ABBREVIATIONS, &self.toks[t - 1].lower)
     }
 
     /// Whether `t` is a particle inside a name: a lower-case [`NAME_PARTICLES`] word with
-    /// a capitalised word before it and one after it, at most one other particle between.
+    /// a capitalised word (or an abbreviated title: "Ms. van der Berg") before it and a
+    /// capitalised word after it, at most one other particle between.
     fn name_particle(&self, t: usize) -> bool {
         let particle =
             |k: usize| k < self.toks.len() && self.free_word(k) && in_list(NAME_PARTICLES, &self.toks[k].lower);
         let cap = |k: usize| k < self.toks.len() && self.free_word(k) && self.toks[k].cap;
+        let before = |k: usize| cap(k) || self.title_stop(k);
         particle(t)
-            && (cap(t.wrapping_sub(1)) || (t >= 2 && particle(t - 1) && cap(t - 2)))
+            && (before(t.wrapping_sub(1)) || (t >= 2 && particle(t - 1) && before(t - 2)))
             && (cap(t + 1) || (particle(t + 1) && cap(t + 2)))
     }
 
@@ -1274,6 +1341,11 @@ impl<'a> Engine<'a> {
                         }
                         let marked = marked || (first.kind == Tk::Word && self.is_np_word(k + 1));
                         if let Some(np) = self.np_back(k - 1, s) {
+                            if pl == ","
+                                && let Some(src) = self.role_then_name(s, np, k, p)
+                            {
+                                return Some((src, Order::Relative));
+                            }
                             if np.0 == np.1 && is_party_tag(&self.toks[np.0].lower) {
                                 // "Sen. Marco Rubio, R-Fla., appearing on ..., said": the
                                 // party tag is part of the aside; look further back.
@@ -1339,6 +1411,43 @@ impl<'a> Engine<'a> {
         None
     }
 
+    /// "The opposition leader, Kemi Badenoch, said": a role (a noun phrase `np` ending on a
+    /// lower-case noun) and the name in apposition between the commas `comma` and `p`. The
+    /// source is both, the role's leading determiner and modifiers included; the name is
+    /// the speaker (see [`Engine::resolve`]).
+    fn role_then_name(&self, s: usize, np: (usize, usize), comma: usize, p: usize) -> Option<(usize, usize)> {
+        let role_head = &self.toks[np.1];
+        if role_head.cap || np.1 + 1 != comma || !in_list(TITLES, &role_head.lower) {
+            return None;
+        }
+        let name = self.np_forward(comma + 1, p, false)?;
+        if name != (comma + 1, p - 1)
+            || !self.toks[p - 1].cap
+            || !self.toks[comma + 1].cap
+            || (comma + 1..p).all(|t| !self.toks[t].cap || in_list(TITLES, &self.toks[t].lower))
+        {
+            return None;
+        }
+        // "The opposition leader": np_back stops at words it does not know as modifiers;
+        // take them when a determiner opens the sentence and only plain words follow it.
+        let mut a = np.0;
+        let det = matches!(self.toks[s].lower.as_str(), "the" | "a" | "an" | "his" | "her" | "their" | "its");
+        if det
+            && np.0 > s
+            && np.0 - s <= 4
+            && (s..np.0).all(|t| {
+                let tk = &self.toks[t];
+                self.free_word(t)
+                    && lexicon::cue_entry(&tk.lower).is_none()
+                    && !in_list(AUXILIARIES, &tk.lower)
+                    && !in_list(CLAUSE_WORDS, &tk.lower)
+            })
+        {
+            a = s;
+        }
+        Some((a, p - 1))
+    }
+
     /// "Matthews: Well, ..." at the start of a paragraph: a speaker label in an interview
     /// transcript (one to three capitalised words, the first tokens of the paragraph).
     fn speaker_label(&self, s: usize, colon: usize) -> bool {
@@ -1348,6 +1457,43 @@ impl<'a> Engine<'a> {
             && self.tok_region[colon].is_none()
             && (s..colon).all(|t| self.free_word(t) && self.toks[t].cap)
             && !in_list(NOT_NAMES, &self.toks[s].lower)
+            && !in_list(HEADLINE_LABELS, &self.toks[s].lower)
+    }
+
+    /// "Breaking: “The talks have collapsed,” a spokesman said": one capitalised word and a
+    /// colon opening a paragraph are a headline label, not a speaker, when the word is a
+    /// known label, or when a quotation follows and the word is not known as a speaker: a
+    /// pronoun, a role, an acronym, or a name (a capitalised word written elsewhere in the
+    /// document not at a paragraph's start, as the "Trump" of a headline "Trump: ‘We are
+    /// going to win so much’" is in the article under it). Returns where the sentence
+    /// proper starts.
+    fn headline_label(&self, s: usize, e: usize) -> Option<usize> {
+        let para_start = s == 0 || self.toks[s - 1].para != self.toks[s].para;
+        if !para_start || s + 2 >= e || !self.free_word(s) || !self.toks[s].cap {
+            return None;
+        }
+        let colon = &self.toks[s + 1];
+        if colon.lower != ":" || colon.kind != Tk::Punct || self.tok_region[s + 1].is_some() {
+            return None;
+        }
+        let l = self.toks[s].lower.as_str();
+        if in_list(HEADLINE_LABELS, l) {
+            return Some(s + 2);
+        }
+        let quote_follows = self.tok_region[s + 2].is_some_and(|r| self.regions[r].open == s + 2);
+        let word = &self.chars()[self.toks[s].start..self.toks[s].end];
+        let acronym = word.len() >= 2 && word.iter().all(|c| !c.is_lowercase());
+        let known = pronoun_kind(l).is_some()
+            || in_list(TITLES, l)
+            || in_list(SOURCE_NOUNS, l)
+            || in_list(ORG_WORDS, l)
+            || acronym
+            || self
+                .toks
+                .iter()
+                .enumerate()
+                .any(|(t, tk)| t != s && tk.cap && tk.lower == l && t > 0 && self.toks[t - 1].para == tk.para);
+        (quote_follows && !known).then_some(s + 2)
     }
 
     /// The words between a closing quotation mark and a cue, when they look like a source:
@@ -1557,6 +1703,7 @@ impl<'a> Engine<'a> {
     }
 
     fn attribute_sentence(&mut self, s: usize, e: usize, pending: &mut Option<Raw>) {
+        let s = self.headline_label(s, e).unwrap_or(s);
         // "X observed, the biggest victor was ...:" followed by a quotation: the quotation
         // belongs to that attribution.
         if let Some(ri) = self.colon_raw.take()
@@ -1617,7 +1764,7 @@ impl<'a> Engine<'a> {
         let mut made = 0;
         let mut prev_source = None;
         let mut covered: Vec<(usize, usize)> = Vec::new();
-        for cue in cues {
+        for &cue in &cues {
             if covered.iter().any(|&(a, b)| cue.tok >= a && cue.tok < b) && cue.class == CueClass::Cognition {
                 continue;
             }
@@ -1745,6 +1892,24 @@ impl<'a> Engine<'a> {
                     }
                 }
             }
+            if matches!(cue.lemma, ":" | "label:")
+                && cues.iter().any(|c| {
+                    c.tok > ca
+                        && c.tok < cb
+                        && self.find_source(s, e, c, None).is_some_and(|(src, _)| {
+                            let before = (ca..src.0).rev().find(|&t| self.toks[t].kind != Tk::Punct);
+                            src.0 > ca
+                                && src.1 < cb
+                                && before.is_some_and(|t| {
+                                    self.tok_region[t].is_some_and(|r| self.regions[r].close == Some(t))
+                                })
+                        })
+                })
+            {
+                // "Lee: “...,” a spokesman told reporters": the attribution after the
+                // quotation claims it, and a quotation must not have two speakers.
+                continue;
+            }
             let Some((kind, mut spans)) = self.content(ca, cb) else {
                 if !trailing && order != Order::According && self.trim(after_start, e).is_none() {
                     // "X said:" with the quotation in the next sentence or paragraph.
@@ -1822,7 +1987,11 @@ impl<'a> Engine<'a> {
         let Some((kind, spans)) = self.content(first, (last + 1).min(e)) else {
             return;
         };
-        let len: usize = spans.iter().map(|&(a, b)| b - a).sum();
+        // Length as Latin-script text would have it: a CJK character carries about as much
+        // as a short word ("「選挙に勝つ」" is a whole quoted clause).
+        let width = |c: &char| if *c >= '\u{2E80}' { 3 } else { 1 };
+        let len: usize =
+            spans.iter().map(|&(a, b)| self.chars().get(a..b).unwrap_or(&[]).iter().map(width).sum::<usize>()).sum();
         if let Some(li) = self.last_quote {
             let last = &self.raws[li];
             let same_para = last.para == para;

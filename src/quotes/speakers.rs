@@ -9,7 +9,7 @@
 //! speakers too, named as first written.
 
 use super::lexicon::{ORG_WORDS, PronounKind, TITLES, in_list, pronoun_kind};
-use super::{Engine, NAME_SUFFIXES, PLACE_STARTS, TITLE_ABBREVIATIONS, Tk, is_initials, strip_the};
+use super::{Engine, NAME_PARTICLES, NAME_SUFFIXES, PLACE_STARTS, TITLE_ABBREVIATIONS, Tk, is_initials, strip_the};
 
 #[derive(Debug, Clone)]
 pub(super) struct Entry {
@@ -118,7 +118,24 @@ impl Engine<'_> {
         let mention = self.orig_text(self.toks[a].start, self.toks[b].end);
         // The naming part ends at the first comma or parenthesis ("Sarah Warbelow, legal
         // director for ..."); what follows is role.
-        let cut = (a..=b).find(|&t| matches!(self.toks[t].lower.as_str(), "," | "(" | "-") && t > a).unwrap_or(b + 1);
+        let mut cut =
+            (a..=b).find(|&t| matches!(self.toks[t].lower.as_str(), "," | "(" | "-") && t > a).unwrap_or(b + 1);
+        // Unless the part before the comma is only a role and a name follows ("The
+        // opposition leader, Kemi Badenoch"): then the two read as one ("The opposition
+        // leader Kemi Badenoch"), the role split off below as for any title.
+        let role_named = cut < b && self.toks[cut].lower == "," && {
+            let before = &self.toks[cut - 1];
+            let after: Vec<usize> = (cut + 1..=b).filter(|&t| self.toks[t].kind == Tk::Word).collect();
+            before.kind == Tk::Word
+                && !before.cap
+                && in_list(TITLES, &before.lower)
+                && !after.is_empty()
+                && (cut + 1..=b).all(|t| self.toks[t].kind == Tk::Word || self.name_stop(t))
+                && after.iter().all(|&t| self.toks[t].cap || self.name_particle(t))
+        };
+        if role_named {
+            cut = b + 1;
+        }
         let tail: Vec<usize> = (cut..=b).filter(|&t| self.toks[t].kind == Tk::Word).collect();
         let b = (a..cut).rev().find(|&t| self.toks[t].kind == Tk::Word).unwrap_or(a);
         let mut idx: Vec<usize> = (a..=b).filter(|&t| self.toks[t].kind == Tk::Word).collect();
@@ -135,7 +152,9 @@ impl Engine<'_> {
         while idx.len() > 1 && matches!(self.toks[idx[0]].lower.as_str(), "the" | "a" | "an") {
             idx.remove(0);
         }
-        let possessive = idx.iter().any(|&t| self.toks[t].lower.ends_with("'s"));
+        // "North Korea's state media" is named as written; "Clinton's attorney, David
+        // Kendall" is David Kendall.
+        let possessive = !role_named && idx.iter().any(|&t| self.toks[t].lower.ends_with("'s"));
         // A generational suffix shows the word before it to be a surname, even one that is
         // also a title ("Martin Luther King Jr.").
         let suffixed = idx.len() >= 3 && in_list(NAME_SUFFIXES, &self.toks[idx[idx.len() - 1]].lower);
@@ -224,6 +243,10 @@ impl Engine<'_> {
             if words == 1 {
                 // A surname: the most recent person whose name ends with it.
                 self.most_recent(|e| !e.org && last_word(&e.key) == key)
+            } else if key.split(' ').rev().skip(1).all(|w| in_list(NAME_PARTICLES, w)) {
+                // A surname with its particles ("de Vos" after "Pierre de Vos").
+                let tail = format!(" {key}");
+                self.most_recent(|e| !e.org && e.key.ends_with(&tail))
             } else {
                 // A full name: a person known so far by the surname alone.
                 self.entries.iter().position(|e| !e.org && e.key == last_word(&key))

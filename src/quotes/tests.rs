@@ -81,3 +81,123 @@ fn show() {
     };
     println!("{}", serde_json::to_string_pretty(&extract(&text)).unwrap());
 }
+
+fn quote_with<'a>(x: &'a Extraction, content_part: &str) -> &'a Quote {
+    x.quotes
+        .iter()
+        .find(|q| q.content.text.contains(content_part))
+        .unwrap_or_else(|| panic!("no quote containing {content_part:?} in {x:#?}"))
+}
+
+fn source_of(q: &Quote) -> Option<&str> {
+    q.source.as_ref().map(|s| s.text.as_str())
+}
+
+#[test]
+fn low_nine_and_corner_quotation_marks() {
+    let text = "„Wir schaffen das“, sagte Angela Merkel.\n\"Taxes,\" she said, \"are theft.\"";
+    let x = extract(text);
+    let q = quote_with(&x, "Wir schaffen das");
+    assert_eq!(q.content.text, "„Wir schaffen das“", "{x:#?}");
+    let q = quote_with(&x, "Taxes");
+    assert_eq!(q.content.text, "\"Taxes,\" \"are theft.\"", "{x:#?}");
+    assert_eq!(source_of(q), Some("she"), "{x:#?}");
+    assert_eq!(x.quotes.len(), 2, "{x:#?}");
+    let x = extract("Sie sagte: ‚Das ist gut‘. Dann ging sie.\n\"Taxes,\" she said, \"are theft.\"");
+    assert!(x.quotes.iter().any(|q| q.content.text == "‚Das ist gut‘"), "{x:#?}");
+    assert_eq!(quote_with(&x, "Taxes").content.text, "\"Taxes,\" \"are theft.\"", "{x:#?}");
+    for (open, close) in [("「", "」"), ("『", "』")] {
+        let text = format!("{open}We will win this election{close}, the prime minister said.");
+        let x = extract(&text);
+        let q = quote_with(&x, "We will win");
+        assert_eq!(q.content.text, format!("{open}We will win this election{close}"), "{x:#?}");
+        assert_eq!(q.kind, QuoteKind::Direct, "{x:#?}");
+    }
+}
+
+#[test]
+fn runs_of_stray_marks_are_no_quotation() {
+    let marks = "“".repeat(50);
+    for text in [
+        format!("{marks}\n\"Taxes,\" she said, \"are theft.\""),
+        format!("He said {marks} and left.\n\"Taxes,\" she said, \"are theft.\""),
+    ] {
+        let x = extract(&text);
+        assert!(x.quotes.iter().all(|q| q.content.spans.len() <= 3), "{x:#?}");
+        let q = quote_with(&x, "are theft");
+        assert_eq!(q.content.text, "\"Taxes,\" \"are theft.\"", "{x:#?}");
+        assert_eq!(source_of(q), Some("she"), "{x:#?}");
+    }
+}
+
+#[test]
+fn abbreviated_titles_and_name_particles_stay_in_the_name() {
+    let x = extract("\"We will not back down,\" said Ms. van der Berg, the Dutch finance minister.");
+    let q = quote_with(&x, "We will not back down");
+    assert_eq!(q.speaker.as_deref(), Some("van der Berg"), "{q:#?}");
+    assert_eq!(source_of(q), Some("Ms. van der Berg"), "{q:#?}");
+    let x = extract("Ms. van der Berg said: \"We will not back down.\"");
+    assert_eq!(quote_with(&x, "back down").speaker.as_deref(), Some("van der Berg"), "{x:#?}");
+    let x = extract("\"The war is over,\" said Bashar al-Assad.");
+    assert_eq!(quote_with(&x, "The war is over").speaker.as_deref(), Some("Bashar al-Assad"), "{x:#?}");
+    let x = extract("\"We need a deal,\" said Ursula von der Leyen.");
+    assert_eq!(quote_with(&x, "We need a deal").speaker.as_deref(), Some("Ursula von der Leyen"), "{x:#?}");
+    let x = extract("\"It is over,\" said Mayor Jean St. Pierre.");
+    assert_eq!(quote_with(&x, "It is over").speaker.as_deref(), Some("Jean St. Pierre"), "{x:#?}");
+    for title in ["Mr.", "Mrs.", "Ms.", "Dr.", "Sen.", "Rep.", "Gov.", "Gen.", "Prof."] {
+        let pronoun = if matches!(title, "Mrs." | "Ms.") { "she" } else { "he" };
+        let text = format!("\"It is over,\" said {title} John Smith. \"We lost,\" {pronoun} said.");
+        let x = extract(&text);
+        let q = quote_with(&x, "It is over");
+        assert_eq!(q.speaker.as_deref(), Some("John Smith"), "{title}: {x:#?}");
+        assert_eq!(source_of(q), Some(format!("{title} John Smith").as_str()), "{x:#?}");
+        assert_eq!(quote_with(&x, "We lost").speaker.as_deref(), Some("John Smith"), "{title}: {x:#?}");
+    }
+}
+
+#[test]
+fn appositive_name_after_a_role_is_the_speaker() {
+    let x = extract("The opposition leader, Kemi Badenoch, said: \"This budget is a disaster.\"");
+    assert_eq!(x.quotes.len(), 1, "{x:#?}");
+    let q = &x.quotes[0];
+    assert_eq!(q.speaker.as_deref(), Some("Kemi Badenoch"), "{q:#?}");
+    assert_eq!(source_of(q), Some("The opposition leader, Kemi Badenoch"), "{q:#?}");
+    assert_eq!(x.speakers[0].role.as_deref(), Some("opposition leader"), "{x:#?}");
+    for text in [
+        "\"This budget is a disaster,\" said Kemi Badenoch, the opposition leader.",
+        "\"This budget is a disaster,\" the opposition leader, Kemi Badenoch, said.",
+        "Kemi Badenoch, the opposition leader, said: \"This budget is a disaster.\"",
+    ] {
+        let x = extract(text);
+        assert_eq!(x.quotes[0].speaker.as_deref(), Some("Kemi Badenoch"), "{x:#?}");
+    }
+    // A possessive role does not make the mention an organisation's name.
+    let x = extract("Clinton's attorney, David Kendall, said: \"No comment.\"");
+    assert_eq!(x.quotes[0].speaker.as_deref(), Some("David Kendall"), "{x:#?}");
+}
+
+#[test]
+fn a_headline_label_before_a_colon_is_not_a_speaker() {
+    let text = "Breaking: \"The talks have collapsed,\" a spokesman for the ministry told reporters.";
+    let x = extract(text);
+    assert_eq!(x.quotes.len(), 1, "{x:#?}");
+    let q = &x.quotes[0];
+    assert_eq!(q.content.text, "\"The talks have collapsed,\"", "{q:#?}");
+    assert_eq!(source_of(q), Some("a spokesman for the ministry"), "{q:#?}");
+    for label in ["Update", "Watch", "Exclusive", "Analysis", "Opinion", "Live", "Shock"] {
+        let text = format!("{label}: \"Prices will rise,\" the minister said.");
+        let x = extract(&text);
+        assert_eq!(x.quotes.len(), 1, "{x:#?}");
+        assert_eq!(x.quotes[0].content.text, "\"Prices will rise,\"", "{x:#?}");
+        assert!(x.speakers.iter().all(|s| s.name != label), "{x:#?}");
+    }
+    // A name the document knows may head a colon quotation, as in a headline.
+    let x = extract("Senator Ann Lee spoke first.\nLee: \"We have the votes.\"");
+    assert_eq!(quote_with(&x, "We have the votes").speaker.as_deref(), Some("Ann Lee"), "{x:#?}");
+    let x = extract("Trump: \"We will win.\"\nDonald Trump spoke in Iowa on Monday.");
+    assert_eq!(quote_with(&x, "We will win").speaker.as_deref(), Some("Donald Trump"), "{x:#?}");
+    // Never one quotation with two speakers, even after a known name.
+    let x = extract("Senator Ann Lee spoke first.\nLee: \"We have the votes,\" a spokesman told reporters.");
+    let n = x.quotes.iter().filter(|q| q.content.text.contains("We have the votes")).count();
+    assert_eq!(n, 1, "{x:#?}");
+}
