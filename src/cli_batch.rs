@@ -36,6 +36,10 @@ pub(crate) struct ScoreArgs {
 
 #[derive(Args)]
 pub(crate) struct ExtractArgs {
+    /// A plain-text document ('-': stdin), whose quotations go to --output (stdout by
+    /// default) as one JSON object. Without it, rows are read from --input (stdin by default).
+    #[arg(conflicts_with = "input")]
+    file: Option<String>,
     #[command(flatten)]
     io: BatchIo,
 }
@@ -630,6 +634,12 @@ struct WithId<'a, T> {
 }
 
 pub(crate) fn run_extract(a: ExtractArgs) -> Result<()> {
+    if let Some(name) = &a.file {
+        refuse_batch_options(&a.io)?;
+        let text = read_document(name, a.io.max_text_chars)?;
+        let found = stancer::quotes::extract(&text);
+        return write_document(&found, name, &a.io.output);
+    }
     let mut summary = BatchSummary::create(&a.io)?;
     let opened = summary.check(&a.io, open_batch(&a.io, None, &EXTRACT_ROWS))?;
     let max = a.io.max_text_chars;
@@ -676,41 +686,52 @@ pub(crate) fn run_analyze(a: AnalyzeArgs) -> Result<()> {
         });
     };
     let name = a.file.as_deref().unwrap_or("-");
+    let text = read_document(name, a.io.max_text_chars)?;
+    let analysis = analyze::analyze_document(&text, target, &stance, &sentiment, a.explain, usize::MAX, &|| false)
+        .with_context(|| format!("analysing {name}"))?;
+    write_document(&analysis, name, &a.io.output)
+}
+
+/// The plain-text document `name` ('-': stdin; gzip read as such), refused past
+/// `max_chars` code points as a batch's rows are, and not read whole then: 4 bytes a code
+/// point at most.
+fn read_document(name: &str, max_chars: usize) -> Result<String> {
     let raw: Box<dyn Read + Send> = match name {
         "-" => Box::new(std::io::stdin()),
         path => Box::new(File::open(path).with_context(|| format!("opening {path}"))?),
     };
-    // The text limit holds for one document as for a batch's rows, and a document past it
-    // is not read whole: 4 bytes a code point at most.
-    let max = a.io.max_text_chars;
-    let cap = 4 * max as u64 + 4;
+    let cap = 4 * max_chars as u64 + 4;
     let mut bytes = Vec::new();
     batch::decoded(raw, name)?.take(cap).read_to_end(&mut bytes).with_context(|| format!("reading {name}"))?;
-    let over = || anyhow::anyhow!("{name}: the document is over --max-text-chars, {max} code points");
+    let over = || anyhow::anyhow!("{name}: the document is over --max-text-chars, {max_chars} code points");
     if bytes.len() as u64 == cap {
         return Err(over());
     }
     let text = String::from_utf8(bytes).with_context(|| format!("reading {name}: not UTF-8 text"))?;
-    if text.chars().count() > max {
+    if text.chars().count() > max_chars {
         return Err(over());
     }
-    let analysis = analyze::analyze_document(&text, target, &stance, &sentiment, a.explain, usize::MAX, &|| false)
-        .with_context(|| format!("analysing {name}"))?;
-    if a.io.output == "-" {
-        return print_json(&analysis);
+    Ok(text)
+}
+
+/// Writes one document's result as pretty JSON to `output` ('-': stdout; a .gz name
+/// compressed, as a batch's output is), refusing to overwrite the document `input`.
+fn write_document(value: &impl serde::Serialize, input: &str, output: &str) -> Result<()> {
+    if output == "-" {
+        return print_json(value);
     }
-    refuse_overwrite(Path::new(name), Path::new(&a.io.output), "--output")?;
-    let json = serde_json::to_string_pretty(&analysis)? + "\n";
+    refuse_overwrite(Path::new(input), Path::new(output), "--output")?;
+    let json = serde_json::to_string_pretty(value)? + "\n";
     let write = || -> std::io::Result<()> {
-        if batch::gzip_name(Path::new(&a.io.output)) {
-            let mut gz = GzEncoder::new(File::create(&a.io.output)?, flate2::Compression::default());
+        if batch::gzip_name(Path::new(output)) {
+            let mut gz = GzEncoder::new(File::create(output)?, flate2::Compression::default());
             gz.write_all(json.as_bytes())?;
             gz.finish().map(drop)
         } else {
-            std::fs::write(&a.io.output, &json)
+            std::fs::write(output, &json)
         }
     };
-    write().with_context(|| format!("writing {}", a.io.output))
+    write().with_context(|| format!("writing {output}"))
 }
 
 /// Options of a batch of rows given to `analyze` of one document, which would not use them:
@@ -728,7 +749,7 @@ fn refuse_batch_options(io: &BatchIo) -> Result<()> {
         ("--target-column", io.target_column.is_some()),
     ];
     if let Some((flag, _)) = given.iter().find(|(_, given)| *given) {
-        usage!("{flag} is for a batch of rows (--input FILE); one document is analysed without it");
+        usage!("{flag} is for a batch of rows (--input FILE); one document is read without it");
     }
     Ok(())
 }

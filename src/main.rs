@@ -70,10 +70,11 @@ enum Command {
     Score(ScoreArgs),
     /// Find the quotations in news articles and who said them.
     ///
-    /// Input rows {"id", "text"} (other fields ignored); output rows {"id", "quotes":
-    /// [{"kind", "content": {"text", "spans"}, "cue", "source", "speaker", "confidence"}],
-    /// "speakers": [{"name", "aliases", "role"?, "quote_count"}]}. Spans are [start, end)
-    /// code-point offsets into the text.
+    /// With FILE ('-': stdin), one document of plain text; otherwise rows {"id", "text"}
+    /// (other fields ignored) from --input (stdin by default), one output row per row in.
+    /// Each result is {"id" (rows only), "quotes": [{"kind", "content": {"text", "spans"},
+    /// "cue", "source", "speaker", "confidence"}], "speakers": [{"name", "aliases", "role"?,
+    /// "quote_count"}]}. Spans are [start, end) code-point offsets into the text.
     Extract(ExtractArgs),
     /// Analyze articles: quotations, who said them, their stance and sentiment, and one
     /// verdict per speaker.

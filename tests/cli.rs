@@ -1586,6 +1586,29 @@ fn extract_finds_quotes_and_speakers_per_row() {
 }
 
 #[test]
+fn extract_reads_one_plain_text_document_as_a_batch_row_would() {
+    let dir = tempfile::tempdir().unwrap();
+    common::write(dir.path(), "article.txt", ARTICLE);
+    common::write(dir.path(), "docs.jsonl", &format!("{}\n", serde_json::json!({"id": "a1", "text": ARTICLE})));
+    let o = stancer(&["extract", "article.txt"], dir.path());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let one: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let o = stancer(&["extract", "--input", "docs.jsonl"], dir.path());
+    let mut row: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    row.as_object_mut().unwrap().remove("id");
+    assert_eq!(one, row);
+    assert_eq!(one["speakers"][0]["name"], "Jane Doe");
+    // Options of a batch are refused, as analyze refuses them; a file and --input are one too many.
+    let o = stancer(&["extract", "--resume", "article.txt"], dir.path());
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--resume is for a batch of rows"), "{}", stderr(&o));
+    let o = stancer(&["extract", "--input", "docs.jsonl", "article.txt"], dir.path());
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let o = stancer(&["extract", "--max-text-chars", "10", "article.txt"], dir.path());
+    assert!(stderr(&o).contains("article.txt: the document is over --max-text-chars, 10"), "{}", stderr(&o));
+}
+
+#[test]
 fn analyze_one_document_and_a_batch() {
     let dir = tempfile::tempdir().unwrap();
     common::write(dir.path(), "article.txt", ARTICLE);
