@@ -608,6 +608,16 @@ where
     for e in &summary.first_errors {
         eprintln!("  {e}");
     }
+    if summary.ok == 0
+        && !summary.first_errors.is_empty()
+        && summary.first_errors.iter().all(|e| e.contains("invalid JSON"))
+    {
+        // Most likely an article given where rows were expected.
+        eprintln!(
+            "  no row read as JSON: rows are JSON objects, one a line (or CSV: --text-column); a plain-text article is \
+             read whole by `stancer extract FILE` or `stancer analyze --target T FILE`"
+        );
+    }
     if let Some(file) = summary_file.file {
         let report = BatchReport {
             input: &opts.input_name,

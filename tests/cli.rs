@@ -1604,6 +1604,9 @@ fn extract_reads_one_plain_text_document_as_a_batch_row_would() {
     assert!(stderr(&o).contains("--resume is for a batch of rows"), "{}", stderr(&o));
     let o = stancer(&["extract", "--input", "docs.jsonl", "article.txt"], dir.path());
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    // Given as rows, the article fails each line as JSON, and the summary says what to do.
+    let o = stancer(&["extract", "--input", "article.txt"], dir.path());
+    assert!(stderr(&o).contains("a plain-text article is read whole by `stancer extract FILE`"), "{}", stderr(&o));
     let o = stancer(&["extract", "--max-text-chars", "10", "article.txt"], dir.path());
     assert!(stderr(&o).contains("article.txt: the document is over --max-text-chars, 10"), "{}", stderr(&o));
 }
