@@ -575,6 +575,21 @@ async fn bad_model_file_is_refused_and_old_model_keeps_serving() {
     assert_eq!(r.removed, ["sentiment"]);
     let e = c.score_quotations(score_req("Alpha", vec![q("a", "Ann", "I fully support Alpha")])).await.unwrap_err();
     assert_eq!(e.code(), Code::NotFound);
+
+    // A models directory that cannot be read fails the reload without telling the caller
+    // where it is on the server; the models loaded keep serving.
+    let (dir, away) = (srv.dir.path().to_path_buf(), srv.dir.path().with_extension("away"));
+    std::fs::rename(&dir, &away).unwrap();
+    let e = c.reload_models(pb::ReloadModelsRequest {}).await.unwrap_err();
+    std::fs::rename(&away, &dir).unwrap();
+    assert_eq!(e.code(), Code::Internal);
+    assert!(e.message().contains("the models directory could not be read"), "{}", e.message());
+    assert!(!e.message().contains(dir.to_str().unwrap()), "{}", e.message());
+    let models = c.list_models(pb::ListModelsRequest {}).await.unwrap().into_inner().models;
+    assert_eq!(
+        models.iter().map(|m| (m.name.as_str(), m.sha256.as_str())).collect::<Vec<_>>(),
+        [("stance", &*good_sha)]
+    );
     srv.shutdown().await;
 }
 

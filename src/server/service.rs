@@ -605,13 +605,12 @@ fn bearer_token(value: &str) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim_start_matches(' '))
 }
 
-/// Compares without an early exit, so the time taken does not tell how much of a guessed
-/// token was right.
+/// Compares the two SHA-256 digests without an early exit, so the time taken tells neither
+/// how much of a guessed token was right nor how long the token is.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    use sha2::{Digest, Sha256};
+    let (a, b) = (Sha256::digest(a), Sha256::digest(b));
+    a.iter().zip(&b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// A stream item in progress (its reply comes from the task), or the stream's own failure.
@@ -780,7 +779,12 @@ impl pb::stancer_server::Stancer for StancerService {
                 let registry = inner.registry.clone();
                 let metrics = inner.metrics.clone();
                 run_work(false, move |_| {
-                    let report = registry.reload().map_err(|e| status_from_error(&e))?;
+                    let report = registry.reload().map_err(|e| {
+                        // The reason names a path on the server: logged there, not told to
+                        // whoever called.
+                        tracing::warn!(error = %e, "ReloadModels could not read the models directory");
+                        Status::internal("the models directory could not be read; the server's log says why")
+                    })?;
                     metrics.observe_reload(report.failed.len());
                     let snap = registry.snapshot();
                     Ok(pb::ReloadModelsResponse {
