@@ -273,7 +273,7 @@ impl<'a> Record<'a> {
 
     fn check(self, task: Option<Task>, max_text_chars: usize) -> std::result::Result<Checked<'a>, String> {
         let text = self.text.ok_or("missing field \"text\"")?;
-        if text.trim().is_empty() {
+        if crate::text::is_blank(&text) {
             return Err("field \"text\" is empty".into());
         }
         let n_chars = text.chars().count();
@@ -305,7 +305,7 @@ impl<'a> Record<'a> {
                 Some(task.labels().iter().position(|l| *l == canon).expect("canonical label"))
             }
         };
-        let target = self.target.filter(|t| !t.trim().is_empty());
+        let target = self.target.filter(|t| !crate::text::is_blank(t));
         Ok(Checked { text, target, target_spans: spans, label })
     }
 }
@@ -733,6 +733,9 @@ mod tests {
     fn errors_name_the_field() {
         assert_eq!(ex(r#"{"label": "favor"}"#).unwrap_err(), "missing field \"text\"");
         assert_eq!(ex(r#"{"text": "  ", "label": "favor"}"#).unwrap_err(), "field \"text\" is empty");
+        // Zero-width characters normalise to nothing: such a text is as empty as "", as the
+        // server holds it.
+        assert_eq!(ex(r#"{"text": "\u200b \u00ad\ufeff", "label": "favor"}"#).unwrap_err(), "field \"text\" is empty");
         assert!(ex(r#"{"text": "a", "label": "maybe"}"#).unwrap_err().contains("unknown label \"maybe\""));
         assert_eq!(ex(r#"{"text": "a", "label": " "}"#).unwrap_err(), "field \"label\" is empty");
         assert!(
