@@ -981,8 +981,9 @@ pub const NOT_NAMES: &[&str] = &[
     "first",
 ];
 
-/// Labels that open a headline or a paragraph before a colon ("Breaking: “...”"): never
-/// a speaker.
+/// Labels that open a headline or a paragraph before a colon ("Breaking: “...”",
+/// "Breaking News: “...”", "Editor's Note: ..."): never a speaker. Matched on the label's
+/// first word.
 pub const HEADLINE_LABELS: &[&str] = &[
     "breaking",
     "update",
@@ -1011,6 +1012,27 @@ pub const HEADLINE_LABELS: &[&str] = &[
     "interview",
     "transcript",
     "report",
+    "photo",
+    "pictures",
+    "gallery",
+    "audio",
+    "profile",
+    "obituary",
+    "feature",
+    "recap",
+    "preview",
+    "timeline",
+    "factcheck",
+    "latest",
+    "investigation",
+    "column",
+    "satire",
+    "sponsored",
+    "advertisement",
+    "newsletter",
+    "clarification",
+    "corrections",
+    "editor's",
 ];
 
 /// Auxiliaries and adverbs allowed between a source and its cue verb ("Rutte also

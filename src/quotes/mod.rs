@@ -1460,40 +1460,41 @@ impl<'a> Engine<'a> {
             && !in_list(HEADLINE_LABELS, &self.toks[s].lower)
     }
 
-    /// "Breaking: “The talks have collapsed,” a spokesman said": one capitalised word and a
-    /// colon opening a paragraph are a headline label, not a speaker, when the word is a
-    /// known label, or when a quotation follows and the word is not known as a speaker: a
-    /// pronoun, a role, an acronym, or a name (a capitalised word written elsewhere in the
-    /// document not at a paragraph's start, as the "Trump" of a headline "Trump: ‘We are
-    /// going to win so much’" is in the article under it). Returns where the sentence
-    /// proper starts.
+    /// "Breaking: “The talks have collapsed,” a spokesman said": one to three capitalised
+    /// words and a colon opening a paragraph are a headline label, not a speaker, when the
+    /// first word is a known label ("Breaking", "Breaking News", "Editor's Note"), or when
+    /// the word cannot head a speaker label ("Meanwhile: “...”") and a quotation follows.
+    /// A name before the colon ("Johnson: “We will win.”") is a speaker label instead (see
+    /// [`Engine::speaker_label`]). Returns where the sentence proper starts.
     fn headline_label(&self, s: usize, e: usize) -> Option<usize> {
         let para_start = s == 0 || self.toks[s - 1].para != self.toks[s].para;
         if !para_start || s + 2 >= e || !self.free_word(s) || !self.toks[s].cap {
             return None;
         }
-        let colon = &self.toks[s + 1];
-        if colon.lower != ":" || colon.kind != Tk::Punct || self.tok_region[s + 1].is_some() {
+        let colon = (s + 1..(s + 4).min(e)).find(|&t| self.toks[t].kind != Tk::Word)?;
+        if self.toks[colon].lower != ":"
+            || self.toks[colon].kind != Tk::Punct
+            || self.tok_region[colon].is_some()
+            || colon + 1 >= e
+            || !(s..colon).all(|t| self.free_word(t) && self.toks[t].cap)
+        {
             return None;
         }
-        let l = self.toks[s].lower.as_str();
-        if in_list(HEADLINE_LABELS, l) {
-            return Some(s + 2);
+        if in_list(HEADLINE_LABELS, &self.toks[s].lower) {
+            return Some(colon + 1);
         }
-        let quote_follows = self.tok_region[s + 2].is_some_and(|r| self.regions[r].open == s + 2);
-        let word = &self.chars()[self.toks[s].start..self.toks[s].end];
-        let acronym = word.len() >= 2 && word.iter().all(|c| !c.is_lowercase());
-        let known = pronoun_kind(l).is_some()
-            || in_list(TITLES, l)
-            || in_list(SOURCE_NOUNS, l)
-            || in_list(ORG_WORDS, l)
-            || acronym
-            || self
-                .toks
-                .iter()
-                .enumerate()
-                .any(|(t, tk)| t != s && tk.cap && tk.lower == l && t > 0 && self.toks[t - 1].para == tk.para);
-        (quote_follows && !known).then_some(s + 2)
+        let quote_follows = self.tok_region[colon + 1].is_some_and(|r| self.regions[r].open == colon + 1);
+        (colon == s + 1 && quote_follows && !self.speaker_label(s, colon)).then_some(colon + 1)
+    }
+
+    /// Where the sentence proper starts after a speaker label that opens it and is directly
+    /// followed by a quotation ("Johnson: “...”"): the quotation's mark. Other attributions
+    /// in the sentence ("Lee: “...,” a spokesman said") take their content from there.
+    fn label_body(&self, s: usize, e: usize) -> Option<usize> {
+        let colon = (s + 1..(s + 4).min(e)).find(|&t| self.toks[t].kind != Tk::Word)?;
+        let quote_follows =
+            colon + 1 < e && self.tok_region[colon + 1].is_some_and(|r| self.regions[r].open == colon + 1);
+        (self.toks[colon].lower == ":" && quote_follows && self.speaker_label(s, colon)).then_some(colon + 1)
     }
 
     /// The words between a closing quotation mark and a cue, when they look like a source:
@@ -1761,6 +1762,9 @@ impl<'a> Engine<'a> {
             }
         }
         let cues = self.cues_in(s, e);
+        // After a speaker label ("Lee: “...,” a spokesman said"), the other attributions'
+        // content starts at the quotation, not at the label.
+        let body = self.label_body(s, e).unwrap_or(s);
         let mut made = 0;
         let mut prev_source = None;
         let mut covered: Vec<(usize, usize)> = Vec::new();
@@ -1777,7 +1781,8 @@ impl<'a> Engine<'a> {
                 Order::After => cue.tok,
                 Order::According => cue.tok,
             };
-            let before = self.trim(s, before_end);
+            let cs = if cue.lemma == "label:" { s } else { body.min(before_end) };
+            let before = self.trim(cs, before_end);
             let before_regions = before.map(|(a, b)| self.regions_in(a, b)).unwrap_or_default();
             let before_ends_with_quote = before
                 .is_some_and(|(_, b)| self.tok_region[b - 1].is_some_and(|r| self.regions[r].close == Some(b - 1)));
@@ -1789,11 +1794,11 @@ impl<'a> Engine<'a> {
                     trailing = false;
                 }
                 Order::After => {
-                    (ca, cb) = (s, before_end);
+                    (ca, cb) = (cs, before_end);
                     trailing = true;
                 }
-                Order::According if cue.tok > s && before.is_some() => {
-                    (ca, cb) = (s, before_end);
+                Order::According if cue.tok > cs && before.is_some() => {
+                    (ca, cb) = (cs, before_end);
                     trailing = true;
                 }
                 Order::According => {
@@ -1812,11 +1817,11 @@ impl<'a> Engine<'a> {
                 Order::Before => {
                     // "“...,” X said" (the quotation opens the sentence) or "..., X said
                     // on Monday." (nothing reported after the cue).
-                    let opens_with_quote = self.tok_region[s].is_some_and(|r| self.regions[r].open == s);
+                    let opens_with_quote = self.tok_region[cs].is_some_and(|r| self.regions[r].open == cs);
                     let use_before = before.is_some()
                         && ((before_ends_with_quote && opens_with_quote) || self.adverbial_only(after_start, e));
                     if use_before {
-                        (ca, cb) = (s, before_end);
+                        (ca, cb) = (cs, before_end);
                         trailing = true;
                     } else {
                         (ca, cb) = (after_start, e);

@@ -201,3 +201,31 @@ fn a_headline_label_before_a_colon_is_not_a_speaker() {
     let n = x.quotes.iter().filter(|q| q.content.text.contains("We have the votes")).count();
     assert_eq!(n, 1, "{x:#?}");
 }
+
+#[test]
+fn a_name_before_a_colon_and_a_quotation_is_its_speaker() {
+    let x = extract("Johnson: \"We will win this election and we will win it well.\"");
+    assert_eq!(x.quotes.len(), 1, "{x:#?}");
+    assert_eq!(x.quotes[0].speaker.as_deref(), Some("Johnson"), "{x:#?}");
+    assert_eq!(x.quotes[0].content.text, "\"We will win this election and we will win it well.\"", "{x:#?}");
+    let x = extract("Boris Johnson: \"We will win this election and we will win it well.\"");
+    assert_eq!(x.quotes[0].speaker.as_deref(), Some("Boris Johnson"), "{x:#?}");
+    // Not the speaker of the quotation before it.
+    let x = extract(
+        "\"Taxes are theft,\" said Tom Brown.\nJohnson: \"We will win this election and we will win it well.\"",
+    );
+    assert_eq!(quote_with(&x, "We will win").speaker.as_deref(), Some("Johnson"), "{x:#?}");
+    // Known labels, alone or heading a longer label, are no speakers.
+    for label in ["Breaking", "Breaking News", "Live Updates", "Editorial", "Factbox", "Explainer", "Video", "Photos"] {
+        let text = format!("{label}: \"We will win this election and we will win it well.\"");
+        let x = extract(&text);
+        assert!(x.quotes.iter().all(|q| q.speaker.is_none()), "{label}: {x:#?}");
+        assert!(x.speakers.is_empty(), "{label}: {x:#?}");
+    }
+    // A label's quotation claimed by an attribution after it: one quotation, the label
+    // left out of its content.
+    let x = extract("Johnson: \"We will win this election,\" a spokesman told reporters.");
+    assert_eq!(x.quotes.len(), 1, "{x:#?}");
+    assert_eq!(x.quotes[0].content.text, "\"We will win this election,\"", "{x:#?}");
+    assert_eq!(source_of(&x.quotes[0]), Some("a spokesman"), "{x:#?}");
+}
