@@ -153,8 +153,8 @@ impl Engine<'_> {
             idx.remove(0);
         }
         // "North Korea's state media" is named as written; "Clinton's attorney, David
-        // Kendall" is David Kendall.
-        let possessive = !role_named && idx.iter().any(|&t| self.toks[t].lower.ends_with("'s"));
+        // Kendall" is David Kendall (and so is "Clinton's attorney David Kendall", below).
+        let mut possessive = !role_named && idx.iter().any(|&t| self.toks[t].lower.ends_with("'s"));
         // A generational suffix shows the word before it to be a surname, even one that is
         // also a title ("Martin Luther King Jr.").
         let suffixed = idx.len() >= 3 && in_list(NAME_SUFFIXES, &self.toks[idx[idx.len() - 1]].lower);
@@ -187,6 +187,28 @@ impl Engine<'_> {
                 })
                 .collect::<Vec<_>>()
                 .join(" ")
+        };
+        // "The company's spokesman John Doe", "Labour's health spokesman Wes Streeting": an
+        // organisation's possessive and role words before a capitalised name are the role,
+        // the name is the speaker. The role keeps its determiner ("The company's").
+        let possessive_role = possessive
+            && !name_toks.is_empty()
+            && suffix.is_empty()
+            && role_toks.last().is_some_and(|&t| {
+                let tk = &self.toks[t];
+                !tk.lower.ends_with("'s") && (!tk.cap || in_list(TITLES, &tk.lower))
+            })
+            && role_toks.iter().any(|&t| self.toks[t].lower.ends_with("'s"))
+            && name_toks.iter().all(|&t| {
+                let tk = &self.toks[t];
+                (tk.cap || self.name_particle(t)) && !tk.lower.ends_with("'s") && !in_list(ORG_WORDS, &tk.lower)
+            });
+        let role_toks = if possessive_role {
+            possessive = false;
+            let first = role_toks.first().copied().unwrap_or(a);
+            (a..=first).filter(|&t| t < first && self.toks[t].kind == Tk::Word).chain(role_toks).collect()
+        } else {
+            role_toks
         };
         let mut role = if role_toks.is_empty() { None } else { Some(join(&role_toks)) };
         suffix.extend(tail);

@@ -229,3 +229,24 @@ fn a_name_before_a_colon_and_a_quotation_is_its_speaker() {
     assert_eq!(x.quotes[0].content.text, "\"We will win this election,\"", "{x:#?}");
     assert_eq!(source_of(&x.quotes[0]), Some("a spokesman"), "{x:#?}");
 }
+
+#[test]
+fn a_possessive_organisation_and_role_before_a_name_is_the_role() {
+    let x = extract("The company's spokesman John Doe said the plant would close next year.");
+    let q = quote_with(&x, "the plant would close");
+    assert_eq!(q.speaker.as_deref(), Some("John Doe"), "{x:#?}");
+    assert_eq!(source_of(q), Some("The company's spokesman John Doe"), "{x:#?}");
+    assert_eq!(x.speakers[0].role.as_deref(), Some("The company's spokesman"), "{x:#?}");
+    let x = extract("\"The deal is dead,\" said Labour's health spokesman Wes Streeting.");
+    let q = quote_with(&x, "The deal is dead");
+    assert_eq!(q.speaker.as_deref(), Some("Wes Streeting"), "{x:#?}");
+    assert_eq!(x.speakers[0].role.as_deref(), Some("Labour's health spokesman"), "{x:#?}");
+    // Later mentions by surname or pronoun are the same speaker.
+    let x = extract(
+        "\"The deal is dead,\" said Labour's health spokesman Wes Streeting. \"We will vote against it,\" Streeting added.",
+    );
+    assert_eq!(quote_with(&x, "vote against").speaker.as_deref(), Some("Wes Streeting"), "{x:#?}");
+    // An organisation's own voice stays named as written.
+    let x = extract("North Korea's state media said the test was a success and would be repeated soon.");
+    assert_eq!(quote_with(&x, "the test was").speaker.as_deref(), Some("North Korea's state media"), "{x:#?}");
+}
