@@ -250,3 +250,18 @@ fn a_possessive_organisation_and_role_before_a_name_is_the_role() {
     let x = extract("North Korea's state media said the test was a success and would be repeated soon.");
     assert_eq!(quote_with(&x, "the test was").speaker.as_deref(), Some("North Korea's state media"), "{x:#?}");
 }
+
+#[test]
+fn a_subject_with_an_appositive_role_is_the_referent_of_a_later_pronoun() {
+    let text = "\"We will raise taxes,\" said Tom Brown.\nMary Smith, the mayor, spoke at noon. \"Our city is safe,\" she said.";
+    let x = extract(text);
+    let q = quote_with(&x, "Our city is safe");
+    assert_eq!(q.speaker.as_deref(), Some("Mary Smith"), "{x:#?}");
+    let mary = x.speakers.iter().find(|s| s.name == "Mary Smith").expect("speaker Mary Smith");
+    assert_eq!(mary.role.as_deref(), Some("mayor"), "{x:#?}");
+    // An appositive that is not a role: the name still counts, with no role.
+    let text =
+        "\"We will raise taxes,\" said Tom Brown.\nMary Smith, 54, spoke at noon. \"Our city is safe,\" she said.";
+    let x = extract(text);
+    assert_eq!(quote_with(&x, "Our city is safe").speaker.as_deref(), Some("Mary Smith"), "{x:#?}");
+}
