@@ -588,7 +588,20 @@ impl<'a> Engine<'a> {
         // style closes it with “ ‘, which elsewhere open one.
         let mut low_double_open = false;
         let mut low_single_open = false;
+        // Guillemets open in this paragraph: « ... » (French, Swiss, Italian style) or
+        // » ... « (German and Danish style), told apart by which comes first.
+        let mut guillemet_open = false;
+        let mut reversed_guillemet_open = false;
         let chars = self.chars();
+        // Where « and newlines are, so that a » can tell whether a « follows it in its
+        // paragraph.
+        let left_guillemets: Vec<usize> =
+            (0..n).filter(|&k| chars[k] == '"' && self.orig_char(k) == '\u{00AB}').collect();
+        let newlines: Vec<usize> = (0..n).filter(|&k| chars[k] == '\n').collect();
+        let left_guillemet_follows = |i: usize| {
+            let para_end = newlines.get(newlines.partition_point(|&k| k < i)).copied().unwrap_or(n);
+            left_guillemets.get(left_guillemets.partition_point(|&k| k <= i)).is_some_and(|&k| k < para_end)
+        };
         let mut i = 0;
         while i < n {
             let c = chars[i];
@@ -599,6 +612,8 @@ impl<'a> Engine<'a> {
                 }
                 low_double_open = false;
                 low_single_open = false;
+                guillemet_open = false;
+                reversed_guillemet_open = false;
                 i += 1;
                 continue;
             }
@@ -676,7 +691,25 @@ impl<'a> Engine<'a> {
                         low_double_open = true;
                         Dir::Open
                     }
-                    '\u{201C}' | '\u{00AB}' | '\u{301D}' => Dir::Open,
+                    '\u{00AB}' if reversed_guillemet_open => {
+                        reversed_guillemet_open = false;
+                        Dir::Close
+                    }
+                    '\u{00AB}' => {
+                        guillemet_open = true;
+                        Dir::Open
+                    }
+                    '\u{00BB}' if guillemet_open => {
+                        guillemet_open = false;
+                        Dir::Close
+                    }
+                    // "»Das ist falsch«, sagte Merkel.": a » with a « after it in its
+                    // paragraph, and no « before it, opens.
+                    '\u{00BB}' if left_guillemet_follows(i) => {
+                        reversed_guillemet_open = true;
+                        Dir::Open
+                    }
+                    '\u{201C}' | '\u{301D}' => Dir::Open,
                     '\u{201D}' | '\u{00BB}' | '\u{301E}' => Dir::Close,
                     _ if opening_ctx && !closing_ctx => Dir::Open,
                     _ if closing_ctx && !opening_ctx => Dir::Close,
@@ -1997,7 +2030,19 @@ impl<'a> Engine<'a> {
         let width = |c: &char| if *c >= '\u{2E80}' { 3 } else { 1 };
         let len: usize =
             spans.iter().map(|&(a, b)| self.chars().get(a..b).unwrap_or(&[]).iter().map(width).sum::<usize>()).sum();
-        if let Some(li) = self.last_quote {
+        // "»Das ist falsch«, sagte Merkel.": a name just after a quotation set off by a
+        // comma, with a cue the lexicon does not know, is a speaker of its own, not the
+        // quote run's.
+        let set_off = last > 0
+            && (matches!(self.toks[last - 1].lower.as_str(), "," | "?" | "!")
+                || self.toks.get(last + 1).is_some_and(|t| t.lower == ","));
+        let named_after = opens
+            && set_off
+            && (last + 1..e).filter(|&t| self.toks[t].kind == Tk::Word).take(3).any(|t| {
+                let tk = &self.toks[t];
+                self.free_word(t) && tk.cap && pronoun_kind(&tk.lower).is_none() && !in_list(NOT_NAMES, &tk.lower)
+            });
+        if let Some(li) = self.last_quote.filter(|_| !named_after) {
             let last = &self.raws[li];
             let same_para = last.para == para;
             let near = para <= last.para + 1;

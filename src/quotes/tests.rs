@@ -265,3 +265,24 @@ fn a_subject_with_an_appositive_role_is_the_referent_of_a_later_pronoun() {
     let x = extract(text);
     assert_eq!(quote_with(&x, "Our city is safe").speaker.as_deref(), Some("Mary Smith"), "{x:#?}");
 }
+
+#[test]
+fn reversed_guillemets_pair_as_german_and_danish_print_them() {
+    let text = "\"We will win,\" said Tom Brown.\n»Das ist falsch«, sagte Merkel.";
+    let x = extract(text);
+    let q = quote_with(&x, "Das ist falsch");
+    assert_eq!(q.content.text, "»Das ist falsch«", "{x:#?}");
+    assert_ne!(q.speaker.as_deref(), Some("Tom Brown"), "{x:#?}");
+    assert!(x.quotes.iter().all(|q| !q.content.text.contains("sagte")), "{x:#?}");
+    // The usual order, and the French style with spaces inside, still pair.
+    for (text, content) in [
+        ("«Das ist falsch», sagte Merkel.", "«Das ist falsch»"),
+        ("« C'est faux », a dit Macron.", "« C'est faux »"),
+        ("» Das ist falsch «, sagte Merkel.", "» Das ist falsch «"),
+        ("Merkel sagte: »Das ist falsch.« Dann ging sie.", "»Das ist falsch.«"),
+    ] {
+        let x = extract(text);
+        assert!(x.quotes.iter().any(|q| q.content.text == content), "{text}: {x:#?}");
+        assert!(x.quotes.iter().all(|q| !q.content.text.contains("sagte")), "{text}: {x:#?}");
+    }
+}
