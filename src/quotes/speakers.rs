@@ -8,7 +8,9 @@
 //! Organisations ("The Pentagon", "North Korea's state media", "Western governments") are
 //! speakers too, named as first written.
 
-use super::lexicon::{ORG_WORDS, PronounKind, TITLES, cue_entry, in_list, pronoun_kind};
+use super::lexicon::{
+    FEMALE_FIRST_NAMES, MALE_FIRST_NAMES, ORG_WORDS, PronounKind, TITLES, cue_entry, in_list, pronoun_kind,
+};
 use super::{
     AUXILIARIES, CLAUSE_WORDS, Engine, NAME_PARTICLES, NAME_SUFFIXES, PLACE_STARTS, TITLE_ABBREVIATIONS, Tk,
     is_initials, strip_the,
@@ -43,6 +45,21 @@ fn gender_of_word(lower: &str) -> Option<Gender> {
         "mrs" | "ms" | "she" | "her" | "spokeswoman" | "chairwoman" | "congresswoman" | "councilwoman" | "queen"
         | "princess" | "mother" | "daughter" | "sister" | "wife" | "woman" => Some(Gender::Female),
         _ => None,
+    }
+}
+
+/// Gender hinted by the first name of a person's full name ("Mary Smith"), if it is a very
+/// common one; a weak hint, used only to choose between candidates.
+fn first_name_gender(name: &str) -> Option<Gender> {
+    let mut words = name.split(' ');
+    let first = words.next()?.to_lowercase();
+    words.next()?;
+    if in_list(MALE_FIRST_NAMES, &first) {
+        Some(Gender::Male)
+    } else if in_list(FEMALE_FIRST_NAMES, &first) {
+        Some(Gender::Female)
+    } else {
+        None
     }
 }
 
@@ -155,7 +172,14 @@ impl Engine<'_> {
             return match kind {
                 PronounKind::Person => {
                     let g = gender_of_word(&self.toks[a].lower);
-                    let i = self.most_recent(|e| !e.org && (e.gender.is_none() || e.gender == g))?;
+                    let fits = |e: &Entry| !e.org && (e.gender.is_none() || e.gender == g);
+                    // A first name of the other gender ("she" after "John Smith") passes
+                    // the candidate over, unless no other one fits.
+                    let i = self
+                        .most_recent(|e| {
+                            fits(e) && (g.is_none() || first_name_gender(&e.name).is_none_or(|n| Some(n) == g))
+                        })
+                        .or_else(|| self.most_recent(fits))?;
                     if self.entries[i].gender.is_none() {
                         self.entries[i].gender = g;
                     }

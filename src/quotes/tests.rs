@@ -286,3 +286,23 @@ fn reversed_guillemets_pair_as_german_and_danish_print_them() {
         assert!(x.quotes.iter().all(|q| !q.content.text.contains("sagte")), "{text}: {x:#?}");
     }
 }
+
+#[test]
+fn a_common_first_name_breaks_a_tie_between_pronoun_candidates() {
+    let text =
+        "\"We will cut taxes,\" said Mary Jones. \"We will raise them,\" said John Smith. \"That is wrong,\" she said.";
+    let x = extract(text);
+    assert_eq!(quote_with(&x, "That is wrong").speaker.as_deref(), Some("Mary Jones"), "{x:#?}");
+    let text =
+        "\"We will cut taxes,\" said John Smith. \"We will raise them,\" said Mary Jones. \"That is wrong,\" he said.";
+    let x = extract(text);
+    assert_eq!(quote_with(&x, "That is wrong").speaker.as_deref(), Some("John Smith"), "{x:#?}");
+    // Only a tie-breaker: with no other candidate, the pronoun still resolves.
+    let x = extract("\"We will raise them,\" said John Smith. \"That is wrong,\" she said.");
+    assert_eq!(quote_with(&x, "That is wrong").speaker.as_deref(), Some("John Smith"), "{x:#?}");
+    // A title's gender still rules over the first name.
+    let text =
+        "\"We will cut taxes,\" said Mary Jones. \"We will raise them,\" said Mr. Smith. \"That is wrong,\" she said.";
+    let x = extract(text);
+    assert_eq!(quote_with(&x, "That is wrong").speaker.as_deref(), Some("Mary Jones"), "{x:#?}");
+}
