@@ -624,11 +624,26 @@ impl<'a> Engine<'a> {
             para_has_tokens = true;
             if c.is_alphanumeric() {
                 let mut j = i + 1;
+                // Start of the current part of the word (after its last joining mark).
+                let mut part = i;
                 while j < n {
                     let d = chars[j];
                     if d.is_alphanumeric() {
                         j += 1;
                     } else if matches!(d, '-' | '\'' | '.' | '&') && j + 1 < n && chars[j + 1].is_alphanumeric() {
+                        // "said.Trump": a full stop with no space after it ends a sentence
+                        // rather than joining an abbreviation ("U.S", "J.D", "Ph.D") when a
+                        // lower-case part of two letters or more ends before it and a
+                        // capitalised word starts after it.
+                        if d == '.'
+                            && j - part >= 2
+                            && chars[j - 1].is_lowercase()
+                            && chars[j + 1].is_uppercase()
+                            && chars.get(j + 2).is_some_and(|c| c.is_lowercase())
+                        {
+                            break;
+                        }
+                        part = j + 1;
                         j += 2;
                     } else {
                         break;

@@ -306,3 +306,23 @@ fn a_common_first_name_breaks_a_tie_between_pronoun_candidates() {
     let x = extract(text);
     assert_eq!(quote_with(&x, "That is wrong").speaker.as_deref(), Some("Mary Jones"), "{x:#?}");
 }
+
+#[test]
+fn a_full_stop_without_a_space_ends_the_cue_not_the_name() {
+    let x = extract("\"We will build the wall,\" Donald Trump said.Trump then left the stage in Iowa.");
+    let q = quote_with(&x, "build the wall");
+    assert_eq!(q.speaker.as_deref(), Some("Donald Trump"), "{x:#?}");
+    assert_eq!(q.cue.as_ref().map(|c| c.text.as_str()), Some("said"), "{x:#?}");
+    let x = extract("\"We will win,\" J.D. Vance said. \"It is over,\" he said.Vance left.");
+    let q = quote_with(&x, "It is over");
+    assert_eq!(source_of(q), Some("he"), "{x:#?}");
+    assert_eq!(q.speaker.as_deref(), Some("J.D. Vance"), "{x:#?}");
+    // A title written against the name is a title ("Mr.Smith"); initials join as before.
+    let x = extract("\"We will win,\" said Mr.Smith of the U.S.Army.");
+    assert_eq!(quote_with(&x, "We will win").speaker.as_deref(), Some("Smith"), "{x:#?}");
+    // "St." opening a name is part of it ("St. John Smith").
+    for text in ["\"We will win,\" said St. John Smith.", "St. John Smith said: \"We will win.\""] {
+        let x = extract(text);
+        assert_eq!(quote_with(&x, "We will win").speaker.as_deref(), Some("St. John Smith"), "{x:#?}");
+    }
+}
