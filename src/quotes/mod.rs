@@ -3,8 +3,9 @@
 //! [`extract`] finds three kinds of quotation:
 //!
 //! - **direct**: text between quotation marks, in any common style (straight, curly “ ”,
-//!   guillemets « », single ‘ ’, low-9 „ “ and ‚ ‘ as German and Czech write them, Japanese
-//!   corner brackets 「 」 『 』), including quotations that run over several paragraphs
+//!   guillemets « » and, as German and Danish print them, » «, single ‘ ’, low-9 „ “ and
+//!   ‚ ‘ as German and Czech write them, Japanese corner brackets 「 」 『 』), including
+//!   quotations that run over several paragraphs
 //!   (each paragraph reopens the quote and only the last one closes it);
 //! - **indirect**: reported speech after or before a cue verb ("X said (that) ...",
 //!   "..., X said", "According to X, ...");
@@ -29,7 +30,7 @@
 //!
 //! On PolNeAR (`../shared/data/quotes`, rules of [`evaluate`]): quoted attributions
 //! P 87.0 / R 85.0 / F1 86.0 on train and P 88.8 / R 84.0 / F1 86.3 on dev; all attributions
-//! (indirect included) P 83.8 / R 53.6 on train, P 86.5 / R 56.9 on dev; right speaker for
+//! (indirect included) P 83.8 / R 53.6 on train, P 86.6 / R 56.9 on dev; right speaker for
 //! 92.0 % (train) and 90.2 % (dev) of matched quoted attributions. Reproduce with
 //! `cargo test --release --lib quotes::tests::polnear_scores -- --ignored --nocapture`.
 //! The recall on all attributions is bounded by PolNeAR's broad notion of attribution
