@@ -8,8 +8,13 @@
 //! Organisations ("The Pentagon", "North Korea's state media", "Western governments") are
 //! speakers too, named as first written.
 
-use super::lexicon::{ORG_WORDS, PronounKind, TITLES, in_list, pronoun_kind};
-use super::{Engine, NAME_PARTICLES, NAME_SUFFIXES, PLACE_STARTS, TITLE_ABBREVIATIONS, Tk, is_initials, strip_the};
+use super::lexicon::{
+    FEMALE_FIRST_NAMES, MALE_FIRST_NAMES, ORG_WORDS, PronounKind, TITLES, cue_entry, in_list, pronoun_kind,
+};
+use super::{
+    AUXILIARIES, CLAUSE_WORDS, Engine, NAME_PARTICLES, NAME_SUFFIXES, PLACE_STARTS, TITLE_ABBREVIATIONS, Tk,
+    is_initials, strip_the,
+};
 
 #[derive(Debug, Clone)]
 pub(super) struct Entry {
@@ -43,6 +48,21 @@ fn gender_of_word(lower: &str) -> Option<Gender> {
     }
 }
 
+/// Gender hinted by the first name of a person's full name ("Mary Smith"), if it is a very
+/// common one; a weak hint, used only to choose between candidates.
+fn first_name_gender(name: &str) -> Option<Gender> {
+    let mut words = name.split(' ');
+    let first = words.next()?.to_lowercase();
+    words.next()?;
+    if in_list(MALE_FIRST_NAMES, &first) {
+        Some(Gender::Male)
+    } else if in_list(FEMALE_FIRST_NAMES, &first) {
+        Some(Gender::Female)
+    } else {
+        None
+    }
+}
+
 /// How a source mention resolved.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) enum Resolution {
@@ -55,14 +75,23 @@ impl Engine<'_> {
     /// Records a person named as the subject of a sentence ("Opposition leader Paul Ward
     /// disagreed."), so that a later "he said" can refer to them even before they are
     /// quoted. Only multi-word names that do not look like places or organisations.
+    ///
+    /// A comma-delimited appositive may sit between the name and its verb ("Mary Smith, the
+    /// mayor, spoke at noon."); when it is a role ("the mayor"), it is the speaker's role.
     pub(super) fn note_subject(&mut self, s: usize, e: usize) {
         let Some((a, b)) = self.np_forward(s, e, false) else {
             return;
         };
-        if b + 1 >= e || !self.free_word(b + 1) || self.toks[b + 1].cap {
+        let appositive = self.appositive_after(b, e);
+        let verb = appositive.map_or(b + 1, |(_, c2)| c2 + 1);
+        if verb >= e
+            || !self.free_word(verb)
+            || self.toks[verb].cap
+            || !self.toks[verb].lower.starts_with(char::is_alphabetic)
+        {
             return;
         }
-        let next = self.toks[b + 1].lower.as_str();
+        let next = self.toks[verb].lower.as_str();
         if matches!(next, "of" | "and" | "or" | "in" | "on" | "at" | "for" | "to" | "who") {
             return;
         }
@@ -81,10 +110,50 @@ impl Engine<'_> {
         }
         let name_text = name.iter().map(|&t| self.word_text(t)).collect::<Vec<_>>().join(" ");
         let role = (k > 0).then(|| words[..k].iter().map(|&t| self.word_text(t)).collect::<Vec<_>>().join(" "));
+        let appositive_role = appositive.and_then(|(c1, c2)| self.appositive_role(c1 + 1, c2));
+        let gender =
+            appositive_role.as_ref().and_then(|r| r.split(' ').find_map(|w| gender_of_word(&w.to_lowercase())));
+        let role = role.or(appositive_role);
         let mention = self.orig_text(self.toks[a].start, self.toks[b].end);
         let i = self.upsert(name_text, &mention, role, false);
+        if self.entries[i].gender.is_none() {
+            self.entries[i].gender = gender;
+        }
         self.clock += 1;
         self.entries[i].last = self.clock;
+    }
+
+    /// The commas around an appositive right after token `b` ("Mary Smith, the mayor,
+    /// spoke", "Mary Smith, 54, spoke"): a short phrase of plain words, no clause (no
+    /// relative pronoun, auxiliary, conjunction or cue verb).
+    fn appositive_after(&self, b: usize, e: usize) -> Option<(usize, usize)> {
+        let c1 = b + 1;
+        if c1 >= e || self.toks[c1].lower != "," || self.tok_region[c1].is_some() {
+            return None;
+        }
+        let c2 = (c1 + 1..(c1 + 8).min(e)).find(|&t| self.toks[t].kind != Tk::Word)?;
+        let plain = |t: usize| {
+            let l = self.toks[t].lower.as_str();
+            self.free_word(t)
+                && cue_entry(l).is_none()
+                && !in_list(AUXILIARIES, l)
+                && !in_list(CLAUSE_WORDS, l)
+                && !matches!(l, "who" | "whom" | "whose" | "which" | "where")
+        };
+        (c2 > c1 + 1 && self.toks[c2].lower == "," && self.tok_region[c2].is_none() && (c1 + 1..c2).all(plain))
+            .then_some((c1, c2))
+    }
+
+    /// The role an appositive names ("the mayor" -> "mayor", "a former senator" -> "former
+    /// senator"): its words without the article, when the last is a lower-case role word.
+    fn appositive_role(&self, a: usize, b: usize) -> Option<String> {
+        let mut a = a;
+        while a < b && matches!(self.toks[a].lower.as_str(), "the" | "a" | "an") {
+            a += 1;
+        }
+        let head = self.toks.get(b.checked_sub(1)?)?;
+        (a < b && !head.cap && in_list(TITLES, &head.lower))
+            .then(|| (a..b).map(|t| self.word_text(t)).collect::<Vec<_>>().join(" "))
     }
 
     pub(super) fn word_text(&self, t: usize) -> String {
@@ -103,7 +172,14 @@ impl Engine<'_> {
             return match kind {
                 PronounKind::Person => {
                     let g = gender_of_word(&self.toks[a].lower);
-                    let i = self.most_recent(|e| !e.org && (e.gender.is_none() || e.gender == g))?;
+                    let fits = |e: &Entry| !e.org && (e.gender.is_none() || e.gender == g);
+                    // A first name of the other gender ("she" after "John Smith") passes
+                    // the candidate over, unless no other one fits.
+                    let i = self
+                        .most_recent(|e| {
+                            fits(e) && (g.is_none() || first_name_gender(&e.name).is_none_or(|n| Some(n) == g))
+                        })
+                        .or_else(|| self.most_recent(fits))?;
                     if self.entries[i].gender.is_none() {
                         self.entries[i].gender = g;
                     }
@@ -153,8 +229,8 @@ impl Engine<'_> {
             idx.remove(0);
         }
         // "North Korea's state media" is named as written; "Clinton's attorney, David
-        // Kendall" is David Kendall.
-        let possessive = !role_named && idx.iter().any(|&t| self.toks[t].lower.ends_with("'s"));
+        // Kendall" is David Kendall (and so is "Clinton's attorney David Kendall", below).
+        let mut possessive = !role_named && idx.iter().any(|&t| self.toks[t].lower.ends_with("'s"));
         // A generational suffix shows the word before it to be a surname, even one that is
         // also a title ("Martin Luther King Jr.").
         let suffixed = idx.len() >= 3 && in_list(NAME_SUFFIXES, &self.toks[idx[idx.len() - 1]].lower);
@@ -187,6 +263,28 @@ impl Engine<'_> {
                 })
                 .collect::<Vec<_>>()
                 .join(" ")
+        };
+        // "The company's spokesman John Doe", "Labour's health spokesman Wes Streeting": an
+        // organisation's possessive and role words before a capitalised name are the role,
+        // the name is the speaker. The role keeps its determiner ("The company's").
+        let possessive_role = possessive
+            && !name_toks.is_empty()
+            && suffix.is_empty()
+            && role_toks.last().is_some_and(|&t| {
+                let tk = &self.toks[t];
+                !tk.lower.ends_with("'s") && (!tk.cap || in_list(TITLES, &tk.lower))
+            })
+            && role_toks.iter().any(|&t| self.toks[t].lower.ends_with("'s"))
+            && name_toks.iter().all(|&t| {
+                let tk = &self.toks[t];
+                (tk.cap || self.name_particle(t)) && !tk.lower.ends_with("'s") && !in_list(ORG_WORDS, &tk.lower)
+            });
+        let role_toks = if possessive_role {
+            possessive = false;
+            let first = role_toks.first().copied().unwrap_or(a);
+            (a..=first).filter(|&t| t < first && self.toks[t].kind == Tk::Word).chain(role_toks).collect()
+        } else {
+            role_toks
         };
         let mut role = if role_toks.is_empty() { None } else { Some(join(&role_toks)) };
         suffix.extend(tail);

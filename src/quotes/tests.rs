@@ -201,3 +201,128 @@ fn a_headline_label_before_a_colon_is_not_a_speaker() {
     let n = x.quotes.iter().filter(|q| q.content.text.contains("We have the votes")).count();
     assert_eq!(n, 1, "{x:#?}");
 }
+
+#[test]
+fn a_name_before_a_colon_and_a_quotation_is_its_speaker() {
+    let x = extract("Johnson: \"We will win this election and we will win it well.\"");
+    assert_eq!(x.quotes.len(), 1, "{x:#?}");
+    assert_eq!(x.quotes[0].speaker.as_deref(), Some("Johnson"), "{x:#?}");
+    assert_eq!(x.quotes[0].content.text, "\"We will win this election and we will win it well.\"", "{x:#?}");
+    let x = extract("Boris Johnson: \"We will win this election and we will win it well.\"");
+    assert_eq!(x.quotes[0].speaker.as_deref(), Some("Boris Johnson"), "{x:#?}");
+    // Not the speaker of the quotation before it.
+    let x = extract(
+        "\"Taxes are theft,\" said Tom Brown.\nJohnson: \"We will win this election and we will win it well.\"",
+    );
+    assert_eq!(quote_with(&x, "We will win").speaker.as_deref(), Some("Johnson"), "{x:#?}");
+    // Known labels, alone or heading a longer label, are no speakers.
+    for label in ["Breaking", "Breaking News", "Live Updates", "Editorial", "Factbox", "Explainer", "Video", "Photos"] {
+        let text = format!("{label}: \"We will win this election and we will win it well.\"");
+        let x = extract(&text);
+        assert!(x.quotes.iter().all(|q| q.speaker.is_none()), "{label}: {x:#?}");
+        assert!(x.speakers.is_empty(), "{label}: {x:#?}");
+    }
+    // A label's quotation claimed by an attribution after it: one quotation, the label
+    // left out of its content.
+    let x = extract("Johnson: \"We will win this election,\" a spokesman told reporters.");
+    assert_eq!(x.quotes.len(), 1, "{x:#?}");
+    assert_eq!(x.quotes[0].content.text, "\"We will win this election,\"", "{x:#?}");
+    assert_eq!(source_of(&x.quotes[0]), Some("a spokesman"), "{x:#?}");
+}
+
+#[test]
+fn a_possessive_organisation_and_role_before_a_name_is_the_role() {
+    let x = extract("The company's spokesman John Doe said the plant would close next year.");
+    let q = quote_with(&x, "the plant would close");
+    assert_eq!(q.speaker.as_deref(), Some("John Doe"), "{x:#?}");
+    assert_eq!(source_of(q), Some("The company's spokesman John Doe"), "{x:#?}");
+    assert_eq!(x.speakers[0].role.as_deref(), Some("The company's spokesman"), "{x:#?}");
+    let x = extract("\"The deal is dead,\" said Labour's health spokesman Wes Streeting.");
+    let q = quote_with(&x, "The deal is dead");
+    assert_eq!(q.speaker.as_deref(), Some("Wes Streeting"), "{x:#?}");
+    assert_eq!(x.speakers[0].role.as_deref(), Some("Labour's health spokesman"), "{x:#?}");
+    // Later mentions by surname or pronoun are the same speaker.
+    let x = extract(
+        "\"The deal is dead,\" said Labour's health spokesman Wes Streeting. \"We will vote against it,\" Streeting added.",
+    );
+    assert_eq!(quote_with(&x, "vote against").speaker.as_deref(), Some("Wes Streeting"), "{x:#?}");
+    // An organisation's own voice stays named as written.
+    let x = extract("North Korea's state media said the test was a success and would be repeated soon.");
+    assert_eq!(quote_with(&x, "the test was").speaker.as_deref(), Some("North Korea's state media"), "{x:#?}");
+}
+
+#[test]
+fn a_subject_with_an_appositive_role_is_the_referent_of_a_later_pronoun() {
+    let text = "\"We will raise taxes,\" said Tom Brown.\nMary Smith, the mayor, spoke at noon. \"Our city is safe,\" she said.";
+    let x = extract(text);
+    let q = quote_with(&x, "Our city is safe");
+    assert_eq!(q.speaker.as_deref(), Some("Mary Smith"), "{x:#?}");
+    let mary = x.speakers.iter().find(|s| s.name == "Mary Smith").expect("speaker Mary Smith");
+    assert_eq!(mary.role.as_deref(), Some("mayor"), "{x:#?}");
+    // An appositive that is not a role: the name still counts, with no role.
+    let text =
+        "\"We will raise taxes,\" said Tom Brown.\nMary Smith, 54, spoke at noon. \"Our city is safe,\" she said.";
+    let x = extract(text);
+    assert_eq!(quote_with(&x, "Our city is safe").speaker.as_deref(), Some("Mary Smith"), "{x:#?}");
+}
+
+#[test]
+fn reversed_guillemets_pair_as_german_and_danish_print_them() {
+    let text = "\"We will win,\" said Tom Brown.\n»Das ist falsch«, sagte Merkel.";
+    let x = extract(text);
+    let q = quote_with(&x, "Das ist falsch");
+    assert_eq!(q.content.text, "»Das ist falsch«", "{x:#?}");
+    assert_ne!(q.speaker.as_deref(), Some("Tom Brown"), "{x:#?}");
+    assert!(x.quotes.iter().all(|q| !q.content.text.contains("sagte")), "{x:#?}");
+    // The usual order, and the French style with spaces inside, still pair.
+    for (text, content) in [
+        ("«Das ist falsch», sagte Merkel.", "«Das ist falsch»"),
+        ("« C'est faux », a dit Macron.", "« C'est faux »"),
+        ("» Das ist falsch «, sagte Merkel.", "» Das ist falsch «"),
+        ("Merkel sagte: »Das ist falsch.« Dann ging sie.", "»Das ist falsch.«"),
+    ] {
+        let x = extract(text);
+        assert!(x.quotes.iter().any(|q| q.content.text == content), "{text}: {x:#?}");
+        assert!(x.quotes.iter().all(|q| !q.content.text.contains("sagte")), "{text}: {x:#?}");
+    }
+}
+
+#[test]
+fn a_common_first_name_breaks_a_tie_between_pronoun_candidates() {
+    let text =
+        "\"We will cut taxes,\" said Mary Jones. \"We will raise them,\" said John Smith. \"That is wrong,\" she said.";
+    let x = extract(text);
+    assert_eq!(quote_with(&x, "That is wrong").speaker.as_deref(), Some("Mary Jones"), "{x:#?}");
+    let text =
+        "\"We will cut taxes,\" said John Smith. \"We will raise them,\" said Mary Jones. \"That is wrong,\" he said.";
+    let x = extract(text);
+    assert_eq!(quote_with(&x, "That is wrong").speaker.as_deref(), Some("John Smith"), "{x:#?}");
+    // Only a tie-breaker: with no other candidate, the pronoun still resolves.
+    let x = extract("\"We will raise them,\" said John Smith. \"That is wrong,\" she said.");
+    assert_eq!(quote_with(&x, "That is wrong").speaker.as_deref(), Some("John Smith"), "{x:#?}");
+    // A title's gender still rules over the first name.
+    let text =
+        "\"We will cut taxes,\" said Mary Jones. \"We will raise them,\" said Mr. Smith. \"That is wrong,\" she said.";
+    let x = extract(text);
+    assert_eq!(quote_with(&x, "That is wrong").speaker.as_deref(), Some("Mary Jones"), "{x:#?}");
+}
+
+#[test]
+fn a_full_stop_without_a_space_ends_the_cue_not_the_name() {
+    let x = extract("\"We will build the wall,\" Donald Trump said.Trump then left the stage in Iowa.");
+    let q = quote_with(&x, "build the wall");
+    assert_eq!(q.speaker.as_deref(), Some("Donald Trump"), "{x:#?}");
+    assert_eq!(q.cue.as_ref().map(|c| c.text.as_str()), Some("said"), "{x:#?}");
+    let x = extract("\"We will win,\" J.D. Vance said. \"It is over,\" he said.Vance left.");
+    let q = quote_with(&x, "It is over");
+    assert_eq!(source_of(q), Some("he"), "{x:#?}");
+    assert_eq!(q.speaker.as_deref(), Some("J.D. Vance"), "{x:#?}");
+    // A title written against the name is a title ("Mr.Smith"); initials join as before.
+    let x = extract("\"We will win,\" said Mr.Smith of the U.S.Army.");
+    assert_eq!(quote_with(&x, "We will win").speaker.as_deref(), Some("Smith"), "{x:#?}");
+    // "St." opening a name is part of it ("St. John Smith").
+    for text in ["\"We will win,\" said St. John Smith.", "St. John Smith said: \"We will win.\""] {
+        let x = extract(text);
+        assert_eq!(quote_with(&x, "We will win").speaker.as_deref(), Some("St. John Smith"), "{x:#?}");
+    }
+}
