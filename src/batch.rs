@@ -111,10 +111,29 @@ pub fn decoded<'a>(mut raw: impl Read + Send + 'a, name: &str) -> Result<Box<dyn
     let gzip = head.starts_with(&[0x1f, 0x8b]);
     let whole = std::io::Cursor::new(head.to_vec()).chain(raw);
     Ok(if gzip {
-        Box::new(std::io::BufReader::with_capacity(1 << 16, MultiGzDecoder::new(std::io::BufReader::new(whole))))
+        let gz = GzipErrors(MultiGzDecoder::new(std::io::BufReader::new(whole)));
+        Box::new(std::io::BufReader::with_capacity(1 << 16, gz))
     } else {
         Box::new(std::io::BufReader::with_capacity(1 << 16, whole))
     })
+}
+
+/// A gzip reader whose errors say what they mean for the file: the decoder's own ("unexpected
+/// end of file", "invalid gzip header") read as if the disk had failed, for what is most
+/// often a file cut short or with other bytes after its gzip data.
+struct GzipErrors<R>(R);
+
+impl<R: Read> Read for GzipErrors<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0.read(buf).map_err(|e| match e.kind() {
+            std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::InvalidInput | std::io::ErrorKind::InvalidData => {
+                let message =
+                    format!("the gzip data is cut short, corrupt, or followed by bytes that are not gzip ({e})");
+                std::io::Error::new(e.kind(), message)
+            }
+            _ => e,
+        })
+    }
 }
 
 /// How output rows are written.

@@ -885,6 +885,15 @@ fn an_open_csv_quote_costs_one_row_and_a_cut_input_stops_the_run() {
     let summary = read_json(dir.path(), "cut.json");
     assert_eq!(summary["rows"], rows.len(), "{summary}");
     assert!(summary["stopped"].as_str().unwrap().starts_with(&at), "{summary}");
+    assert!(err.contains("the gzip data is cut short, corrupt, or followed by bytes that are not gzip"), "{err}");
+    // Whole gzip data followed by other bytes: every row is written, and the run fails
+    // saying so at the line after the last.
+    std::fs::write(dir.path().join("junk.jsonl.gz"), [&gz[..], b"not gzip at all\n"].concat()).unwrap();
+    let (o, rows) = score("junk.jsonl.gz", &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(rows.len(), 2000);
+    let err = stderr(&o);
+    assert!(err.contains("junk.jsonl.gz:2001: the input cannot be read on from here: the gzip data"), "{err}");
 }
 
 #[test]
