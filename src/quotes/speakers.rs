@@ -175,6 +175,24 @@ pub(super) fn camel_case_brand(word: &str) -> bool {
         && !chars[..k].iter().collect::<String>().to_lowercase().starts_with("mac")
 }
 
+/// Role words that name the same kind of person: "the candidate" is the "Republican
+/// front-runner".
+const ROLE_GROUPS: &[&[&str]] =
+    &[&["candidate", "nominee", "front-runner", "frontrunner", "contender", "hopeful", "challenger"]];
+
+/// Abbreviated titles and the role they stand for: "the Ohio governor" is "Ohio Gov. John
+/// Kasich". There are many senators, so these count only with a place named ("the Florida
+/// senator"), not for a bare "the senator".
+const TITLE_GROUPS: &[&[&str]] =
+    &[&["senator", "sen."], &["governor", "gov."], &["congressman", "congresswoman", "representative", "rep."]];
+
+/// Whether a (lower-cased) role names the kind of person "the `head`" stands for: a word of
+/// the head's group (and with `placed`, of its title group).
+fn role_names(role: &str, head: &str, placed: bool) -> bool {
+    let groups = ROLE_GROUPS.iter().chain(TITLE_GROUPS.iter().filter(|_| placed));
+    groups.into_iter().any(|group| group.contains(&head) && role.split(' ').any(|w| group.contains(&w)))
+}
+
 /// How a source mention resolved.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) enum Resolution {
@@ -477,10 +495,20 @@ impl Engine<'_> {
             let person_role = in_list(TITLES, &head) && !head.ends_with('s') && !org_word(&b);
             if !possessive && determined && person_role {
                 // "the spokesperson": the most recent speaker with that role, else the most
-                // recent person whose role is unknown ("the mayor" is not the senator).
+                // recent person whose role is unknown ("the mayor" is not the senator). A
+                // role of the same kind counts ("the candidate", the "front-runner"), and
+                // a capitalised word must be in it too ("the Florida senator").
+                let places: Vec<String> =
+                    (a + 1..b).filter(|&t| self.toks[t].cap).map(|t| self.toks[t].lower.clone()).collect();
                 let found = self
                     .most_recent(|e| {
-                        !e.org && !e.nonperson && e.role.as_deref().is_some_and(|r| r.to_lowercase().contains(&head))
+                        !e.org
+                            && !e.nonperson
+                            && e.role.as_deref().is_some_and(|r| {
+                                let r = r.to_lowercase();
+                                (r.contains(&head) || role_names(&r, &head, !places.is_empty()))
+                                    && places.iter().all(|p| r.contains(p.as_str()))
+                            })
                     })
                     .or_else(|| self.most_recent(|e| !e.org && !e.nonperson && e.role.is_none()));
                 if let Some(i) = found {
@@ -497,7 +525,7 @@ impl Engine<'_> {
             || (name_toks.len() == 1 && idx.len() == 1 && org_word(&name_toks[0]))
             || brand;
         if is_org {
-            let name = if matches!(self.toks[a].lower.as_str(), "the") { mention.clone() } else { name };
+            let name = if matches!(self.toks[a].lower.as_str(), "the") && !brand { mention.clone() } else { name };
             return Some((self.upsert(name, &mention, role, true), Resolution::Named));
         }
         // A word that names no person still speaks for the quotation ("Some said"), but is

@@ -390,3 +390,14 @@ fn a_noun_after_an_adjective_is_no_cue_and_an_adjective_no_source() {
     let x = extract("The senator did not dispute that he had met the lobbyist twice last year.");
     assert!(x.quotes.iter().any(|q| q.cue.as_ref().is_some_and(|c| c.text == "dispute")), "{x:#?}");
 }
+
+#[test]
+fn the_candidate_is_the_front_runner_quoted_before() {
+    let text = "Republican front-runner Donald Trump said he would stay neutral in the talks between the two sides.\n\"It will be a really good deal,\" the candidate said.";
+    let x = extract(text);
+    assert_eq!(quote_with(&x, "really good deal").speaker.as_deref(), Some("Donald Trump"), "{x:#?}");
+    // A role of another kind is not the one named.
+    let text = "Mayor Ann Lee said the city would stay neutral in the talks between the two sides.\n\"It will be a really good deal,\" the candidate said.";
+    let x = extract(text);
+    assert_ne!(quote_with(&x, "really good deal").speaker.as_deref(), Some("Ann Lee"), "{x:#?}");
+}
