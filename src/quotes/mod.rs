@@ -504,10 +504,19 @@ const TELL_LIKE: &[&str] = &[
 /// Whether `d` after `prev` is a byte of a UTF-8 character misread as Latin-1 ("Ã¡" for
 /// "á"): a Latin-1 symbol (U+0080-U+00BF) after a lead byte (U+00C2-U+00EF) or after
 /// another such symbol.
+/// It may follow a combining mark, as when the misread text was then decomposed ("A" and
+/// U+0303 for "Ã").
 fn mojibake_byte(prev: char, d: char) -> bool {
     ('\u{0080}'..='\u{00BF}').contains(&d)
         && !d.is_alphanumeric()
-        && (('\u{00C2}'..='\u{00EF}').contains(&prev) || ('\u{0080}'..='\u{00BF}').contains(&prev))
+        && (('\u{00C2}'..='\u{00EF}').contains(&prev)
+            || ('\u{0080}'..='\u{00BF}').contains(&prev)
+            || is_combining_mark(prev))
+}
+
+/// A combining diacritical mark (U+0300-U+036F).
+fn is_combining_mark(c: char) -> bool {
+    ('\u{0300}'..='\u{036F}').contains(&c)
 }
 
 /// Verbs that, followed by "back", report a retort ("shot back", "fired back", "hit back"):
@@ -679,7 +688,8 @@ impl<'a> Engine<'a> {
                 let mut part = i;
                 while j < n {
                     let d = chars[j];
-                    if d.is_alphanumeric() {
+                    if d.is_alphanumeric() || is_combining_mark(d) {
+                        // Combining marks belong to their letter ("José" decomposed).
                         j += 1;
                     } else if mojibake_byte(chars[j - 1], d)
                         && chars[j + 1..]

@@ -35,6 +35,8 @@ pub(super) struct Entry {
     /// Not a person ("Shortly", "Labor Day", "Some"): never the referent of "he"/"she" or
     /// of "the candidate".
     pub(super) nonperson: bool,
+    /// Last reached by a pronoun that passed over nearer candidates (see `resolve`).
+    guessed: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -366,11 +368,15 @@ impl Engine<'_> {
                         .or_else(|| self.most_recent(fits))?;
                     // Learn the gender only from the nearest person (a resolution that passed
                     // over others is a guess), and never against a first name.
+                    // A person who is most recent only through such a guess ("she ... she")
+                    // stays a guess until named again.
                     let nearest = self.most_recent(|e| !e.org && !e.nonperson) == Some(i);
                     let e = &mut self.entries[i];
-                    if nearest && e.gender.is_none() && first_name_gender(&e.name).is_none_or(|n| Some(n) == g) {
+                    let guess = !nearest || e.guessed;
+                    if !guess && e.gender.is_none() && first_name_gender(&e.name).is_none_or(|n| Some(n) == g) {
                         e.learned = g;
                     }
+                    e.guessed = guess;
                     Some((i, Resolution::Pronoun))
                 }
                 PronounKind::Group => {
@@ -586,11 +592,13 @@ impl Engine<'_> {
                     gender: None,
                     learned: None,
                     nonperson: false,
+                    guessed: false,
                 });
                 self.entries.len() - 1
             }
         };
         let e = &mut self.entries[i];
+        e.guessed = false;
         if e.gender.is_none() && !org {
             e.gender = mention.split(|c: char| c.is_whitespace()).find_map(|w| gender_of_word(&w.to_lowercase()));
         }
