@@ -314,6 +314,7 @@ const NOUNY: &[&str] = &[
     "offer",
     "appear",
     "back",
+    "dispute",
 ];
 
 const PRONOUNS_AND_AUX: &[&str] = &[
@@ -466,6 +467,13 @@ const NEEDS_CLAUSE: &[&str] = &[
     "seek",
     "plan",
     "offer",
+    "shoot back",
+    "fire back",
+    "hit back",
+    "snap back",
+    "strike back",
+    "push back",
+    "write back",
 ];
 
 /// Object pronouns and audience nouns skipped after "told", "asked" and the like.
@@ -492,6 +500,50 @@ const TELL_LIKE: &[&str] = &[
     "tell", "ask", "inform", "assure", "remind", "notify", "advise", "warn", "urge", "reassure", "accuse", "blame",
     "praise", "thank", "retell", "promise", "convince",
 ];
+
+/// Whether `d` after `prev` is a byte of a UTF-8 character misread as Latin-1 ("Ã¡" for
+/// "á"): a Latin-1 symbol (U+0080-U+00BF) after a lead byte (U+00C2-U+00EF) or after
+/// another such symbol.
+/// It may follow a combining mark, as when the misread text was then decomposed ("A" and
+/// U+0303 for "Ã").
+fn mojibake_byte(prev: char, d: char) -> bool {
+    ('\u{0080}'..='\u{00BF}').contains(&d)
+        && !d.is_alphanumeric()
+        && (('\u{00C2}'..='\u{00EF}').contains(&prev)
+            || ('\u{0080}'..='\u{00BF}').contains(&prev)
+            || is_combining_mark(prev))
+}
+
+/// A combining diacritical mark (U+0300-U+036F).
+fn is_combining_mark(c: char) -> bool {
+    ('\u{0300}'..='\u{036F}').contains(&c)
+}
+
+/// Verbs that, followed by "back", report a retort ("shot back", "fired back", "hit back"):
+/// the lemma of the two-word cue.
+fn back_cue(lower: &str) -> Option<&'static str> {
+    Some(match lower {
+        "shot" | "shoot" | "shoots" | "shooting" => "shoot back",
+        "fired" | "fire" | "fires" | "firing" => "fire back",
+        "hit" | "hits" | "hitting" => "hit back",
+        "snapped" | "snap" | "snaps" => "snap back",
+        "struck" | "strike" | "strikes" => "strike back",
+        "pushed" | "push" | "pushes" | "pushing" => "push back",
+        "wrote" | "writes" => "write back",
+        _ => return None,
+    })
+}
+
+/// An adjective made of adjectives ("Israeli-Palestinian", "Mexican-American"), which ends
+/// no noun phrase.
+fn compound_adjective(lower: &str) -> bool {
+    lower.contains('-')
+        && lower.split('-').all(|p| {
+            in_list(NP_MODIFIERS, p)
+                || (p.len() >= 4
+                    && (p.ends_with("ian") || p.ends_with("ese") || p.ends_with("ish") || p.ends_with("li")))
+        })
+}
 
 fn is_sentence_punct(t: &Tok) -> bool {
     t.kind == Tk::Punct && matches!(t.lower.as_str(), "." | "!" | "?")
@@ -551,6 +603,11 @@ struct Engine<'a> {
     last_quote: Option<usize>,
     /// Attribution of a sentence ending with a colon, waiting for its quotation.
     colon_raw: Option<usize>,
+    /// Lower-cased words written capitalised somewhere other than at the start of a
+    /// sentence (outside title-case headlines): names, not words capitalised by position.
+    mid_caps: HashSet<String>,
+    /// Lower-cased words written in lower case somewhere: common words.
+    lower_words: HashSet<String>,
 }
 
 impl<'a> Engine<'a> {
@@ -568,6 +625,8 @@ impl<'a> Engine<'a> {
             clock: 0,
             last_quote: None,
             colon_raw: None,
+            mid_caps: HashSet::new(),
+            lower_words: HashSet::new(),
         }
     }
 
@@ -629,7 +688,16 @@ impl<'a> Engine<'a> {
                 let mut part = i;
                 while j < n {
                     let d = chars[j];
-                    if d.is_alphanumeric() {
+                    if d.is_alphanumeric() || is_combining_mark(d) {
+                        // Combining marks belong to their letter ("José" decomposed).
+                        j += 1;
+                    } else if mojibake_byte(chars[j - 1], d)
+                        && chars[j + 1..]
+                            .iter()
+                            .find(|c| !mojibake_byte('\u{00C2}', **c))
+                            .is_some_and(|c| c.is_alphanumeric())
+                    {
+                        // "SarukhÃÂ¡n": UTF-8 read as Latin-1 leaves symbols inside a name.
                         j += 1;
                     } else if matches!(d, '-' | '\'' | '.' | '&') && j + 1 < n && chars[j + 1].is_alphanumeric() {
                         // "said.Trump": a full stop with no space after it ends a sentence
@@ -1024,7 +1092,21 @@ impl<'a> Engine<'a> {
         }
         let tk = &self.toks[t];
         let l = tk.lower.as_str();
-        (tk.cap && !in_list(NOT_NAMES, l) && !in_list(NP_MODIFIERS, l)) || in_list(SOURCE_NOUNS, l)
+        if tk.cap && in_list(NP_MODIFIERS, l) {
+            // "“...,” Young said": a modifier capitalised mid-sentence, alone after a
+            // punctuation mark and right before a cue verb, is a surname.
+            return in_list(SOURCE_NOUNS, l)
+                || !self.opens_sentence(t)
+                    && self.toks[t - 1].kind != Tk::Word
+                    && !in_list(NOT_NAMES, l)
+                    && !in_list(ORG_WORDS, l)
+                    && !in_list(PLACE_STARTS, l)
+                    && self
+                        .toks
+                        .get(t + 1)
+                        .is_some_and(|n| self.free_word(t + 1) && !n.cap && lexicon::cue_entry(&n.lower).is_some());
+        }
+        (tk.cap && !in_list(NOT_NAMES, l) && !compound_adjective(l)) || in_list(SOURCE_NOUNS, l)
     }
 
     fn is_of_link(&self, t: usize, lo: usize, hi: usize) -> bool {
@@ -1177,6 +1259,18 @@ impl<'a> Engine<'a> {
                 out.push(Cue { tok: t, end_tok: t + 1, class: CueClass::Speech, lemma: "put", ing: false });
                 continue;
             }
+            // "Bennett shot back", "the campaign fired back": a verb of striking and "back"
+            // answer a charge.
+            if !tk.cap
+                && t + 1 < e
+                && self.free_word(t + 1)
+                && self.toks[t + 1].lower == "back"
+                && let Some(lemma) = back_cue(&tk.lower)
+            {
+                let ing = tk.lower.ends_with("ing");
+                out.push(Cue { tok: t, end_tok: t + 1, class: CueClass::Claim, lemma, ing });
+                continue;
+            }
             let entry = match lexicon::cue_entry(&tk.lower) {
                 Some(entry) => entry,
                 None => {
@@ -1198,6 +1292,13 @@ impl<'a> Engine<'a> {
             let after_possessive = t > s && self.toks[t - 1].lower.ends_with("'s");
             if in_list(NOUNY, entry.lemma) && after_possessive {
                 // "Bill Clinton's comments"
+                continue;
+            }
+            if t > s && tk.lower != entry.lemma && tk.lower.ends_with('s') && {
+                // "many disputes", "several reports": a plural noun after a quantifier.
+                let p = &self.toks[t - 1];
+                p.kind == Tk::Word && matches!(p.lower.as_str(), "many" | "several" | "few" | "both" | "all" | "some")
+            } {
                 continue;
             }
             let after_plural = t > s && {
@@ -2153,6 +2254,7 @@ impl<'a> Engine<'a> {
             return;
         }
         self.pair_marks();
+        self.note_capitalisation();
         let mut pending = None;
         for (s, e) in self.sentences() {
             self.attribute_sentence(s, e, &mut pending);

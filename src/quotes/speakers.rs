@@ -26,9 +26,17 @@ pub(super) struct Entry {
     pub(super) quote_count: usize,
     /// Order of the last attribution to this speaker (for recency).
     pub(super) last: usize,
-    /// Grammatical gender when known (from a title or a pronoun already resolved to this
-    /// speaker), so that "she" does not resolve to a man quoted just before.
+    /// Grammatical gender when marked by a title or role word ("Mr.", "the chairman"), so
+    /// that "she" does not resolve to a man quoted just before.
     gender: Option<Gender>,
+    /// Gender learned from a pronoun resolved to this speaker: a weak signal, which only
+    /// orders candidates and never rules one out (a wrong guess must not cascade).
+    learned: Option<Gender>,
+    /// Not a person ("Shortly", "Labor Day", "Some"): never the referent of "he"/"she" or
+    /// of "the candidate".
+    pub(super) nonperson: bool,
+    /// Last reached by a pronoun that passed over nearer candidates (see `resolve`).
+    guessed: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +71,130 @@ fn first_name_gender(name: &str) -> Option<Gender> {
     }
 }
 
+/// Words that stand for an indefinite someone, never a named person ("Everyone wants",
+/// "Neither wanted", "Some chanted").
+const INDEFINITES: &[&str] = &[
+    "some",
+    "many",
+    "others",
+    "several",
+    "most",
+    "few",
+    "both",
+    "all",
+    "another",
+    "everyone",
+    "everybody",
+    "someone",
+    "somebody",
+    "anyone",
+    "anybody",
+    "nobody",
+    "none",
+    "neither",
+    "either",
+    "people",
+    "each",
+];
+
+/// Single words naming a holiday or season, never a person.
+const HOLIDAYS: &[&str] =
+    &["christmas", "thanksgiving", "easter", "halloween", "hanukkah", "ramadan", "passover", "yom", "diwali"];
+
+/// First words of holiday and calendar names ending in "Day", "Eve" or a weekday ("Labor
+/// Day", "Election Day", "Super Tuesday", "Black Friday").
+const HOLIDAY_STARTS: &[&str] = &[
+    "labor",
+    "labour",
+    "memorial",
+    "election",
+    "independence",
+    "veterans",
+    "veterans'",
+    "presidents",
+    "presidents'",
+    "inauguration",
+    "inaugural",
+    "christmas",
+    "thanksgiving",
+    "new",
+    "mother's",
+    "father's",
+    "valentine's",
+    "boxing",
+    "columbus",
+    "patriots",
+    "flag",
+    "armistice",
+    "remembrance",
+    "victory",
+    "primary",
+    "caucus",
+    "super",
+    "black",
+    "cyber",
+    "ash",
+    "good",
+    "easter",
+    "groundhog",
+    "tax",
+    "opening",
+    "judgment",
+    "doomsday",
+    "may",
+    "earth",
+    "leap",
+    "halloween",
+    "mlk",
+    "d-day",
+    "voting",
+];
+
+const DAY_WORDS: &[&str] =
+    &["day", "eve", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "weekend"];
+
+/// A calendar name ("Labor Day", "Super Tuesday", "Christmas Eve"), given lower-cased words.
+fn calendar_name(words: &[&str]) -> bool {
+    match words {
+        [w] => in_list(HOLIDAYS, w) || in_list(DAY_WORDS, w),
+        [first, .., last] => in_list(DAY_WORDS, last) && in_list(HOLIDAY_STARTS, first),
+        [] => false,
+    }
+}
+
+/// A one-word name written like a brand or a site ("HuffPollster", "BuzzFeed",
+/// "ReganBooks"): a capital inside the word after three or more lower-case letters, which
+/// name prefixes ("McCain", "MacArthur", "DeSantis", "LaHood") do not have.
+pub(super) fn camel_case_brand(word: &str) -> bool {
+    let chars: Vec<char> = word.chars().collect();
+    let Some(k) = (1..chars.len()).find(|&k| chars[k].is_uppercase()) else {
+        return false;
+    };
+    k >= 4
+        && chars[0].is_uppercase()
+        && chars[1..k].iter().all(|c| c.is_lowercase())
+        && chars.get(k + 1).is_some_and(|c| c.is_lowercase())
+        && !chars[..k].iter().collect::<String>().to_lowercase().starts_with("mac")
+}
+
+/// Role words that name the same kind of person: "the candidate" is the "Republican
+/// front-runner".
+const ROLE_GROUPS: &[&[&str]] =
+    &[&["candidate", "nominee", "front-runner", "frontrunner", "contender", "hopeful", "challenger"]];
+
+/// Abbreviated titles and the role they stand for: "the Ohio governor" is "Ohio Gov. John
+/// Kasich". There are many senators, so these count only with a place named ("the Florida
+/// senator"), not for a bare "the senator".
+const TITLE_GROUPS: &[&[&str]] =
+    &[&["senator", "sen."], &["governor", "gov."], &["congressman", "congresswoman", "representative", "rep."]];
+
+/// Whether a (lower-cased) role names the kind of person "the `head`" stands for: a word of
+/// the head's group (and with `placed`, of its title group).
+fn role_names(role: &str, head: &str, placed: bool) -> bool {
+    let groups = ROLE_GROUPS.iter().chain(TITLE_GROUPS.iter().filter(|_| placed));
+    groups.into_iter().any(|group| group.contains(&head) && role.split(' ').any(|w| group.contains(&w)))
+}
+
 /// How a source mention resolved.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) enum Resolution {
@@ -72,6 +204,57 @@ pub(super) enum Resolution {
 }
 
 impl Engine<'_> {
+    /// Records which words the document writes capitalised mid-sentence and which in lower
+    /// case, outside title-case headlines (see [`Engine::not_a_person`]).
+    pub(super) fn note_capitalisation(&mut self) {
+        let n = self.toks.len();
+        let mut p0 = 0;
+        while p0 < n {
+            let para = self.toks[p0].para;
+            let p1 = (p0..n).find(|&t| self.toks[t].para != para).unwrap_or(n);
+            let words: Vec<usize> = (p0..p1).filter(|&t| self.toks[t].kind == Tk::Word).collect();
+            let caps = words.iter().filter(|&&t| self.toks[t].cap).count();
+            let title_case = words.len() >= 3 && caps * 5 >= words.len() * 3;
+            for &t in &words {
+                let tk = &self.toks[t];
+                if !tk.cap {
+                    self.lower_words.insert(tk.lower.clone());
+                } else if !title_case && !self.opens_sentence(t) {
+                    self.mid_caps.insert(tk.lower.clone());
+                }
+            }
+            p0 = p1;
+        }
+    }
+
+    /// Whether token `t` is the first word of a sentence, a paragraph, a quotation or a
+    /// clause after a colon or a dash, where any word is capitalised.
+    pub(super) fn opens_sentence(&self, t: usize) -> bool {
+        t == 0
+            || self.toks[t - 1].para != self.toks[t].para
+            || self.tok_region[t - 1].is_some_and(|r| self.regions[r].open == t - 1)
+            || matches!(self.toks[t - 1].lower.as_str(), "." | "!" | "?" | ":" | "-" | "(")
+    }
+
+    /// Whether the words `name` (a would-be person's name with no title) name no person: an
+    /// indefinite ("Everyone", "Neither"), a calendar name ("Labor Day", "Christmas"), or
+    /// one word capitalised only because it opens a sentence ("Shortly after ...", "Beyond
+    /// the footage, ...", "People are responding"): the document never capitalises it
+    /// elsewhere, and writes it in lower case or it is an adverb in -ly.
+    pub(super) fn not_a_person(&self, name: &[usize]) -> bool {
+        let words: Vec<&str> = name.iter().map(|&t| self.toks[t].lower.as_str()).collect();
+        if calendar_name(&words) {
+            return true;
+        }
+        let [t] = name else {
+            return false;
+        };
+        let l = self.toks[*t].lower.as_str();
+        in_list(INDEFINITES, l)
+            || (self.opens_sentence(*t)
+                && !self.mid_caps.contains(l)
+                && (self.lower_words.contains(l) || (l.len() >= 5 && l.ends_with("ly"))))
+    }
     /// Records a person named as the subject of a sentence ("Opposition leader Paul Ward
     /// disagreed."), so that a later "he said" can refer to them even before they are
     /// quoted. Only multi-word names that do not look like places or organisations.
@@ -105,6 +288,7 @@ impl Engine<'_> {
                 let l = self.toks[t].lower.as_str();
                 in_list(ORG_WORDS, l) || in_list(PLACE_STARTS, l) || l.ends_with("'s")
             })
+            || (k == 0 && self.not_a_person(name))
         {
             return;
         }
@@ -172,17 +356,27 @@ impl Engine<'_> {
             return match kind {
                 PronounKind::Person => {
                     let g = gender_of_word(&self.toks[a].lower);
-                    let fits = |e: &Entry| !e.org && (e.gender.is_none() || e.gender == g);
-                    // A first name of the other gender ("she" after "John Smith") passes
-                    // the candidate over, unless no other one fits.
+                    // A title's gender rules a candidate out; so does a common first name of
+                    // the other gender, unless no other candidate is left. A gender learned
+                    // from an earlier pronoun only orders the candidates.
+                    let fits = |e: &Entry| !e.org && !e.nonperson && (e.gender.is_none() || e.gender == g);
+                    let named_ok = |e: &Entry| g.is_none() || first_name_gender(&e.name).is_none_or(|n| Some(n) == g);
+                    let learned_ok = |e: &Entry| g.is_none() || e.learned.is_none_or(|l| Some(l) == g);
                     let i = self
-                        .most_recent(|e| {
-                            fits(e) && (g.is_none() || first_name_gender(&e.name).is_none_or(|n| Some(n) == g))
-                        })
+                        .most_recent(|e| fits(e) && named_ok(e) && learned_ok(e))
+                        .or_else(|| self.most_recent(|e| fits(e) && named_ok(e)))
                         .or_else(|| self.most_recent(fits))?;
-                    if self.entries[i].gender.is_none() {
-                        self.entries[i].gender = g;
+                    // Learn the gender only from the nearest person (a resolution that passed
+                    // over others is a guess), and never against a first name.
+                    // A person who is most recent only through such a guess ("she ... she")
+                    // stays a guess until named again.
+                    let nearest = self.most_recent(|e| !e.org && !e.nonperson) == Some(i);
+                    let e = &mut self.entries[i];
+                    let guess = !nearest || e.guessed;
+                    if !guess && e.gender.is_none() && first_name_gender(&e.name).is_none_or(|n| Some(n) == g) {
+                        e.learned = g;
                     }
+                    e.guessed = guess;
                     Some((i, Resolution::Pronoun))
                 }
                 PronounKind::Group => {
@@ -307,10 +501,22 @@ impl Engine<'_> {
             let person_role = in_list(TITLES, &head) && !head.ends_with('s') && !org_word(&b);
             if !possessive && determined && person_role {
                 // "the spokesperson": the most recent speaker with that role, else the most
-                // recent person whose role is unknown ("the mayor" is not the senator).
+                // recent person whose role is unknown ("the mayor" is not the senator). A
+                // role of the same kind counts ("the candidate", the "front-runner"), and
+                // a capitalised word must be in it too ("the Florida senator").
+                let places: Vec<String> =
+                    (a + 1..b).filter(|&t| self.toks[t].cap).map(|t| self.toks[t].lower.clone()).collect();
                 let found = self
-                    .most_recent(|e| !e.org && e.role.as_deref().is_some_and(|r| r.to_lowercase().contains(&head)))
-                    .or_else(|| self.most_recent(|e| !e.org && e.role.is_none()));
+                    .most_recent(|e| {
+                        !e.org
+                            && !e.nonperson
+                            && e.role.as_deref().is_some_and(|r| {
+                                let r = r.to_lowercase();
+                                (r.contains(&head) || role_names(&r, &head, !places.is_empty()))
+                                    && places.iter().all(|p| r.contains(p.as_str()))
+                            })
+                    })
+                    .or_else(|| self.most_recent(|e| !e.org && !e.nonperson && e.role.is_none()));
                 if let Some(i) = found {
                     return Some((i, Resolution::Nominal));
                 }
@@ -320,13 +526,25 @@ impl Engine<'_> {
             return Some((self.upsert(name, &mention, None, !person), Resolution::Named));
         }
         let name = join(&name_toks);
+        let brand = name_toks.len() == 1 && camel_case_brand(&self.word_text(name_toks[0]));
         let is_org = name_toks.iter().any(org_word) && name_toks.len() <= 3
-            || (name_toks.len() == 1 && idx.len() == 1 && org_word(&name_toks[0]));
+            || (name_toks.len() == 1 && idx.len() == 1 && org_word(&name_toks[0]))
+            || brand;
         if is_org {
-            let name = if matches!(self.toks[a].lower.as_str(), "the") { mention.clone() } else { name };
+            let name = if matches!(self.toks[a].lower.as_str(), "the") && !brand { mention.clone() } else { name };
             return Some((self.upsert(name, &mention, role, true), Resolution::Named));
         }
-        Some((self.upsert(name, &mention, role, false), Resolution::Named))
+        // A word that names no person still speaks for the quotation ("Some said"), but is
+        // no referent for a later "he" or "she"; one mention as a person is enough to be one.
+        let nonperson = role_toks.is_empty() && self.not_a_person(&name_toks);
+        let known = self.entries.len();
+        let i = self.upsert(name, &mention, role, false);
+        if !nonperson {
+            self.entries[i].nonperson = false;
+        } else if i >= known {
+            self.entries[i].nonperson = true;
+        }
+        Some((i, Resolution::Named))
     }
 
     /// Finds or creates the entry for `name`, merging surnames with full names.
@@ -372,11 +590,15 @@ impl Engine<'_> {
                     quote_count: 0,
                     last: self.clock,
                     gender: None,
+                    learned: None,
+                    nonperson: false,
+                    guessed: false,
                 });
                 self.entries.len() - 1
             }
         };
         let e = &mut self.entries[i];
+        e.guessed = false;
         if e.gender.is_none() && !org {
             e.gender = mention.split(|c: char| c.is_whitespace()).find_map(|w| gender_of_word(&w.to_lowercase()));
         }
