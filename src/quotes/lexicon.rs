@@ -8,6 +8,7 @@
 //! (irregular forms are written out after `|`, a trailing `+` doubles the final consonant).
 
 use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 use std::sync::LazyLock;
 
 use serde::{Deserialize, Serialize};
@@ -298,7 +299,7 @@ pub fn cue_class(word: &str) -> Option<CueClass> {
 
 /// Titles and roles that precede a name and are stripped from the canonical speaker name
 /// ("Pentagon spokesperson Sabrina Singh" -> "Sabrina Singh"). Lower-case forms.
-pub const TITLES: &[&str] = &[
+pub static TITLES: &[&str] = &[
     "president",
     "vice",
     "secretary",
@@ -430,7 +431,7 @@ pub const TITLES: &[&str] = &[
 
 /// Lower-case nouns that can head or sit inside a source noun phrase ("the spokesperson",
 /// "Western governments", "North Korea's state media").
-pub const SOURCE_NOUNS: &[&str] = &[
+pub static SOURCE_NOUNS: &[&str] = &[
     "spokesperson",
     "spokesman",
     "spokeswoman",
@@ -629,7 +630,7 @@ pub const SOURCE_NOUNS: &[&str] = &[
 ];
 
 /// Lower-case modifiers allowed inside a source noun phrase before its head.
-pub const NP_MODIFIERS: &[&str] = &[
+pub static NP_MODIFIERS: &[&str] = &[
     "the",
     "a",
     "an",
@@ -759,7 +760,7 @@ pub enum PronounKind {
 }
 
 /// Words that mark an organisation rather than a person.
-pub const ORG_WORDS: &[&str] = &[
+pub static ORG_WORDS: &[&str] = &[
     "pentagon",
     "ministry",
     "department",
@@ -853,7 +854,7 @@ pub const ORG_WORDS: &[&str] = &[
 ];
 
 /// Capitalised words that start sentences or name days and months: never a source alone.
-pub const NOT_NAMES: &[&str] = &[
+pub static NOT_NAMES: &[&str] = &[
     "the",
     "a",
     "an",
@@ -1332,14 +1333,66 @@ pub const PRE_CUE_FILLERS: &[&str] = &[
     "curtly",
 ];
 
+/// The long lists that every token of a noun phrase is looked up in, indexed together:
+/// scanned, they took a fifth of extraction time. They are statics, so that a list is
+/// known by its address.
+static INDEXED: [&[&str]; 5] = [TITLES, SOURCE_NOUNS, NP_MODIFIERS, ORG_WORDS, NOT_NAMES];
+
+/// Which of the [`INDEXED`] lists hold each word, as bits.
+static INDEX: LazyLock<HashMap<&'static str, u8, BuildHasherDefault<Fnv>>> = LazyLock::new(|| {
+    let mut index = HashMap::default();
+    for (bit, list) in INDEXED.iter().enumerate() {
+        for w in list.iter() {
+            *index.entry(*w).or_insert(0) |= 1 << bit;
+        }
+    }
+    index
+});
+
+/// FNV-1a: the words are short, and SipHash's setup would cost more than the lookup.
+#[derive(Default)]
+struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
+        for &b in bytes {
+            h = (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
 /// Lower-cased membership test over one of the word lists above.
 pub fn in_list(list: &[&str], lower: &str) -> bool {
-    list.contains(&lower)
+    if let Some(bit) = INDEXED.iter().position(|l| std::ptr::eq(*l, list)) {
+        return INDEX.get(lower).is_some_and(|bits| bits & (1 << bit) != 0);
+    }
+    // Length and first byte first: most entries differ there, and a call to `memcmp` for
+    // each entry of the length had taken a seventh of extraction time.
+    let (n, first) = (lower.len(), lower.as_bytes().first());
+    list.iter().any(|w| w.len() == n && w.as_bytes().first() == first && *w == lower)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn indexed_lists_answer_as_a_scan_does() {
+        let words: Vec<&str> = INDEXED.iter().flat_map(|l| l.iter().copied()).chain(["", "zzz", "the", "Mr"]).collect();
+        for list in INDEXED {
+            for w in &words {
+                assert_eq!(in_list(list, w), list.contains(w), "{w:?}");
+            }
+        }
+        // A list held elsewhere (a copy, not one of the statics) is scanned, with the same answers.
+        let copy: Vec<&str> = NOT_NAMES.to_vec();
+        assert!(words.iter().all(|w| in_list(&copy, w) == NOT_NAMES.contains(w)));
+    }
 
     #[test]
     fn inflections_are_generated() {

@@ -195,6 +195,12 @@ fn role_names(role: &str, head: &str, placed: bool) -> bool {
     groups.into_iter().any(|group| group.contains(&head) && role.split(' ').any(|w| group.contains(&w)))
 }
 
+/// A word's 64-bit hash, for the document's sets of words: a collision would only make one
+/// word look written as another is, once in 2^64.
+fn word_hash(lower: &str) -> u64 {
+    crate::features::fmix(crate::features::fnv(0, lower.as_bytes()))
+}
+
 /// How a source mention resolved.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) enum Resolution {
@@ -218,12 +224,16 @@ impl Engine<'_> {
             for &t in &words {
                 let tk = &self.toks[t];
                 if !tk.cap {
-                    self.lower_words.insert(tk.lower.clone());
+                    self.lower_words.push(word_hash(&tk.lower));
                 } else if !title_case && !self.opens_sentence(t) {
-                    self.mid_caps.insert(tk.lower.clone());
+                    self.mid_caps.push(word_hash(&tk.lower));
                 }
             }
             p0 = p1;
+        }
+        for set in [&mut self.lower_words, &mut self.mid_caps] {
+            set.sort_unstable();
+            set.dedup();
         }
     }
 
@@ -252,8 +262,8 @@ impl Engine<'_> {
         let l = self.toks[*t].lower.as_str();
         in_list(INDEFINITES, l)
             || (self.opens_sentence(*t)
-                && !self.mid_caps.contains(l)
-                && (self.lower_words.contains(l) || (l.len() >= 5 && l.ends_with("ly"))))
+                && self.mid_caps.binary_search(&word_hash(l)).is_err()
+                && (self.lower_words.binary_search(&word_hash(l)).is_ok() || (l.len() >= 5 && l.ends_with("ly"))))
     }
     /// Records a person named as the subject of a sentence ("Opposition leader Paul Ward
     /// disagreed."), so that a later "he said" can refer to them even before they are
